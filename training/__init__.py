@@ -1,0 +1,12 @@
+"""ELBO Lab trainer: a VAE on binarized MNIST and the ELBO-surgery estimators.
+
+Modules (one job each, nothing runs at import):
+
+- :mod:`training.config`   -- :class:`TrainConfig`, the commented run configuration, and its validation.
+- :mod:`training.data`     -- MNIST through torchvision, sha256-verified, dynamically binarized.
+- :mod:`training.model`    -- the MLP VAE and its ELBO terms, returned by name (nats).
+- :mod:`training.train`    -- the resumable training loop (atomic checkpoints, JSON-lines metrics).
+- :mod:`training.surgery`  -- Hoffman & Johnson (2016) ELBO-surgery estimators (marginal KL, index-code MI).
+- :mod:`training.evaluate` -- the results file (train terms, test ELBO, IWAE bound, encodings, manifold).
+- :mod:`training.results`  -- read the committed result files (the contract with vizlab/ and book/).
+"""
