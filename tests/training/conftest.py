@@ -1,0 +1,34 @@
+"""Fixtures for the trainer's tests: a tiny MNIST in torchvision's IDX layout, written by the tests themselves."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+
+def write_idx_mnist(root: Path, n_train: int = 300, n_test: int = 100, seed: int = 0) -> Path:
+    """Write the four MNIST IDX files (uncompressed) under ``root/MNIST/raw`` with random digits-like images."""
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = (rng.random((n, 28, 28)) < 0.15).astype(np.uint8) * rng.integers(100, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels.tobytes())
+    return root
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path) -> Path:
+    return write_idx_mnist(tmp_path / "data")
+
+
+@pytest.fixture
+def tiny_images() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(300, 784, generator=g) * 0.6, torch.rand(100, 784, generator=g) * 0.6

@@ -1,0 +1,130 @@
+import json
+import math
+
+import pytest
+import torch
+
+from training.__main__ import main as cli_main
+from training.config import ConfigError, TrainConfig
+from training.evaluate import evaluate_run, iwae_bound
+from training.model import VAE, gaussian_kl_to_standard_normal
+from training.train import TrainingDiverged, load_model, train
+
+
+def _cfg(tmp_path, **kw):
+    base = dict(latent_dim=2, hidden=(32,), epochs=1, batch_size=50, out_dir=str(tmp_path / "run"),
+                progress=False, test_every=1, threads=1, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_one_epoch_smoke_run_writes_metrics_and_checkpoint(tmp_path, tiny_images):
+    out = train(_cfg(tmp_path), data=tiny_images)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    m = json.loads(lines[0])
+    assert len(lines) == 1 and m["epoch"] == 1
+    assert math.isfinite(m["elbo"]) and m["elbo"] < 0 and m["kl"] >= 0
+    assert m["elbo"] == pytest.approx(m["reconstruction"] - m["kl"], rel=1e-5)
+    assert m["test_elbo"] is not None and m["images_per_s"] > 0
+    assert json.loads((out / "config.json").read_text())["latent_dim"] == 2
+    model, cfg, epochs = load_model(out)
+    assert epochs == 1 and cfg.hidden == (32,)
+
+
+def test_resume_ends_with_same_parameters_as_uninterrupted(tmp_path, tiny_images):
+    full = train(_cfg(tmp_path / "a", epochs=3), data=tiny_images)
+    part = train(_cfg(tmp_path / "b", epochs=1), data=tiny_images)
+    train(_cfg(tmp_path / "b", epochs=3), resume=True, data=tiny_images)
+    ma, _, ea = load_model(full)
+    mb, _, eb = load_model(part)
+    assert ea == eb == 3
+    for (na, pa), (nb, pb) in zip(ma.state_dict().items(), mb.state_dict().items()):
+        assert na == nb and torch.equal(pa, pb), na
+    ja = (full / "metrics.jsonl").read_text().splitlines()
+    jb = (part / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["elbo"] for l in ja] == [json.loads(l)["elbo"] for l in jb]
+
+
+def test_resume_with_different_config_is_refused(tmp_path, tiny_images):
+    train(_cfg(tmp_path), data=tiny_images)
+    with pytest.raises(ConfigError, match="lr"):
+        train(_cfg(tmp_path, lr=0.5, epochs=2), resume=True, data=tiny_images)
+
+
+def test_nan_stops_run_and_keeps_last_good_checkpoint(tmp_path, tiny_images, monkeypatch):
+    out = train(_cfg(tmp_path, epochs=1), data=tiny_images)
+    good = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    orig = VAE.forward
+
+    def poisoned(self, x):
+        t = orig(self, x)
+        t.elbo = t.elbo * float("nan")
+        return t
+
+    monkeypatch.setattr(VAE, "forward", poisoned)
+    with pytest.raises(TrainingDiverged, match="non-finite ELBO .* epoch 2"):
+        train(_cfg(tmp_path, epochs=2), resume=True, data=tiny_images)
+    kept = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert kept["epoch"] == 1
+    assert all(torch.equal(kept["model"][k], good[k]) for k in good)
+
+
+@pytest.mark.parametrize("kw, word", [
+    ({"latent_dim": 0}, "latent_dim"), ({"lr": 0.0}, "lr"), ({"lr": -1.0}, "lr"),
+    ({"device": "tpu"}, "device"), ({"batch_size": 10_000}, "batch_size"),
+])
+def test_bad_config_is_rejected(tmp_path, tiny_images, kw, word):
+    with pytest.raises(ConfigError, match=word):
+        train(_cfg(tmp_path, **kw), data=tiny_images)
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--latent-dim", "0"], "latent_dim"), (["--lr", "0"], "lr"), (["--device", "tpu"], "device"),
+    (["--batch-size", "100000"], "larger than"),
+])
+def test_cli_bad_config_is_one_line_exit_2(tmp_path, tiny_mnist, capsys, args, word):
+    rc = cli_main(["train", "--data-root", str(tiny_mnist), "--no-verify-data", "--out-dir", str(tmp_path / "r"),
+                   "--no-progress", "--test-every", "0", *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and word in err and "\n" not in err and "Traceback" not in err
+
+
+def test_kl_closed_form_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(50, 4, generator=g), torch.randn(50, 4, generator=g)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    ref = torch.distributions.kl_divergence(q, p).sum(-1)
+    assert torch.allclose(gaussian_kl_to_standard_normal(mu, logvar), ref, atol=1e-5)
+    wrong = 0.5 * (logvar.exp() + mu.pow(2) - logvar).sum(-1)  # wrong twin: missing the -D
+    assert not torch.allclose(wrong, ref, atol=1e-2)
+
+
+def test_iwae_bound_is_between_elbo_and_grows_with_k(tmp_path, tiny_images):
+    out = train(_cfg(tmp_path, epochs=2), data=tiny_images)
+    model, _, _ = load_model(out)
+    x = torch.bernoulli(tiny_images[1][:20], generator=torch.Generator().manual_seed(0))
+    b1, _ = iwae_bound(model, x, k=1, seed=1)
+    b100, _ = iwae_bound(model, x, k=200, seed=1)
+    assert b100["value"] > b1["value"]
+
+
+def test_evaluate_writes_contract_files(tmp_path, tiny_images):
+    out = train(_cfg(tmp_path, epochs=1), data=tiny_images)
+    labels = torch.zeros(300, dtype=torch.int64), torch.zeros(100, dtype=torch.int64)
+    res = evaluate_run(out, results_dir=tmp_path / "res", iwae_k=10, iwae_images=5,
+                       data=((tiny_images[0], labels[0]), (tiny_images[1], labels[1])))
+    r = json.loads(res.read_text())
+    t = r["train"]["terms"]
+    assert r["schema"] == "elbo-lab/results/v1" and r["units"] == "nats"
+    assert t["elbo"]["value"] == pytest.approx(t["reconstruction"]["value"] - t["avg_kl"]["value"])
+    assert t["index_code_mi"]["value"] == pytest.approx(t["avg_kl"]["value"] - t["marginal_kl"]["value"])
+    assert r["train"]["log_n"] == pytest.approx(math.log(300))
+    for k in ("command", "seed", "epochs", "git_commit", "device", "wall_time_s"):
+        assert k in r["provenance"]
+    import numpy as np
+
+    enc = np.load(tmp_path / "res" / r["files"]["encodings"])
+    assert enc["mu"].shape == (300, 2) and enc["labels"].shape == (300,)
+    man = np.load(tmp_path / "res" / r["files"]["manifold"])
+    assert man["images"].shape == (20, 20, 28, 28) and man["z"].shape == (20, 20, 2)
