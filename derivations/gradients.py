@@ -1,0 +1,62 @@
+r"""Per-sample gradient estimators of $\nabla_\phi \mathbb{E}_{q_\phi} f(z)$ for $q_\phi = \mathcal{N}(\mu, \sigma^2)$.
+
+Shared by the identities ``score_function_gradient`` and ``reparameterization_gradient``, and exposed for the
+scenes (histograms of the two estimators).  The test function is the cubic
+$f(z) = c_1 z + c_2 z^2 + c_3 z^3$, for which the exact gradient is
+
+.. math::
+    \partial_\mu \mathbb{E} f = c_1 + 2 c_2 \mu + 3 c_3 (\mu^2 + \sigma^2), \qquad
+    \partial_\sigma \mathbb{E} f = 2 c_2 \sigma + 6 c_3 \mu \sigma .
+
+Sources: Gupta & Wang eqs. (10)-(15) (score function) and (16)-(17) (pathwise / reparameterization);
+Lecture 5 (Isachenko), 'Reparametrization trick (LOTUS trick)'.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: Default $(c_1, c_2, c_3)$, $\mu$, $\sigma$ used by the checks.
+COEFFS = (1.0, -0.5, 0.3)
+MU = 0.5
+SIGMA = 0.8
+
+
+def exact_gradient(mu: float = MU, sigma: float = SIGMA, coeffs=COEFFS) -> np.ndarray:
+    r"""$(\partial_\mu, \partial_\sigma)\, \mathbb{E}_{\mathcal{N}(\mu, \sigma^2)} f$, shape ``(2,)``."""
+    c1, c2, c3 = coeffs
+    return np.array([c1 + 2 * c2 * mu + 3 * c3 * (mu**2 + sigma**2), 2 * c2 * sigma + 6 * c3 * mu * sigma])
+
+
+def gradient_samples(n: int = 100_000, mu: float = MU, sigma: float = SIGMA, seed: int = 0, coeffs=COEFFS) -> dict:
+    r"""Per-sample score-function and reparameterization gradients, from the *same* draws $\epsilon$.
+
+    Args:
+        n: number of samples.  mu, sigma: parameters of $q$ (``sigma > 0``, a standard deviation).
+        seed: NumPy seed.  coeffs: $(c_1, c_2, c_3)$ of $f$.
+    Returns:
+        dict ``score_function`` and ``reparameterization``: arrays ``(n, 2)`` (columns: d/dmu, d/dsigma);
+        ``exact``: ``(2,)``; ``mean``/``se``/``var``: dicts of ``(2,)`` arrays per estimator.
+    Raises:
+        ValueError: if ``sigma <= 0`` or ``n < 2``.
+    """
+    if sigma <= 0 or n < 2:
+        raise ValueError("need sigma > 0 and n >= 2")
+    c1, c2, c3 = coeffs
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_normal(n)
+    # $z = g_\phi(\epsilon) = \mu + \sigma \epsilon$
+    z = mu + sigma * eps
+    f = c1 * z + c2 * z**2 + c3 * z**3
+    fprime = c1 + 2 * c2 * z + 3 * c3 * z**2
+    # score function: $f(z) \nabla_\phi \log q_\phi(z)$, $\nabla_\mu \log q = (z - \mu)/\sigma^2$,
+    # $\nabla_\sigma \log q = ((z - \mu)^2 - \sigma^2)/\sigma^3$
+    score = np.stack([f * (z - mu) / sigma**2, f * ((z - mu) ** 2 - sigma**2) / sigma**3], axis=1)
+    # reparameterization: $\nabla_\phi f(g_\phi(\epsilon)) = f'(z) (1, \epsilon)$
+    reparam = np.stack([fprime, fprime * eps], axis=1)
+    out = {"score_function": score, "reparameterization": reparam, "exact": exact_gradient(mu, sigma, coeffs),
+           "mean": {}, "se": {}, "var": {}}
+    for key, arr in (("score_function", score), ("reparameterization", reparam)):
+        out["mean"][key] = arr.mean(0)
+        out["var"][key] = arr.var(0, ddof=1)
+        out["se"][key] = np.sqrt(out["var"][key] / n)
+    return out

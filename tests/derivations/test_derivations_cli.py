@@ -1,0 +1,97 @@
+"""The report: ``python -m derivations`` exit codes, --json, --only, --list, bad arguments."""
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+import derivations
+from derivations import REGISTRY
+from derivations.__main__ import main
+from derivations.core import Identity
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_list(capsys):
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out.split("\n")
+    assert [line.split()[0] for line in out if line.strip()] == list(REGISTRY)
+
+
+def test_only_one_identity_succeeds(capsys):
+    assert main(["--only", "jensen"]) == 0
+    out = capsys.readouterr().out
+    assert "jensen" in out and "proved" in out and "passed" in out and "elbo_gap" not in out
+
+
+def test_json_parses(capsys):
+    assert main(["--json", "--only", "em", "--only", "jensen"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["schema"] == "elbo-lab/derivations-report/v1" and report["ok"] is True
+    assert [r["name"] for r in report["identities"]] == ["jensen", "em"]  # story order
+    row = report["identities"][0]
+    assert row["proof"]["ok"] and row["numeric"]["ok"]
+    assert all(t["proof_rejected"] and t["check_rejected"] for t in row["twins"])
+    assert row["seconds"]["total"] > 0
+
+
+def _broken_jensen() -> Identity:
+    ident = REGISTRY["jensen"]
+    built = dict(ident._get())
+    steps = list(built["steps"])
+    steps[1] = dataclasses.replace(steps[1], witness=None, rel="<=")  # claim the reverse inequality
+    built["steps"] = steps
+    built["statement"] = sp.LessThan(built["statement"].lhs, built["statement"].rhs)
+    return Identity("jensen", ident.title, ident.source, build=lambda: built, check_fn=ident.check_fn)
+
+
+def test_broken_registry_entry_exits_nonzero_and_names_the_step(monkeypatch, capsys):
+    monkeypatch.setitem(derivations.REGISTRY, "jensen", _broken_jensen())
+    assert main(["--only", "jensen", "--no-twins"]) == 1
+    out = capsys.readouterr().out
+    assert "failed at step 1" in out
+
+
+def test_broken_numeric_check_exits_nonzero(monkeypatch, capsys):
+    ident = REGISTRY["em"]
+    bad = dataclasses.replace(ident, check_fn=lambda seed=0: REGISTRY["em"].wrong_twins[0].check(seed))
+    monkeypatch.setitem(derivations.REGISTRY, "em", bad)
+    assert main(["--only", "em", "--no-twins", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["identities"][0]["numeric"]["ok"] is False
+
+
+def test_unknown_name_is_a_one_line_error(capsys):
+    assert main(["--only", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope" in err and "elbo_gap" in err
+
+
+def test_bad_flag_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--bogus"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--bogus" in err
+
+
+def test_module_entry_point_exit_code():
+    out = subprocess.run([sys.executable, "-m", "derivations", "--only", "em", "--no-twins"], cwd=ROOT,
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "em" in out.stdout
+
+
+def test_plain_text_table_without_rich(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "rich", None)  # import rich -> ImportError
+    monkeypatch.setitem(sys.modules, "rich.console", None)
+    monkeypatch.setitem(sys.modules, "rich.table", None)
+    assert main(["--only", "em", "--no-twins"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("em ")]
+    assert lines and "proved" in lines[0] and "passed" in lines[0]
+    assert "1/1 identities ok" in out
