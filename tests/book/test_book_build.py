@@ -1,0 +1,116 @@
+"""Checks of the built HTML (no browser): every page built, offline assets, our numbers from the results."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOK = ROOT / "book"
+
+RESULTS = ROOT / "training" / "results"
+# A resource a page would make the browser fetch: <script src>, <link href>, <img src>, <video>/<source src>.
+RESOURCE = re.compile(r"<(?:script|img|source|video|iframe|audio)\b[^>]*\bsrc=\"([^\"]+)\"|<link\b[^>]*\bhref=\"([^\"]+)\"")
+
+
+def _chapter_names() -> list[str]:
+    return sorted(p.stem for p in (BOOK / "chapters").glob("*.md"))
+
+
+def test_every_chapter_is_built(built_book: Path):
+    assert (built_book / "index.html").is_file()
+    for name in ("intro", "notation", "bibliography"):
+        assert (built_book / f"{name}.html").is_file()
+    for name in _chapter_names():
+        assert (built_book / "chapters" / f"{name}.html").is_file(), name
+
+
+def test_no_page_loads_anything_from_another_host(html_pages: list[Path]):
+    for page in html_pages:
+        text = page.read_text()
+        remote = [a or b for a, b in RESOURCE.findall(text) if re.match(r"(https?:)?//", a or b)]
+        assert not remote, f"{page.name} loads remote resources: {remote}"
+        assert "cdn." not in text and "unpkg.com" not in text, f"{page.name} names a CDN"
+
+
+def test_mathjax_is_served_from_the_build(built_book: Path, html_pages: list[Path]):
+    assert (built_book / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    chapter = (built_book / "chapters" / "elbo_gap.html").read_text()
+    assert 'src="../_static/mathjax/tex-chtml.js' in chapter
+
+
+def test_palette_css_comes_from_vizlab(built_book: Path):
+    from vizlab.palette import TERM_COLORS
+
+    css = (built_book / "_static" / "palette.css").read_text()
+    for term, color in TERM_COLORS.items():
+        assert color in css, term
+        assert f".elbo-term-{term}" in css
+
+
+@pytest.mark.parametrize("name", _chapter_names())
+def test_chapter_shows_theorem_proof_and_check(built_book: Path, name: str):
+    import sympy
+
+    from derivations import REGISTRY
+
+    text = (built_book / "chapters" / f"{name}.html").read_text()
+    assert f'id="equation-eq-{name.replace("_", "-")}"' in text, "the statement's labelled equation"
+    assert "theorem" in text
+    assert "exercise" in text and "solution" in text and "dropdown" in text
+    verdicts = re.findall(r'class="elbo-verdict" data-ok="(true|false)"', text)
+    assert len(verdicts) == 2, "one verdict for prove(), one for check()"
+    assert verdicts == ["true", "true"], "a proof or numeric check failed when the book was built"
+    if name in REGISTRY:
+        shown = unescape(text).replace("\u2019", "'")  # docutils' smart quotes
+        assert REGISTRY[name].title in shown
+        assert sympy.latex(REGISTRY[name].statement) in shown
+
+
+def test_videos_are_embedded_or_flagged(built_book: Path):
+    for name in _chapter_names():
+        source = (BOOK / "chapters" / f"{name}.md").read_text()
+        scenes = re.findall(r"```\{elbo-video\} (\w+)", source)
+        text = (built_book / "chapters" / f"{name}.html").read_text()
+        for scene in scenes:
+            if (BOOK / "_static" / "videos" / f"{scene}.mp4").is_file():
+                assert f'src="../_static/videos/{scene}.mp4"' in text, (name, scene)
+                assert (built_book / "_static" / "videos" / f"{scene}.mp4").is_file()
+            else:
+                assert "Animation not rendered yet" in text and scene in text, (name, scene)
+
+
+def _expected_values(result: dict) -> dict[str, str]:
+    """The strings the surgery chapter must show for one results file (same formats as the page)."""
+    terms = result["train"]["terms"]
+    out = {t: f"{terms[t]['value']:.2f} ± {terms[t]['se']:.3f}"
+           for t in ("elbo", "avg_kl", "index_code_mi", "marginal_kl")}
+    out["test_elbo"] = f"{result['test']['elbo']['value']:.2f} ± {result['test']['elbo']['se']:.3f}"
+    out["iwae"] = f"{result['test']['iwae']['value']:.2f} ± {result['test']['iwae']['se']:.3f}"
+    out["log_n"] = f"{result['train']['log_n']:.4f}"
+    return out
+
+
+def test_surgery_chapter_shows_the_numbers_in_the_results_files(built_book: Path):
+    from training.results import PAPER_TABLE1
+
+    text = unescape((built_book / "chapters" / "elbo_surgery.html").read_text())
+    for d, paper in PAPER_TABLE1.items():
+        # The paper's reference values are shown for every latent size.
+        row = re.search(rf'<tr data-latent-dim="{d}">.*?</tr>\s*<tr>.*?</tr>', text, re.S)
+        assert row, f"no Table 1 row for D = {d}"
+        for value in paper.values():
+            assert f"<td>{value:.2f}</td>" in row.group(0)
+        path = RESULTS / f"vae_d{d}.json"
+        if not path.is_file():
+            assert "not trained yet" in row.group(0), f"D = {d} has no results file: the row must say so"
+            continue
+        for key, shown in _expected_values(json.loads(path.read_text())).items():
+            assert shown in text, f"D = {d}: {key} should read {shown!r} (from {path.name})"

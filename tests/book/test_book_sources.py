@@ -1,0 +1,151 @@
+"""Fast checks of the book's sources (no build): structure, contracts, and no numbers of ours typed in."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOK = ROOT / "book"
+CHAPTERS = BOOK / "chapters"
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    return [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+
+
+def _chapter_names() -> list[str]:
+    return [f.removeprefix("chapters/") for f in _toc_files() if f.startswith("chapters/")]
+
+
+def test_chapters_follow_the_registry_in_story_order():
+    from derivations import REGISTRY
+
+    assert _chapter_names() == list(REGISTRY), "one chapter per registered identity, in the registry's order"
+
+
+def test_every_toc_entry_exists():
+    for f in _toc_files():
+        assert (BOOK / f"{f}.md").is_file(), f"_toc.yml names {f} but book/{f}.md does not exist"
+
+
+@pytest.mark.parametrize("name", _chapter_names())
+def test_chapter_shape(name: str):
+    text = (CHAPTERS / f"{name}.md").read_text()
+    # A MyST Markdown notebook, executed with the project's kernel.
+    assert text.startswith("---\njupytext:") and "kernelspec:" in text
+    # The statement is the registry's, as a sphinx-proof theorem with a labelled equation.
+    assert f'get_identity("{name}")' in text
+    assert "```{prf:theorem}" in text or "````{prf:theorem}" in text
+    assert re.search(r"```\{glue:math\} statement\n:label: eq-" + re.escape(name) + r"\n", text)
+    assert "sympy.latex(ident.statement)" in text
+    # Steps, proof and numeric check are executed from the registry, not typed.
+    assert "ident.steps" in text and "ident.prove()" in text and "ident.check(seed=0)" in text
+    # Exercises with hidden solutions.
+    n_ex = text.count("```{exercise}")
+    assert n_ex >= 1
+    assert text.count("```{solution}") == n_ex
+    assert text.count(":class: dropdown") >= n_ex
+    # At least one citation of the bibliography.
+    assert "{cite:" in text
+
+
+def test_videos_name_real_vizlab_scenes():
+    from vizlab.scenes import SCENE_NAMES
+
+    used = set()
+    for page in BOOK.rglob("*.md"):
+        used.update(re.findall(r"```\{elbo-video\} (\w+)", page.read_text()))
+    assert used, "no page embeds a video"
+    unknown = used - set(SCENE_NAMES)
+    assert not unknown, f"pages embed scenes vizlab does not define: {sorted(unknown)}"
+
+
+def test_citations_resolve_to_the_bibliography():
+    bib = (BOOK / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    for needed in ("kingma2014auto", "rezende2014stochastic", "hoffman2016elbo", "burda2016importance",
+                   "tomczak2018vae", "prince2023understanding"):
+        assert needed in keys
+    cited = set()
+    for page in BOOK.rglob("*.md"):
+        for group in re.findall(r"\{cite:[tp]?\}`([^`]+)`", page.read_text()):
+            cited.update(k.strip() for k in group.split(","))
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+    assert keys <= cited, f"in references.bib but never cited: {sorted(keys - cited)}"
+
+
+def test_config_is_offline_cached_and_strict():
+    config = yaml.safe_load((BOOK / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "cache"
+    sphinx = config["sphinx"]
+    assert "sphinx-mathjax-offline" in sphinx["extra_extensions"]
+    assert not sphinx["config"]["mathjax_path"].startswith(("http:", "https:", "//"))
+    assert config["launch_buttons"]["thebe"] is False
+    script = (ROOT / "scripts" / "build_book.sh").read_text()
+    assert "-W --keep-going" in script and "vizlab render --quality l" in script
+
+
+def _our_values() -> set[str]:
+    """Every result value of ours, formatted as a page would show it (2 decimals)."""
+    values = set()
+    for path in (ROOT / "training" / "results").glob("vae_d*.json"):
+        data = json.loads(path.read_text())
+        terms = dict(data["train"]["terms"])
+        terms["test_elbo"] = data["test"]["elbo"]
+        terms["iwae"] = data["test"]["iwae"]
+        for term in terms.values():
+            values.add(f"{term['value']:.2f}")
+    return values
+
+
+def test_no_number_of_ours_is_typed_into_a_page():
+    from training.results import PAPER_TABLE1
+
+    values = _our_values()
+    if not values:
+        pytest.skip("no training results yet: nothing to compare against")
+    paper = {f"{v:.2f}" for row in PAPER_TABLE1.values() for v in row.values()}
+    ours_only = values - paper  # a value equal to the paper's may legitimately appear as the paper's
+    for page in BOOK.rglob("*.md"):
+        if "_build" in page.parts:
+            continue
+        text = page.read_text()
+        typed = sorted(v for v in ours_only if re.search(rf"(?<![\d.]){re.escape(v)}(?!\d)", text))
+        assert not typed, f"{page.relative_to(ROOT)} types result values {typed}; read them from training.results"
+
+
+def _extension():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("elbo_book", BOOK / "_ext" / "elbo_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_input_fingerprint_follows_file_contents(tmp_path: Path):
+    ext = _extension()
+    (tmp_path / "results").mkdir()
+    result = tmp_path / "results" / "vae_d2.json"
+    result.write_text('{"elbo": 1}')
+    before = ext._fingerprint(tmp_path, ["results/*.json"])
+    assert ext._fingerprint(tmp_path, ["results/*.json"]) == before  # deterministic
+    result.write_text('{"elbo": 2}')
+    changed = ext._fingerprint(tmp_path, ["results/*.json"])
+    assert changed != before
+    (tmp_path / "results" / "vae_d10.json").write_text("{}")
+    assert ext._fingerprint(tmp_path, ["results/*.json"]) != changed  # a new results file counts too
+
+
+def test_palette_css_has_every_term_color():
+    from vizlab.palette import TERM_COLORS
+
+    css = _extension()._palette_css()
+    for term, color in TERM_COLORS.items():
+        assert color in css and f".elbo-term-{term} " in css
