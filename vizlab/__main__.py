@@ -1,0 +1,50 @@
+"""Command line: ``python -m vizlab render [SCENE ...] --quality l|m|h --out DIR`` and ``python -m vizlab list``.
+
+``render`` renders the named scenes (all, in story order, by default) to ``DIR/<SceneName>.mp4`` plus a
+last-frame poster ``DIR/<SceneName>.png``, skipping scenes whose code and inputs are unchanged since the
+last render into ``DIR`` (``DIR/manifest.json``; ``--force`` renders anyway).  Exit codes: 0 success,
+1 some scene failed to render (the others are still rendered), 2 usage error (unknown scene or option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vizlab.scenes import SCENE_NAMES, SCENES
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "media" / "videos"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vizlab", description="Render ELBO Lab's lecture animations.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("render", help="render scenes to DIR/<SceneName>.mp4 (all by default)")
+    r.add_argument("scenes", nargs="*", metavar="SCENE", help="scene names (see `list`); default: all")
+    r.add_argument("--quality", "-q", choices=["l", "m", "h"], default="l",
+                   help="l = 480p15 (default), m = 720p30, h = 1080p60")
+    r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
+    r.add_argument("--force", action="store_true", help="render even if unchanged")
+    sub.add_parser("list", help="list the scenes in story order")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.cmd == "list":
+        for s in SCENES:
+            print(f"{s.name:<22} {s.module:<16} {s.summary}")
+        return 0
+    unknown = [n for n in args.scenes if n not in SCENE_NAMES]
+    if unknown:
+        print(f"vizlab: unknown scene {', '.join(unknown)}; valid: {', '.join(SCENE_NAMES)}", file=sys.stderr)
+        return 2
+    from vizlab.render import render
+
+    results = render(args.scenes or None, quality=args.quality, out=args.out, force=args.force)
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
