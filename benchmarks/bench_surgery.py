@@ -48,7 +48,7 @@ def baseline_log_q_agg(z, mu, logvar, chunk: int = 10):
 def _child(which: str, n: int, s: int, d: int, threads: int) -> None:
     if threads:
         torch.set_num_threads(threads)
-    from training.surgery import log_q_agg, marginal_kl, sample_aggregated_posterior
+    from training.surgery import marginal_kl, sample_aggregated_posterior
 
     mu, logvar = encodings(n, d)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -7,7 +7,7 @@ Invalid values raise :class:`ConfigError` whose message is one line naming the f
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class ConfigError(ValueError):
@@ -94,4 +94,4 @@ def resolve_device(name: str):
     return torch.device(name)
 
 
-__all__ = ["ConfigError", "TrainConfig", "resolve_device", "field"]
+__all__ = ["ConfigError", "TrainConfig", "resolve_device"]

@@ -27,7 +27,7 @@ Tested against the exact models of ``derivations`` in ``tests/training/test_surg
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 
