@@ -69,3 +69,15 @@ def test_real_mnist_verifies():
     # label counts of the test split are published; check the total and the pixel mean of [0,1] grey levels
     assert y.bincount().sum().item() == 10000
     assert abs(x.mean().item() - 0.1325) < 2e-3
+
+
+def test_binarization_matches_each_pixel_probability():
+    # P(x_d = 1) = g_d pixel by pixel, including the ends g = 0 and g = 1
+    g = torch.linspace(0, 1, 784).expand(4000, 784)
+    x = binarize(g, torch.Generator().manual_seed(3))
+    assert x[:, 0].sum() == 0 and x[:, -1].sum() == 4000
+    se = (g[0] * (1 - g[0]) / 4000).sqrt().clamp_min(1e-6)
+    assert ((x.mean(0) - g[0]).abs() <= 5 * se).all()
+    # the twin: a binarization at threshold 0.5 (static, biased) is rejected by the same check
+    static = (g > 0.5).float()
+    assert not ((static.mean(0) - g[0]).abs() <= 5 * se).all()
