@@ -25,6 +25,8 @@ class TrainConfig:
     batch_size: int = 100  # images per Adam step
     lr: float = 1e-3  # Adam learning rate
     seed: int = 0  # seeds torch (init, shuffling, binarization, reparameterization noise)
+    gradients: str = "manual"  # "manual": the ELBO's gradient written out (training/elbo_step.py), faster on CPU;
+    #                            "autograd": torch.autograd, the reference (same gradients to float rounding)
     # --- data ---
     data_root: str | None = None  # folder holding MNIST/raw; None -> $ELBO_LAB_DATA, else ./data
     train_subset: int | None = None  # use only the first n training images (smoke tests); None = all 60000
@@ -45,6 +47,8 @@ class TrainConfig:
             raise ConfigError(f"hidden={self.hidden!r} is invalid: give positive layer widths, e.g. --hidden 500 500")
         if self.activation not in ("softplus", "relu"):
             raise ConfigError(f"activation={self.activation!r} is unknown: use 'softplus' or 'relu'")
+        if self.gradients not in ("manual", "autograd"):
+            raise ConfigError(f"gradients={self.gradients!r} is unknown: use 'manual' or 'autograd'")
         if self.epochs < 1:
             raise ConfigError(f"epochs={self.epochs} is invalid: use an integer >= 1")
         if not self.lr > 0:
@@ -78,6 +82,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s) {sorted(unknown)}: valid fields are {sorted(names)}")
         d = dict(d)
+        d.setdefault("gradients", "autograd")  # configs written before the field existed were trained with autograd
         if "hidden" in d:
             d["hidden"] = tuple(int(h) for h in d["hidden"])
         return cls(**d)

@@ -7,6 +7,7 @@ import torch
 from training.__main__ import main as cli_main
 from training.config import ConfigError, TrainConfig
 from training.evaluate import evaluate_run, iwae_bound
+from training.elbo_step import ManualElboStep
 from training.model import VAE, gaussian_kl_to_standard_normal
 from training.train import TrainingDiverged, load_model, train
 
@@ -31,10 +32,11 @@ def test_one_epoch_smoke_run_writes_metrics_and_checkpoint(tmp_path, tiny_images
     assert epochs == 1 and cfg.hidden == (32,)
 
 
-def test_resume_ends_with_same_parameters_as_uninterrupted(tmp_path, tiny_images):
-    full = train(_cfg(tmp_path / "a", epochs=3), data=tiny_images)
-    part = train(_cfg(tmp_path / "b", epochs=1), data=tiny_images)
-    train(_cfg(tmp_path / "b", epochs=3), resume=True, data=tiny_images)
+@pytest.mark.parametrize("gradients", ["manual", "autograd"])
+def test_resume_ends_with_same_parameters_as_uninterrupted(tmp_path, tiny_images, gradients):
+    full = train(_cfg(tmp_path / "a", epochs=3, gradients=gradients), data=tiny_images)
+    part = train(_cfg(tmp_path / "b", epochs=1, gradients=gradients), data=tiny_images)
+    train(_cfg(tmp_path / "b", epochs=3, gradients=gradients), resume=True, data=tiny_images)
     ma, _, ea = load_model(full)
     mb, _, eb = load_model(part)
     assert ea == eb == 3
@@ -51,19 +53,29 @@ def test_resume_with_different_config_is_refused(tmp_path, tiny_images):
         train(_cfg(tmp_path, lr=0.5, epochs=2), resume=True, data=tiny_images)
 
 
-def test_nan_stops_run_and_keeps_last_good_checkpoint(tmp_path, tiny_images, monkeypatch):
-    out = train(_cfg(tmp_path, epochs=1), data=tiny_images)
+@pytest.mark.parametrize("gradients", ["manual", "autograd"])
+def test_nan_stops_run_and_keeps_last_good_checkpoint(tmp_path, tiny_images, monkeypatch, gradients):
+    out = train(_cfg(tmp_path, epochs=1, gradients=gradients), data=tiny_images)
     good = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
-    orig = VAE.forward
+    if gradients == "autograd":
+        orig = VAE.forward
 
-    def poisoned(self, x):
-        t = orig(self, x)
-        t.elbo = t.elbo * float("nan")
-        return t
+        def poisoned(self, x):
+            t = orig(self, x)
+            t.elbo = t.elbo * float("nan")
+            return t
 
-    monkeypatch.setattr(VAE, "forward", poisoned)
+        monkeypatch.setattr(VAE, "forward", poisoned)
+    else:
+        orig_step = ManualElboStep.step
+
+        def poisoned_step(self, x):
+            elbo, rec, kl = orig_step(self, x)
+            return elbo * float("nan"), rec, kl
+
+        monkeypatch.setattr(ManualElboStep, "step", poisoned_step)
     with pytest.raises(TrainingDiverged, match="non-finite ELBO .* epoch 2"):
-        train(_cfg(tmp_path, epochs=2), resume=True, data=tiny_images)
+        train(_cfg(tmp_path, epochs=2, gradients=gradients), resume=True, data=tiny_images)
     kept = torch.load(out / "checkpoint.pt", weights_only=True)
     assert kept["epoch"] == 1
     assert all(torch.equal(kept["model"][k], good[k]) for k in good)
@@ -71,7 +83,7 @@ def test_nan_stops_run_and_keeps_last_good_checkpoint(tmp_path, tiny_images, mon
 
 @pytest.mark.parametrize("kw, word", [
     ({"latent_dim": 0}, "latent_dim"), ({"lr": 0.0}, "lr"), ({"lr": -1.0}, "lr"),
-    ({"device": "tpu"}, "device"), ({"batch_size": 10_000}, "batch_size"),
+    ({"device": "tpu"}, "device"), ({"batch_size": 10_000}, "batch_size"), ({"gradients": "finite"}, "gradients"),
 ])
 def test_bad_config_is_rejected(tmp_path, tiny_images, kw, word):
     with pytest.raises(ConfigError, match=word):
@@ -128,3 +140,10 @@ def test_evaluate_writes_contract_files(tmp_path, tiny_images):
     assert enc["mu"].shape == (300, 2) and enc["labels"].shape == (300,)
     man = np.load(tmp_path / "res" / r["files"]["manifold"])
     assert man["images"].shape == (20, 20, 28, 28) and man["z"].shape == (20, 20, 2)
+
+
+def test_configs_saved_before_the_gradients_field_read_as_autograd():
+    d = TrainConfig().to_dict()
+    del d["gradients"]
+    assert TrainConfig.from_dict(d).gradients == "autograd"
+    assert TrainConfig().gradients == "manual"
