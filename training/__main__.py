@@ -17,19 +17,43 @@ from .config import ConfigError, TrainConfig
 from .data import DataError
 
 
+def _field_help() -> dict[str, str]:
+    """The comment after each ``TrainConfig`` field (continuation comment lines joined), as ``--help`` text."""
+    import inspect
+    import re
+
+    helps: dict[str, str] = {}
+    last = None
+    for line in inspect.getsource(TrainConfig).splitlines():
+        m = re.match(r"\s{4}(\w+): [^#]*#\s*(.*)", line)
+        if m:
+            last = m.group(1)
+            helps[last] = m.group(2).strip()
+        elif last and re.match(r"\s{4}#\s{2,}", line):  # an indented continuation of the previous comment
+            helps[last] += " " + line.strip().lstrip("#").strip()
+        elif line.strip().startswith("def "):
+            break
+    return {k: v.replace("%", "%%") for k, v in helps.items()}
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
+    helps = _field_help()
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default)
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                           help=helps.get(f.name))
         elif f.name == "hidden":
-            p.add_argument(flag, dest=f.name, type=int, nargs="+", default=list(default))
+            p.add_argument(flag, dest=f.name, type=int, nargs="+", default=list(default),
+                           help=helps.get(f.name) + " (default: %(default)s)")
         elif f.name in ("data_root", "train_subset"):
-            p.add_argument(flag, dest=f.name, type=str if f.name == "data_root" else int, default=default)
+            p.add_argument(flag, dest=f.name, type=str if f.name == "data_root" else int, default=default,
+                           help=helps.get(f.name))
         else:
-            p.add_argument(flag, dest=f.name, type=type(default), default=default)
+            p.add_argument(flag, dest=f.name, type=type(default), default=default,
+                           help=helps.get(f.name) + " (default: %(default)s)")
 
 
 def main(argv: list[str] | None = None) -> int:

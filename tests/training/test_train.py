@@ -147,3 +147,17 @@ def test_configs_saved_before_the_gradients_field_read_as_autograd():
     del d["gradients"]
     assert TrainConfig.from_dict(d).gradients == "autograd"
     assert TrainConfig().gradients == "manual"
+
+
+def test_every_config_field_has_help_text(capsys):
+    # --help is built from the comment after each TrainConfig field; a field without one would show no help
+    import dataclasses
+
+    from training.__main__ import _field_help
+
+    helps = _field_help()
+    assert {f.name for f in dataclasses.fields(TrainConfig)} <= set(helps)
+    assert all(len(v) > 10 for v in helps.values())
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    assert "torch.autograd, the reference" in capsys.readouterr().out  # a continuation line is joined
