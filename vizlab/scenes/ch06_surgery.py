@@ -129,8 +129,9 @@ class ElboSurgery(Scene):
         if log_n is not None:
             y = floor_y + log_n * unit_h
             line = DashedLine([x0 - 0.5, y, 0], [x0 + 2 * 2.15 + 1.0, y, 0], color=FOREGROUND, stroke_width=2)
+            # the tag sits above the line's left end, over the D = 2 group, whose bars (MI < log N) stay below it
             tag = Text(f"log N = {fmt_nats(log_n)}", font_size=SMALL_SIZE, color=FOREGROUND)
-            tag.next_to(line, UP, buff=0.05).align_to(line, RIGHT)
+            tag.next_to(line, UP, buff=0.06).align_to(line, LEFT)
             self.play(Create(line), FadeIn(tag), run_time=1.2)
         self.wait(2.5)
 
