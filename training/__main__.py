@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     pe.add_argument("--iwae-images", type=int, default=1000, help="test images for the IWAE bound")
     pe.add_argument("--train-subset", type=int, default=None, help="evaluate on the first n training images")
     pe.add_argument("--threads", type=int, default=0)
+    pe.add_argument("--note", default="", help="how the run was trained, kept in the results' provenance")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
             path = evaluate_run(args.run_dir, name=args.name, results_dir=args.results_dir, data_root=args.data_root,
                                 iwae_k=args.iwae_k, iwae_images=args.iwae_images, train_subset=args.train_subset,
-                                threads=args.threads, command=" ".join(["python -m training", *argv]))
+                                threads=args.threads, note=args.note, command=" ".join(["python -m training", *argv]))
             print(f"results: {path}")
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -120,7 +120,7 @@ def _save_npz(path: Path, **arrays) -> None:
 def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_dir: str | os.PathLike | None = None,
                  data_root: str | None = None, iwae_k: int = 1000, iwae_images: int = 1000,
                  train_subset: int | None = None, threads: int = 0, command: str = "", seed: int = 0,
-                 data: tuple | None = None, verify: bool = True) -> Path:
+                 data: tuple | None = None, verify: bool = True, note: str = "") -> Path:
     """Measure a trained run and write ``NAME.json`` and its companions; return the JSON's path.
 
     Args:
@@ -128,6 +128,8 @@ def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_di
         name: results name, default ``vae_d{D}``.
         results_dir: output folder, default :data:`training.results.RESULTS_DIR`.
         data: optional ``((train_images, train_labels), (test_images, test_labels))`` to skip loading MNIST.
+        note: free text on how the run was trained (e.g. a change of optimizer on resume), kept in the provenance
+            and shown by the book.
 
     Raises:
         FileNotFoundError: no checkpoint in ``run_dir``. DataError: MNIST missing or corrupt.
@@ -204,6 +206,7 @@ def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_di
             "eval_time_s": time.perf_counter() - t0,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "binarization": f"training: dynamic (fresh Bernoulli draw per use); evaluation: one fixed draw, seed {seed}",
+            "note": note,
         },
         "units": "nats",
         "train": {"n": len(xtr), "terms": terms, "log_n": surg["log_n"], "flags": surg["flags"]},
