@@ -66,8 +66,10 @@ def test_chapter_shows_theorem_proof_and_check(built_book: Path, name: str):
     assert "theorem" in text
     assert "exercise" in text and "solution" in text and "dropdown" in text
     verdicts = re.findall(r'class="elbo-verdict" data-ok="(true|false)"', text)
-    assert len(verdicts) == 2, "one verdict for prove(), one for check()"
-    assert verdicts == ["true", "true"], "a proof or numeric check failed when the book was built"
+    # one verdict for prove(), one for check(), and one per extra check a chapter runs (e.g. the trainer's
+    # written-out gradient in the reparameterization chapter)
+    assert len(verdicts) >= 2, "one verdict for prove(), one for check()"
+    assert set(verdicts) == {"true"}, "a proof or numeric check failed when the book was built"
     if name in REGISTRY:
         shown = unescape(text).replace("\u2019", "'")  # docutils' smart quotes
         assert REGISTRY[name].title in shown
