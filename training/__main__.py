@@ -44,16 +44,16 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
-                           help=helps.get(f.name))
+                           help=helps[f.name])
         elif f.name == "hidden":
             p.add_argument(flag, dest=f.name, type=int, nargs="+", default=list(default),
-                           help=helps.get(f.name) + " (default: %(default)s)")
+                           help=helps[f.name] + " (default: %(default)s)")
         elif f.name in ("data_root", "train_subset"):
             p.add_argument(flag, dest=f.name, type=str if f.name == "data_root" else int, default=default,
-                           help=helps.get(f.name))
+                           help=helps[f.name])
         else:
             p.add_argument(flag, dest=f.name, type=type(default), default=default,
-                           help=helps.get(f.name) + " (default: %(default)s)")
+                           help=helps[f.name] + " (default: %(default)s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .model import VAE
+from .model import VAE, gaussian_kl_to_standard_normal
 
 
 class ManualElboStep:
@@ -124,10 +124,10 @@ class ManualElboStep:
         z = torch.addcmul(mu, std, eps)  # reparameterization: z = mu + sigma * eps
         dec_in, dec_pre, logits = self._forward(self.decoder, z)
 
-        # log p(x|z) = -BCE(logits, x), summed over pixels and batch; KL in closed form
-        reconstruction = -F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        # log p(x|z) and the closed-form KL, summed over the batch
+        reconstruction = self.model.log_px_given_z(x, logits).sum()
+        kl = gaussian_kl_to_standard_normal(mu, logvar).sum()
         var = std * std
-        kl = 0.5 * (var + mu * mu - 1.0 - logvar).sum()
 
         g_logits = (torch.sigmoid(logits) - x).div_(B)
         g_z = self._backward(self.decoder, dec_in, dec_pre, g_logits, input_grad=True)

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .model import gaussian_kl_to_standard_normal
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -51,8 +53,7 @@ def average_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     Prince (2023) eq. 17.24 (proved in ``derivations.gaussian_kl``).
     """
-    # $\mathrm{KL}_n = \tfrac12 \sum_d (\sigma_{nd}^2 + \mu_{nd}^2 - 1 - \log \sigma_{nd}^2)$
-    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(-1)
+    return gaussian_kl_to_standard_normal(mu, logvar)
 
 
 def log_density_matrix(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

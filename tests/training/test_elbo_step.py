@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from training.elbo_step import ManualElboStep
-from training.model import VAE
+from training.model import VAE, gaussian_kl_to_standard_normal
 from training.train import load_model, train
 
 from test_train import _cfg  # tests/training is on sys.path (pytest prepend import mode)
@@ -20,8 +20,7 @@ def _autograd_grads(model, x, seed, detach_sigma=False):
     std = torch.exp(0.5 * logvar)
     z = mu + (std.detach() if detach_sigma else std) * torch.randn_like(mu)
     rec = model.log_px_given_z(x, model.decode(z))
-    kl = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(-1)
-    elbo = rec - kl
+    elbo = rec - gaussian_kl_to_standard_normal(mu, logvar)
     (-elbo.mean()).backward()
     return elbo.sum().detach(), [p.grad.clone() for p in model.parameters()]
 
