@@ -8,5 +8,5 @@ Modules (one job each, nothing runs at import):
 - :mod:`training.train`    -- the resumable training loop (atomic checkpoints, JSON-lines metrics).
 - :mod:`training.surgery`  -- Hoffman & Johnson (2016) ELBO-surgery estimators (marginal KL, index-code MI).
 - :mod:`training.evaluate` -- the results file (train terms, test ELBO, IWAE bound, encodings, manifold).
-- :mod:`training.results`  -- read the committed result files (the contract with vizlab/ and book/).
+- :mod:`training.result_files` -- read the committed result files (the contract with vizlab/ and book/).
 """

@@ -32,7 +32,7 @@ import torch
 
 from .data import binarize, load_mnist
 from .model import VAE, gaussian_kl_to_standard_normal, log_diag_gaussian, log_standard_normal
-from .results import PAPER_TABLE1, RESULTS_DIR, SCHEMA
+from .result_files import PAPER_TABLE1, RESULTS_DIR, SCHEMA
 from .surgery import surgery_terms
 from .train import atomic_write_text, load_model
 

@@ -22,6 +22,9 @@ PAPER_TABLE1 = {
     20: {"elbo": -87.45, "avg_kl": 20.2, "index_code_mi": 10.67, "marginal_kl": 9.53},
 }
 
+#: The latent sizes of Table 1, the one list used by the trainer's defaults, vizlab and the book.
+LATENT_DIMS: tuple[int, ...] = tuple(PAPER_TABLE1)
+
 TERMS = ("elbo", "avg_kl", "index_code_mi", "marginal_kl")
 
 

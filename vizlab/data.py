@@ -42,7 +42,7 @@ ENV_RESULTS = "ELBO_LAB_RESULTS_DIR"
 def _training_results():
     """The ``training.results`` module, or ``None`` while it does not exist yet."""
     try:
-        from training import results  # type: ignore[import-not-found]
+        from training import result_files as results  # type: ignore[import-not-found]
     except Exception:  # noqa: BLE001 - training is written concurrently; fall back to the files
         return None
     return results

@@ -101,7 +101,7 @@ def _expected_values(result: dict) -> dict[str, str]:
 
 
 def test_surgery_chapter_shows_the_numbers_in_the_results_files(built_book: Path):
-    from training.results import PAPER_TABLE1
+    from training.result_files import PAPER_TABLE1
 
     text = unescape((built_book / "chapters" / "elbo_surgery.html").read_text())
     for d, paper in PAPER_TABLE1.items():

@@ -105,7 +105,7 @@ def _our_values() -> set[str]:
 
 
 def test_no_number_of_ours_is_typed_into_a_page():
-    from training.results import PAPER_TABLE1
+    from training.result_files import PAPER_TABLE1
 
     values = _our_values()
     if not values:
