@@ -7,7 +7,7 @@ r"""Two ways to write the ELBO.
 Sources: Gupta & Wang eqs. (7)-(9); UDL (Prince) ch. 17, 'ELBO as reconstruction loss - KL divergence'
 (eq. 17.21); Lecture 5 (Isachenko), 'Variational lower bound (ELBO)'.
 
-Model: the linear-Gaussian model (:mod:`derivations.linear_gaussian`), :math:`q = \mathcal{N}(m, v)`,
+Model: the linear-Gaussian model (:mod:`derivations.models.linear_gaussian`), :math:`q = \mathcal{N}(m, v)`,
 prior :math:`\mathcal{N}(0, 1)`, so :math:`\mathrm{KL}(q \| p(z)) = \tfrac12(m^2 + v - 1 - \log v)` and
 :math:`\mathbb{H}[q] = \tfrac12 \log 2\pi e v`.  The main chain proves the reconstruction - KL form; the side
 derivation ``energy_entropy`` proves the second form.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations import linear_gaussian as lg
+from derivations.models import linear_gaussian as lg
 from derivations.core import E, Derivation, NumericResult, Step, make_identity, normal_rv, within
 from derivations.notation import E_LOG_JOINT, ELBO, ENTROPY, KL_PRIOR, RECON
 

@@ -7,7 +7,7 @@ r"""Evidence = ELBO + KL to the posterior (the project's skeleton identity).
 Sources: Lecture 5 (Isachenko), slides 'ELBO derivation 1 (inequality)' and 'ELBO derivation 2 (equality)',
 'Variational decomposition'; Gupta & Wang, eqs. (1)-(6); UDL (Prince) ch. 17, ELBO via Jensen.
 
-Model: the linear-Gaussian model of :mod:`derivations.linear_gaussian`,
+Model: the linear-Gaussian model of :mod:`derivations.models.linear_gaussian`,
 :math:`z \sim \mathcal{N}(0,1)`, :math:`x \mid z \sim \mathcal{N}(wz + b, s^2)`, :math:`q = \mathcal{N}(m, v)`.
 
 Derivations (all checked by :meth:`Identity.prove`):
@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations import linear_gaussian as lg
+from derivations.models import linear_gaussian as lg
 from derivations.core import E, GibbsG, NumericResult, Step, Derivation, make_identity, normal_rv, within
 from derivations.notation import ELBO, KL_POST, LOG_PX
 
@@ -125,7 +125,7 @@ def monte_carlo_terms(seed: int = 0, n: int = N_SAMPLES, params: dict | None = N
 
     Args:
         seed: NumPy seed.  n: samples per term (independent draws for each term).
-        params: ``x, w, b, s, m, v`` (defaults :data:`derivations.linear_gaussian.DEFAULT`).
+        params: ``x, w, b, s, m, v`` (defaults :data:`derivations.models.linear_gaussian.DEFAULT`).
     Returns:
         dict with ``elbo``, ``elbo_se``, ``kl``, ``kl_se`` (MC, nats) and the exact ``elbo_exact``,
         ``kl_exact``, ``log_px``.

@@ -25,9 +25,9 @@ average KL; ``mi_nonneg`` (witness :math:`\frac1N\sum_{n,k} q_{nk} G(q_{\mathrm{
 reconstruction terms).
 
 Numeric check (quadrature, no randomness in the Gaussian part): four 2-D Gaussian encoders, the oracle
-:func:`derivations.surgery.gaussian_surgery_terms`: ``avg_kl`` (closed form) equals ``marginal_kl +
+:func:`derivations.models.surgery_oracles.gaussian_surgery_terms`: ``avg_kl`` (closed form) equals ``marginal_kl +
 index_code_mi`` within ``QUAD_TOL``, the two MI formulas agree, and :math:`0 \le \mathbb{I} \le \log N`;
-plus a random discrete model (``seed``) through :func:`derivations.surgery.discrete_surgery_terms` to 1e-12.
+plus a random discrete model (``seed``) through :func:`derivations.models.surgery_oracles.discrete_surgery_terms` to 1e-12.
 
 Wrong twin ``log_n_minus_1``: :math:`\mathbb{I}_q[n, z] \le \log N - 1` -- no proof (a counterexample is
 reported) and the well-separated encoders have :math:`\mathbb{I} \approx \log N`.
@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations import surgery
+from derivations.models import surgery_oracles as surgery
 from derivations.core import Derivation, GibbsG, NumericResult, Step, make_identity
 from derivations.notation import AVG_KL, INDEX_CODE_MI, LOG_N, MARGINAL_KL
 

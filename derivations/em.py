@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+from scipy.special import logsumexp
+from scipy.stats import norm
 
-from derivations import linear_gaussian as lg
+from derivations.models import linear_gaussian as lg
 from derivations.core import Derivation, NumericResult, Step, make_identity
 from derivations.notation import LOG_PX
 
@@ -70,10 +72,6 @@ def _build(variant):
     return out
 
 
-def _log_norm(y, mean, var):
-    return -0.5 * np.log(2 * np.pi * var) - (y - mean) ** 2 / (2 * var)
-
-
 def run_em(data, k: int = 3, n_iters: int = N_ITERS, seed: int = 0, estep: str = "posterior") -> dict:
     r"""EM for a 1-D Gaussian mixture; records the log-likelihood and the ELBO after each E-step.
 
@@ -92,10 +90,9 @@ def run_em(data, k: int = 3, n_iters: int = N_ITERS, seed: int = 0, estep: str =
     lls, elbos = [], []
     for _ in range(n_iters):
         # $\log \pi_k \mathcal{N}(x_n; \mu_k, \sigma_k^2)$, shape (N, K)
-        logj = np.log(pi) + _log_norm(data[:, None], mean, var)
-        mx = logj.max(1, keepdims=True)
-        # $\log p(x_n \mid \theta)$
-        logpx = mx[:, 0] + np.log(np.exp(logj - mx).sum(1))
+        logj = np.log(pi) + norm.logpdf(data[:, None], loc=mean, scale=np.sqrt(var))
+        # $\log p(x_n \mid \theta) = \log \sum_k \pi_k \mathcal{N}(x_n; \mu_k, \sigma_k^2)$
+        logpx = logsumexp(logj, axis=1)
         lls.append(logpx.sum())
         # E-step: $q_{nk} = p(k \mid x_n, \theta)$ (twin: $q_{nk} = \pi_k$)
         r = np.exp(logj - logpx[:, None]) if estep == "posterior" else np.broadcast_to(pi, (n, k)).copy()

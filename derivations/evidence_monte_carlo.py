@@ -12,7 +12,7 @@ Sources: Lecture 5 (Isachenko), 'Naive Monte-Carlo estimation' and 'ELBO gradien
 estimator; "the variational posterior assigns typically more probability mass in a smaller region than the
 prior"); Burda, Grosse & Salakhutdinov, *Importance Weighted Autoencoders*, ICLR 2016, Theorem 1.
 
-Main derivation (linear-Gaussian model, :mod:`derivations.linear_gaussian`): the posterior density integrates
+Main derivation (linear-Gaussian model, :mod:`derivations.models.linear_gaussian`): the posterior density integrates
 to 1; Bayes' rule :math:`p(x)p(z \mid x) = p(x \mid z) p(z)` under the integral gives the naive form; multiplying
 and dividing by :math:`q` gives importance sampling -- both estimators are unbiased.  Side derivation
 ``iwae_monotone_K3``: the :math:`K`-sample average is the mean of its leave-one-out :math:`(K-1)`-averages, so
@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations import linear_gaussian as lg
+from derivations.models import linear_gaussian as lg
 from derivations.core import E, Derivation, GibbsG, NumericResult, Step, make_identity, normal_rv, within
 from derivations.notation import LOG_PX, P_X
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+from scipy.stats import norm
 
 from derivations.core import E, Derivation, NumericResult, Step, make_identity, normal_rv, within
 from derivations.notation import LOG_PX
@@ -106,7 +107,8 @@ def _build(variant):
 # ---------------------------------------------------------------------------------------------------------
 
 def _lnp(y, mean, var):
-    return -0.5 * np.log(2 * np.pi * var) - (y - mean) ** 2 / (2 * var)
+    """NumPy $\log \mathcal{N}(y; \mu, \sigma^2)$ (``var`` a variance), ``scipy.stats.norm.logpdf``."""
+    return norm.logpdf(y, loc=mean, scale=np.sqrt(var))
 
 
 def log_px(x: float = 0.7, kind: str = "affine", a: float = 2.0, c: float = 0.5) -> float:

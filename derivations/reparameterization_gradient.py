@@ -15,7 +15,7 @@ SymPy evaluates every expectation exactly.
 Numeric check: ``N_SAMPLES`` per-sample pathwise gradients :math:`f'(z)\,(1, \epsilon)` (eq. 17), both
 components within 4 SE of the exact gradient; the per-sample variance is reported against the score-function
 estimator computed on the same draws, and must be smaller for both components (it is, by a factor of 5-20
-for this f).  :func:`derivations.gradients.gradient_samples` returns both per-sample arrays for the scenes.
+for this f).  :func:`derivations.models.gradient_estimators.gradient_samples` returns both per-sample arrays for the scenes.
 
 Wrong twin ``drop_dz_dsigma``: :math:`\nabla_\sigma f(\mu + \sigma\epsilon) = f'(z)` (the factor
 :math:`\epsilon` forgotten) -- rejected at the step that differentiates inside, and numerically.
@@ -25,13 +25,13 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations import gradients
+from derivations.models import gradient_estimators as gradients
 from derivations.core import E, Derivation, NumericResult, Step, make_identity, normal_rv, within
 from derivations.score_function_gradient import c, f_expr, mu, sigma
 
 N_SAMPLES = 200_000
 
-#: Both estimators' per-sample gradients, for the scenes' histograms (re-exported from ``derivations.gradients``).
+#: Both estimators' per-sample gradients, for the scenes' histograms (re-exported from ``derivations.models.gradient_estimators``).
 gradient_samples = gradients.gradient_samples
 
 NAME = "reparameterization_gradient"

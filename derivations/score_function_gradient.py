@@ -11,7 +11,7 @@ coefficients: differentiate under the integral (eq. 10), :math:`\nabla q = q \na
 read it as an expectation (eq. 13), evaluate exactly with SymPy.
 
 Numeric check: ``N_SAMPLES`` per-sample estimates :math:`f(z)\nabla_\phi \log q(z)` (eq. 15; see
-:func:`derivations.gradients.gradient_samples`); both components' means within 4 SE of the exact gradient.
+:func:`derivations.models.gradient_estimators.gradient_samples`); both components' means within 4 SE of the exact gradient.
 
 Wrong twin ``score_sign``: :math:`\nabla_\mu \log q = (\mu - z)/\sigma^2` (sign error): the integrands of
 eqs. 11 and 12 no longer match, and the estimate has the wrong sign.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations import gradients
+from derivations.models import gradient_estimators as gradients
 from derivations.core import E, Derivation, NumericResult, Step, make_identity, normal_rv, within
 
 N_SAMPLES = 200_000

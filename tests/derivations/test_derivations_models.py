@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derivations import gradients, linear_gaussian as lg
+from derivations.models import gradient_estimators as gradients, linear_gaussian as lg
 from derivations.evidence_monte_carlo import evidence_estimators, iwae_curve
 from derivations.flow_as_dirac_vae import elbo_of_sigma, log_px
 from derivations.gaussian_kl import kl_diag_standard_normal

@@ -1,9 +1,9 @@
-"""The ELBO-surgery oracles (derivations.surgery) used to test training.surgery."""
+"""The ELBO-surgery oracles (derivations.models.surgery_oracles) used to test training.surgery."""
 import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from derivations.surgery import discrete_surgery_terms, gaussian_surgery_terms
+from derivations.models.surgery_oracles import discrete_surgery_terms, gaussian_surgery_terms
 
 
 def test_discrete_identity_and_bounds():

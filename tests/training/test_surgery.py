@@ -1,4 +1,4 @@
-"""The ELBO-surgery estimators against the exact oracles of ``derivations.surgery`` (Hoffman & Johnson 2016).
+"""The ELBO-surgery estimators against the exact oracles of ``derivations.models.surgery_oracles`` (Hoffman & Johnson 2016).
 
 Monte Carlo checks use fixed seeds and tolerances of 4 standard errors (two-sided failure probability ~6e-5 per
 check if the estimator is right); the wrong twins show the same check rejects a plausible mistake.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from derivations.surgery import gaussian_surgery_terms
+from derivations.models.surgery_oracles import gaussian_surgery_terms
 from training.surgery import (average_kl, log_density_matrix, log_q_agg, marginal_kl, minibatch_marginal_kl,
                               surgery_terms)
 

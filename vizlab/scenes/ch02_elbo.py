@@ -3,7 +3,7 @@
 Sources: Isachenko, Deep Generative Models lecture 5, slides "ELBO derivation 1/2"; Gupta & Wang, "ELBO
 and KL-divergence" eqs. 1-9; Prince, *Understanding Deep Learning* ch. 17 (Gaussian KL, eq. 17.21).
 
-``ElboGap`` uses the exact linear-Gaussian model of ``derivations.linear_gaussian`` (z ~ N(0, 1),
+``ElboGap`` uses the exact linear-Gaussian model of ``derivations.models.linear_gaussian`` (z ~ N(0, 1),
 x | z ~ N(w z + b, s^2), q = N(m, v)) at its ``DEFAULT`` parameters: every number is evaluated at render
 time from the proved closed forms.  ``ElboDecomposition`` evaluates the proved Gaussian-KL expression term
 by term at a real encoding of the trained 2-D VAE and stacks the trained model's reconstruction and KL
@@ -58,8 +58,8 @@ GAUSSIAN_KL = ("gaussian_kl",)
 
 
 def _linear_gaussian():
-    """``derivations.linear_gaussian`` (imported at render time, not at import)."""
-    from derivations import linear_gaussian
+    """``derivations.models.linear_gaussian`` (imported at render time, not at import)."""
+    from derivations.models import linear_gaussian
 
     return linear_gaussian
 

@@ -5,7 +5,7 @@
 The sampling node z ~ N(mu, sigma^2) blocks backpropagation; writing z = mu + sigma * eps with
 eps ~ N(0, 1) moves the randomness to a side input and leaves a deterministic path from phi to f(z).
 Both estimators are unbiased (the two proved identities); their per-sample spreads differ.  The
-histograms are real per-sample gradients of E f(z) from ``derivations.gradients.gradient_samples``
+histograms are real per-sample gradients of E f(z) from ``derivations.models.gradient_estimators.gradient_samples``
 (same draws eps for both estimators, fixed seed), with the exact gradient ``exact_gradient``.
 """
 
@@ -80,7 +80,7 @@ class Reparameterization(Scene):
     """Sampling moved out of the path; score-function vs pathwise per-sample gradients and their variances."""
 
     def construct(self):
-        from derivations.gradients import gradient_samples
+        from derivations.models.gradient_estimators import gradient_samples
 
         # Step: title
         head = title("Reparameterization: sampling moves out of the path")

@@ -5,7 +5,7 @@ The bound L(q, theta) <= log p(x | theta) is raised in turns: the E-step sets q 
 the current theta, which closes the gap (``derivations.em``: L(q*, theta) = log p(x | theta)); the M-step
 maximizes L(q, theta) over theta with q held fixed, which raises the bound and reopens a gap.
 
-Model: ``derivations.linear_gaussian`` at its ``DEFAULT`` x, w, s, with theta = b (the decoder's offset);
+Model: ``derivations.models.linear_gaussian`` at its ``DEFAULT`` x, w, s, with theta = b (the decoder's offset);
 all curves are its proved closed forms (``log_evidence``, ``elbo``, ``posterior``).  The M-step's argmax is
 found numerically at render time (bounded scalar search).  Values in nats.
 """
@@ -44,7 +44,7 @@ class EmCoordinateAscent(Scene):
     """E-step closes the gap, M-step raises the bound; theta = b of the linear-Gaussian model (nats)."""
 
     def construct(self):
-        from derivations import linear_gaussian as lg
+        from derivations.models import linear_gaussian as lg
 
         P = lg.DEFAULT
         x, w, s = P["x"], P["w"], P["s"]

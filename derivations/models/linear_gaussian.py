@@ -152,6 +152,10 @@ def kl_to_posterior(m, v, x, w, b, s):
 
 
 def log_normal_np(y, mean, var):
-    r"""NumPy $\log \mathcal{N}(y; \mu, \sigma^2)$ (``var`` is a variance), broadcasting."""
-    y, mean, var = np.asarray(y, float), np.asarray(mean, float), np.asarray(var, float)
-    return -0.5 * np.log(2 * np.pi * var) - (y - mean) ** 2 / (2 * var)
+    r"""NumPy $\log \mathcal{N}(y; \mu, \sigma^2)$ in nats (``var`` is a variance, > 0), broadcasting.
+
+    ``scipy.stats.norm.logpdf`` with ``scale = sqrt(var)``; tested against :func:`log_normal` (SymPy).
+    """
+    from scipy.stats import norm
+
+    return norm.logpdf(np.asarray(y, float), loc=np.asarray(mean, float), scale=np.sqrt(np.asarray(var, float)))
