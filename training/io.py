@@ -1,0 +1,228 @@
+"""Files of the trainer: the one atomic writer, the run-folder lock, path checks and the errors the CLI prints.
+
+Every file the trainer and the evaluator write goes through :func:`atomic_write`: the bytes land in a temporary
+file in the same folder (``.NAME.PID.RANDOM.tmp``), are flushed to disk, and the temporary file is renamed over
+``NAME`` -- a reader sees the old file or the new one, never half of one. Torch checkpoints and ``.npz`` arrays
+are serialized in memory first (:func:`torch_bytes`, :func:`npz_bytes`), so a full disk is reported as
+:class:`DiskFull` by the write itself instead of as a serializer's internal error.
+
+A run folder (and the results folder while ``evaluate`` writes to it) is owned by one process at a time:
+:class:`FolderLock` holds an exclusive ``fcntl.flock`` on the folder itself (its directory file descriptor, so
+no lock file is left in the folder) for as long as the run lives. The
+kernel drops the lock when the process dies (even by ``kill -9``), so a stale lock never blocks a later run.
+Temporary files left by a killed process are removed by :func:`remove_stale_temps` once the lock is held.
+
+Errors: every error meant for a user derives from :class:`TrainingError`; its message is one line naming the
+problem and the fix, and its ``exit_code`` is 2 for a usage error (a bad value or path given on the command line)
+or 1 for a failure (corrupt file, disk full, divergence). Nothing here imports torch or numpy at module level.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import io
+import os
+import re
+import secrets
+from pathlib import Path
+
+#: Suffix of every temporary file written by :func:`atomic_write` (and of the trainer's older temp files).
+TMP_SUFFIX = ".tmp"
+#: A results name / file stem: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class TrainingError(Exception):
+    """An error reported by the command line as one line (no traceback).
+
+    ``exit_code``: 2 for a usage error (bad value or path; the user changes the command), 1 for a failure.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(" ".join(str(message).split()))  # one line, whatever the parts held
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(TrainingError):
+    """A bad command-line value or path (exit code 2)."""
+
+    exit_code = 2
+
+
+class DiskFull(TrainingError):
+    """A write failed because the disk (or quota) is full; nothing half-written was left behind."""
+
+
+class FolderBusy(TrainingError):
+    """Another process holds the folder's lock (another ``train`` or ``evaluate`` is writing there)."""
+
+
+def _write_failure(e: OSError, path: Path) -> TrainingError:
+    """The one-line error for an ``OSError`` raised while writing ``path``."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"disk full while writing {path}: nothing was half-written; free space on that disk "
+                        f"(df -h {path.parent}) and run the same command again")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UsageError(f"cannot write {path} ({e.strerror}): choose a folder you can write to")
+    return TrainingError(f"cannot write {path} ({e.strerror or e}): check the folder and the disk, then run again")
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` (text is UTF-8 encoded) to ``path`` atomically and durably; return the path.
+
+    Raises:
+        DiskFull: no space left (the temporary file is removed, ``path`` is unchanged).
+        UsageError: the folder is not writable. TrainingError: any other write failure.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _write_failure(e, path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (the renames in it) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def torch_bytes(obj) -> bytes:
+    """``torch.save(obj)`` into memory (a checkpoint is a few MB), for :func:`atomic_write`."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def npz_bytes(**arrays) -> bytes:
+    """``numpy.savez_compressed(**arrays)`` into memory, for :func:`atomic_write`."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folder`` (call only while holding its lock)."""
+    removed = []
+    for p in folder.glob(f"*{TMP_SUFFIX}"):
+        try:
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def check_name(name: str, flag: str = "--name") -> str:
+    """``name`` if it is a plain file stem (:data:`NAME_RE`), else :class:`UsageError` (no ``/``, no ``..``)."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
+        raise UsageError(f"{flag} {name!r} is not a plain name: use 1-64 letters, digits, '.', '_' or '-' "
+                         f"(e.g. vae_d2); the files always go into the results folder")
+    return name
+
+
+def prepare_folder(path: str | os.PathLike, flag: str) -> Path:
+    """Create ``path`` (and parents) if needed and check it is a writable folder; return it resolved.
+
+    Raises:
+        UsageError: ``path`` is a file, cannot be created, or is not writable (the message names ``flag``).
+    """
+    raw = str(path)
+    if not raw.strip() or "\x00" in raw:
+        raise UsageError(f"{flag} {raw!r} is not a usable path: give a folder, e.g. {flag} runs/vae_d2")
+    p = Path(raw).expanduser()
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{flag} {p} is a file, not a folder: choose another {flag}")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{flag} {p}: a part of this path is a file, not a folder: choose another {flag}") from None
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _write_failure(e, p) from None
+        raise UsageError(f"{flag} {p} cannot be created ({e.strerror}): choose a folder you can write to") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {p} is not writable: choose a folder you can write to")
+    return p.resolve()
+
+
+class FolderLock:
+    """Exclusive ``fcntl.flock`` on ``folder`` (its directory descriptor) for the lifetime of a ``with`` block (or until the process
+    ends). A second holder gets :class:`FolderBusy` at once (no waiting).
+
+    Example::
+
+        with FolderLock(out, "--out-dir"):
+            ...  # this process alone writes in ``out``
+    """
+
+    def __init__(self, folder: Path, flag: str = "--out-dir"):
+        self.folder, self.flag, self.fd = Path(folder), flag, None
+
+    def __enter__(self) -> "FolderLock":
+        try:
+            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            raise UsageError(f"cannot open {self.folder} ({e.strerror}): choose a folder you can write to "
+                             f"with {self.flag}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FolderBusy(f"{self.folder} is in use by another process (a train or evaluate writing there): "
+                                 f"wait for it to finish or choose another {self.flag}") from None
+            raise TrainingError(f"cannot lock {self.folder} ({e.strerror}): use a local folder for {self.flag}") from None
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self.fd)
+                self.fd = None
+
+
+def same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two spellings name the same folder (``./runs/r1``, ``runs/r1/``, absolute, symlinks)."""
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except OSError:
+        return False
+
+
+__all__ = ["TrainingError", "UsageError", "DiskFull", "FolderBusy", "atomic_write", "torch_bytes", "npz_bytes",
+           "remove_stale_temps", "check_name", "prepare_folder", "FolderLock", "same_folder", "fsync_dir",
+           "TMP_SUFFIX", "NAME_RE"]
