@@ -1,0 +1,327 @@
+r"""The rules a lecturer uses on integrals of undefined densities, as a zero test for general chains.
+
+General statements (ELBO surgery for every :math:`N` and every encoder, EM for every model, the gradient
+identities for every :math:`f`) are written with densities as undefined SymPy functions
+(:func:`density`), integrals :math:`\int \cdot \, dz` over the whole space (Lebesgue measure for a continuous
+:math:`z`, counting measure for a discrete one: the rules below hold for both), and sums over a symbolic
+:math:`N` (``Sum`` over an ``IndexedBase``).  A link :math:`a = b` of such a chain is accepted when the
+residual :math:`a - b` reduces to :math:`0` by these rules only:
+
+1. **linearity** of :math:`\int dz` and of :math:`\sum_{n=1}^N`: sums split, factors free of the variable
+   move out; a finite sum and an integral commute;
+2. **normalization**: :math:`\int q(z, \dots)\, dz = 1` for a declared density :math:`q` of :math:`z`
+   (its first argument), and :math:`\sum_{n=1}^N c = N c` for :math:`c` free of :math:`n`;
+3. **pointwise algebra** inside one integral: logs of positive quantities expand
+   (:math:`\log ab = \log a + \log b`), then the integrand must cancel exactly;
+4. **differentiation under the integral sign** (Leibniz; dominated convergence is a hypothesis of the
+   theorem): :math:`\partial_\theta \int g\, dz = \int \partial_\theta g\, dz`;
+5. **change of variables** :math:`z = h(\epsilon)` when the chain declares it (``substitutions``), with
+   SymPy's ``Integral.transform`` (which multiplies by :math:`|h'|`).
+
+Inequalities :math:`a \ge b` need a witness :math:`W` with :math:`a - b - W \equiv 0` (by the rules above) and
+:math:`W \ge 0` structurally (:func:`nonnegative`): sums, products, integrals and finite sums of non-negative
+terms, densities, :math:`G(t) = t - 1 - \log t` of a positive argument, :math:`\log(1 + u)` with
+:math:`u \ge 0`.  The index names of sums are canonicalized (dummy renaming), so
+:math:`\sum_n q_n` and :math:`\sum_m q_m` are one object.
+
+These rules are sound (each is a theorem for finite :math:`N`, densities and integrable integrands) and
+deliberately incomplete: a wrong chain is never accepted, a true one may need an extra displayed line.
+(Engineer D2's rules for the general chains of ``em``, ``score_function_gradient``,
+``reparameterization_gradient``, ``flow_as_dirac_vae`` and ``elbo_surgery``.)
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import sympy as sp
+
+from derivations.engine import apply_rules, chain_relation, check_link
+from derivations.expectation import DENSITY_VARS, Expect
+from derivations.identity import Identity
+from derivations.steps import ProofResult, Step
+from derivations.witnesses import GibbsG, expand_witnesses as expand_gibbs
+
+__all__ = ["density", "is_density", "linearize", "reduces_by_rules", "nonnegative", "link_ok", "prove_general",
+           "RuleIdentity", "make_rule_identity"]
+
+
+class _Density(sp.Function):
+    """Base class of the undefined densities made by :func:`density` (positive, normalized in arg 0)."""
+
+    is_positive = True
+    is_real = True
+
+
+def density(name: str) -> type:
+    r"""An undefined, positive density :math:`q(z, \dots)`, normalized over its first argument.
+
+    ``q = density("q"); q(z, x[n])`` renders as :math:`q(z, x_n)`; :math:`\int q(z, \dots)\,dz = 1`.
+    """
+    return type(name, (_Density,), {})
+
+
+def is_density(e: sp.Basic) -> bool:
+    """Is ``e`` an application of a :func:`density` (ours, or one of :func:`derivations.expectation.density`)?"""
+    if isinstance(e, _Density):
+        return True
+    return DENSITY_VARS.get(type(e).__name__) == 1
+
+
+def _expect_to_integral(e: sp.Basic) -> sp.Basic:
+    r""":math:`\mathbb{E}_{q(z)}[f] = \int q(z) f\, dz` over the whole space (a sum for a discrete z)."""
+    if not e.has(Expect):
+        return e
+    return e.replace(lambda t: isinstance(t, Expect), lambda t: sp.Integral(t.dens * t.expr, (t.var,)))
+
+
+def _full_space(lim: tuple) -> bool:
+    return len(lim) == 1 or (len(lim) == 3 and lim[1] == -sp.oo and lim[2] == sp.oo)
+
+
+def _terms(f: sp.Expr) -> list:
+    f = sp.expand(sp.expand_log(expand_gibbs(f), force=True))
+    return list(sp.Add.make_args(f))
+
+
+def _lin_integral(f: sp.Expr, lim: tuple, depth: int) -> sp.Expr:
+    z = lim[0]
+    out = sp.Integer(0)
+    for t in _terms(_linearize(f, depth)):
+        c, g = t.as_independent(z, as_Add=False)
+        if g == 1:
+            out += c * sp.Integral(1, lim)  # integral of a constant: kept (no rule makes it finite)
+            continue
+        g = _linearize(g, depth)
+        if isinstance(g, sp.Add) or (isinstance(g, sp.Mul) and any(a.is_Number for a in g.args)):
+            out += c * _lin_integral(g, lim, depth)
+            continue
+        if isinstance(g, sp.Sum) and len(g.limits) == 1 and g.function.has(z):
+            # a finite sum and an integral commute
+            m, lo, hi = g.limits[0]
+            fresh = sp.Symbol(f"i_{depth}", integer=True)
+            inner = _lin_integral(g.function.xreplace({m: fresh}), lim, depth + 1)
+            out += c * _lin_sum(inner, ((fresh, lo, hi),), depth)
+            continue
+        if isinstance(g, sp.Mul):
+            sums = [a for a in g.args if isinstance(a, sp.Sum) and len(a.limits) == 1 and not a.has(z) is False]
+            sums = [a for a in sums if a.function.has(z)]
+            if sums:  # int (sum_m a_m) b dz = sum_m int a_m b dz  (b free of m; finite sum)
+                s0 = sums[0]
+                rest = sp.Mul(*[a for a in g.args if a is not s0])
+                m, lo, hi = s0.limits[0]
+                fresh = sp.Symbol(f"i_{depth}", integer=True)
+                inner = _lin_integral(s0.function.xreplace({m: fresh}) * rest, lim, depth + 1)
+                out += c * _lin_sum(inner, ((fresh, lo, hi),), depth)
+                continue
+        if is_density(g) and g.args[0] == z and _full_space(lim):
+            out += c  # normalization
+            continue
+        out += c * sp.Integral(g, lim)
+    return out
+
+
+def _lin_sum(f: sp.Expr, limits: tuple, depth: int) -> sp.Expr:
+    (n, lo, hi), = limits
+    canon = sp.Symbol(f"i_{depth}", integer=True)
+    f = _linearize(f.xreplace({n: canon}), depth + 1)
+    out = sp.Integer(0)
+    for t in _terms(f):
+        c, g = t.as_independent(canon, as_Add=False)
+        if g == 1:
+            out += c * (hi - lo + 1)
+        else:
+            out += c * sp.Sum(g, (canon, lo, hi))
+    return out
+
+
+def _linearize(e: sp.Basic, depth: int = 0) -> sp.Basic:
+    if not isinstance(e, sp.Basic) or e.is_Atom:
+        return e
+    if isinstance(e, sp.Derivative) and isinstance(e.expr, sp.Integral):
+        inner = e.expr  # Leibniz: differentiate under the integral sign
+        return _linearize(sp.Integral(sp.diff(inner.function, *e.variables), *inner.limits), depth)
+    if isinstance(e, sp.Integral):
+        if len(e.limits) != 1:
+            return e
+        return _lin_integral(e.function, e.limits[0], depth)
+    if isinstance(e, sp.Sum):
+        if len(e.limits) != 1:
+            return e
+        return _lin_sum(e.function, e.limits, depth)
+    args = [_linearize(a, depth) for a in e.args]
+    return e.func(*args) if args != list(e.args) else e
+
+
+def linearize(e: sp.Basic) -> sp.Basic:
+    """The canonical form used by :func:`reduces_by_rules`: rules 1-4 applied everywhere, logs expanded."""
+    out = _linearize(sp.expand(sp.expand_log(expand_gibbs(e), force=True)))
+    return sp.expand(sp.expand_log(out, force=True))
+
+
+def reduces_by_rules(d: sp.Expr, substitutions: Optional[dict] = None, rules: Optional[dict] = None) -> bool:
+    r"""Does the residual ``d`` reduce to 0 by the rules of this module?
+
+    ``substitutions``: ``{z: h(eps)}`` changes of variables the chain declares; every integral over ``z``
+    is rewritten by ``Integral.transform(z, h)`` before the zero test.  ``rules``: the identity's definitions
+    (display symbol or defined function -> expression), substituted first.
+    """
+    d = _expect_to_integral(apply_rules(d, rules or {}))
+    if substitutions:
+        def _cov(i):
+            lim = i.limits[0]
+            if lim[0] in substitutions and len(i.limits) == 1:
+                eps = substitutions[lim[0]].free_symbols - {lim[0]}
+                new = [s for s in eps if s.name in ("epsilon", "eps", "u", "w")]
+                if new:
+                    return i.transform(lim[0], (substitutions[lim[0]], new[0]))
+            return i
+
+        d = d.replace(lambda t: isinstance(t, sp.Integral), _cov)
+    try:
+        e = linearize(d)
+    except Exception:  # pragma: no cover - outside the rules
+        return False
+    if e == 0:
+        return True
+    # a last pass: merge integrals over the same variable into one integrand and cancel it
+    groups: dict = {}
+    rest = sp.Integer(0)
+    for t in sp.Add.make_args(e):
+        ints = [a for a in sp.Mul.make_args(t) if isinstance(a, sp.Integral)]
+        if len(ints) == 1:
+            i = ints[0]
+            c = t / i
+            groups.setdefault(i.limits, []).append(c * i.function)
+        else:
+            rest += t
+    if sp.expand(rest) != 0:
+        return False
+    for lims, parts in groups.items():
+        if linearize(sp.Add(*parts)) != 0:
+            return False
+    return True
+
+
+def nonnegative(e: sp.Basic) -> bool:
+    r"""Structural proof that ``e >= 0`` (see the module docstring); ``False`` means "not shown"."""
+    if e.is_nonnegative is True:
+        return True
+    if isinstance(e, GibbsG):
+        return e.args[0].is_positive is True or nonnegative_positive(e.args[0])
+    if isinstance(e, sp.Add):
+        return all(nonnegative(a) for a in e.args)
+    if isinstance(e, sp.Mul):
+        return all(nonnegative(a) for a in e.args)
+    if isinstance(e, sp.Pow):
+        return (e.exp.is_even is True) or (nonnegative(e.base) and e.exp.is_real is True)
+    if isinstance(e, Expect):
+        return nonnegative(e.expr)
+    if isinstance(e, sp.Integral):
+        lims_ok = all(len(l) == 1 or (l[1] - l[2]).is_nonpositive or l[1] == -sp.oo for l in e.limits)
+        return lims_ok and nonnegative(e.function)
+    if isinstance(e, sp.Sum):
+        return nonnegative(e.function) and all(
+            (l[2] - l[1] + 1).is_nonnegative is not False for l in e.limits)
+    if isinstance(e, sp.log):
+        u = e.args[0] - 1
+        return nonnegative(sp.expand(u))
+    return False
+
+
+def nonnegative_positive(e: sp.Basic) -> bool:
+    """``e > 0`` structurally: positive symbols/densities combined by +, *, / and positive powers."""
+    if e.is_positive is True:
+        return True
+    if isinstance(e, (sp.Add, sp.Mul)):
+        return all(nonnegative_positive(a) for a in e.args)
+    if isinstance(e, sp.Pow):
+        return nonnegative_positive(e.base) and e.exp.is_real is True
+    if isinstance(e, sp.Sum):
+        return nonnegative_positive(e.function)
+    return False
+
+
+def link_ok(prev: Step, step: Step, substitutions: Optional[dict] = None, rules: Optional[dict] = None) -> tuple:
+    """Check one link by these rules; fall back to the core engine (instances, closed forms)."""
+    a, b = prev.expr, step.expr
+    if step.rel == "=":
+        if reduces_by_rules(a - b, substitutions, rules):
+            return True, "ok (operator rules)"
+    elif step.rel in (">=", "<="):
+        d = a - b if step.rel == ">=" else b - a
+        w = step.witness
+        if w is not None and reduces_by_rules(d - w, substitutions, rules) and nonnegative(w):
+            return True, "ok (operator rules, witness)"
+    return check_link(prev, step, rules=rules)
+
+
+def prove_general(steps: list, label: str, substitutions: Optional[dict] = None,
+                  rules: Optional[dict] = None) -> ProofResult:
+    """:func:`derivations.engine.prove_chain` with the operator rules of this module (display forms too)."""
+    if not steps:
+        return ProofResult(False, None, f"[{label}] empty derivation", label)
+    for i, st in enumerate(steps):
+        if i > 0:
+            ok, detail = link_ok(steps[i - 1], st, substitutions, rules)
+            if not ok:
+                return ProofResult(False, i, f"[{label}] step {i} ('{st.why}') does not follow from step "
+                                             f"{i - 1}: {detail}", label)
+        if st.display is not None:
+            ok, detail = link_ok(Step(st.display, "display"), Step(st.expr, "checked"), substitutions, rules)
+            if not ok:
+                return ProofResult(False, i, f"[{label}] step {i} ('{st.why}'): its display form is not the "
+                                             f"checked expression: {detail}", label)
+    return ProofResult(True, None, f"[{label}] {len(steps) - 1} links checked", label)
+
+
+class RuleIdentity(Identity):
+    """An :class:`~derivations.identity.Identity` whose links may also be accepted by this module's rules.
+
+    ``build`` may return ``substitutions`` (``{label: {z: h(eps)}}``, changes of variables per derivation).
+    """
+
+    def prove(self) -> ProofResult:
+        try:
+            rules = self.rules
+            subs = self._get().get("substitutions", {})
+            for der in self.derivations:
+                res = prove_general(der.steps, der.label, subs.get(der.label), rules)
+                if not res.ok:
+                    return res
+            return self._prove_statement_rules(rules)
+        except Exception as exc:  # a SymPy crash is a failed proof, reported, not a traceback
+            return ProofResult(False, None, f"proof raised {type(exc).__name__}: {exc}")
+
+    def _prove_statement_rules(self, rules: dict) -> ProofResult:
+        st, steps = self.statement, self.steps
+        kinds = {sp.Eq: "=", sp.GreaterThan: ">=", sp.LessThan: "<="}
+        st_rel, rel = kinds.get(type(st)), chain_relation(steps)
+        if st_rel is None:
+            return ProofResult(False, None, f"statement is not an Eq/>=/<= relational: {st}")
+        if st_rel != rel:
+            return ProofResult(False, None, f"statement relation '{st_rel}' but the chain proves '{rel}'")
+        ok1, d1 = link_ok(Step(st.lhs, "statement lhs"), Step(steps[0].expr, "first step"), rules=rules)
+        ok2, d2 = link_ok(Step(st.rhs, "statement rhs"), Step(steps[-1].expr, "last step"), rules=rules)
+        if not ok1:
+            return ProofResult(False, 0, f"statement's left side is not step 0: {d1}")
+        if not ok2:
+            return ProofResult(False, len(steps) - 1, f"statement's right side is not the last step: {d2}")
+        n = sum(len(d.steps) - 1 for d in self.derivations)
+        return ProofResult(True, None, f"proved: {n} links in {len(self.derivations)} derivation(s); statement matches")
+
+
+def make_rule_identity(name: str, title: str, source: str, build, check, twins: dict) -> RuleIdentity:
+    """:func:`derivations.identity.make_identity` building :class:`RuleIdentity` objects (twins included)."""
+
+    def make(variant=None) -> RuleIdentity:
+        return RuleIdentity(
+            name=name if variant is None else f"{name}~{variant}",
+            title=title if variant is None else f"WRONG: {twins[variant]}",
+            source=source,
+            build=lambda: build(variant),
+            check_fn=lambda seed=0: check(seed, variant),
+            twin_factories=[] if variant is not None else [lambda t=t: make(t) for t in twins],
+            mistake="" if variant is None else twins[variant],
+        )
+
+    return make(None)
