@@ -9,7 +9,8 @@ r"""ELBO Lab derivations: every ELBO identity proved with SymPy and confirmed nu
 only; proofs run on ``prove()``, numeric checks on ``check(seed)``.  Run the report with
 ``python -m derivations``.  Quantities are in nats.
 """
-from derivations.core import Derivation, Identity, NumericResult, ProofResult, Step, UnknownIdentityError
+from derivations.identity import Identity
+from derivations.steps import Derivation, NumericResult, ProofResult, Step, UnknownIdentityError
 from derivations.registry import REGISTRY, get_identity
 
 __all__ = ["REGISTRY", "get_identity", "Identity", "Step", "Derivation", "ProofResult", "NumericResult",

@@ -24,7 +24,10 @@ import numpy as np
 import sympy as sp
 
 from derivations.models import linear_gaussian as lg
-from derivations.core import E, Derivation, NumericResult, Step, make_identity, normal_rv, within
+from derivations.identity import make_identity
+from derivations.numeric import within
+from derivations.rv import expect_rv, normal_rv
+from derivations.steps import Derivation, NumericResult, Step
 from derivations.notation import E_LOG_JOINT, ELBO, ENTROPY, KL_PRIOR, RECON
 
 N_SAMPLES = 100_000
@@ -44,12 +47,12 @@ def _build(variant):
     Z = normal_rv("z", lg.m, lg.v)
     sign = 1 if variant == "kl_plus" else -1
     kl = kl_standard_normal_expr()
-    recon = E(lg.log_likelihood_expr(Z))
+    recon = expect_rv(lg.log_likelihood_expr(Z))
     steps = [
         # $\mathcal{L} = \mathbb{E}_q[\log p(x, z) - \log q(z)]$
-        Step(E(lg.log_joint_expr(Z) - lg.log_q_expr(Z)), "definition of the ELBO"),
+        Step(expect_rv(lg.log_joint_expr(Z) - lg.log_q_expr(Z)), "definition of the ELBO"),
         # $= \mathbb{E}_q \log p(x \mid z) - \mathbb{E}_q[\log q(z) - \log p(z)]$
-        Step(recon - E(lg.log_q_expr(Z) - lg.log_normal(Z, 0, 1)), "log p(x, z) = log p(x|z) + log p(z); linearity"),
+        Step(recon - expect_rv(lg.log_q_expr(Z) - lg.log_normal(Z, 0, 1)), "log p(x, z) = log p(x|z) + log p(z); linearity"),
         # $= \mathbb{E}_q \log p(x \mid z) - \tfrac12(m^2 + v - 1 - \log v)$
         Step(recon + sign * kl, "closed-form KL(N(m, v) || N(0, 1)) (UDL eq. 17.24, D = 1)"),
     ]
@@ -58,9 +61,9 @@ def _build(variant):
     out = {"statement": statement, "definitions": defs, "steps": steps}
     if variant is None:
         out["side"] = [Derivation("energy_entropy", [
-            Step(E(lg.log_joint_expr(Z) - lg.log_q_expr(Z)), "definition of the ELBO"),
-            Step(E(lg.log_joint_expr(Z)) + E(-lg.log_q_expr(Z)), "linearity of E_q"),
-            Step(E(lg.log_joint_expr(Z)) + sp.log(2 * sp.pi * sp.E * lg.v) / 2, "Gaussian entropy H[q] = log(2 pi e v)/2"),
+            Step(expect_rv(lg.log_joint_expr(Z) - lg.log_q_expr(Z)), "definition of the ELBO"),
+            Step(expect_rv(lg.log_joint_expr(Z)) + expect_rv(-lg.log_q_expr(Z)), "linearity of E_q"),
+            Step(expect_rv(lg.log_joint_expr(Z)) + sp.log(2 * sp.pi * sp.E * lg.v) / 2, "Gaussian entropy H[q] = log(2 pi e v)/2"),
             Step(lg.elbo_expr(), "Gaussian moments: the closed-form ELBO"),
         ])]
     return out

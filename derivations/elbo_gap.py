@@ -37,7 +37,11 @@ import numpy as np
 import sympy as sp
 
 from derivations.models import linear_gaussian as lg
-from derivations.core import E, GibbsG, NumericResult, Step, Derivation, make_identity, normal_rv, within
+from derivations.identity import make_identity
+from derivations.numeric import within
+from derivations.rv import expect_rv, normal_rv
+from derivations.steps import Derivation, NumericResult, Step
+from derivations.witnesses import GibbsG
 from derivations.notation import ELBO, KL_POST, LOG_PX
 
 #: Monte Carlo samples per term.
@@ -83,10 +87,10 @@ def _build(variant):
         # $\log p(x) = \log \mathcal{N}(x; b, w^2 + s^2)$
         Step(log_px, "closed-form evidence of the linear-Gaussian model (proved in 'bayes')"),
         # $= \mathbb{E}_q[\log p(x, z) - \log p(z \mid x)]$
-        Step(E(lg.log_joint_expr(Z) - lg.log_posterior_expr(Z)),
+        Step(expect_rv(lg.log_joint_expr(Z) - lg.log_posterior_expr(Z)),
              "Bayes: log p(x) = log p(x,z) - log p(z|x) for every z; E_q of a constant"),
         # $= \mathbb{E}_q \log \frac{p(x,z)}{q(z)} + \mathbb{E}_q \log \frac{q(z)}{p(z \mid x)}$
-        Step(E(lg.log_joint_expr(Z) - lg.log_q_expr(Z)) + E(lg.log_q_expr(Z) - lg.log_posterior_expr(Z)),
+        Step(expect_rv(lg.log_joint_expr(Z) - lg.log_q_expr(Z)) + expect_rv(lg.log_q_expr(Z) - lg.log_posterior_expr(Z)),
              "add and subtract log q(z); linearity of E_q"),
         # $= \mathcal{L}(m, v) \pm \mathrm{KL}(q \| p(z \mid x))$ in closed form
         Step(elbo + sign * kl, "Gaussian moments E z = m, E z^2 = m^2 + v: ELBO + KL(q || p(z|x))"),
@@ -102,7 +106,7 @@ def _build(variant):
         ]),
         Derivation("jensen_bound", [
             Step(log_px, "log p(x) = log E_q[p(x,z)/q(z)]"),
-            Step(E(lg.log_joint_expr(Z) - lg.log_q_expr(Z)),
+            Step(expect_rv(lg.log_joint_expr(Z) - lg.log_q_expr(Z)),
                  "Jensen (log concave); gap = G(v/v*)/2 + (m - m*)^2/(2 v*) >= 0",
                  rel=">=", witness=GibbsG(lg.v / vp) / 2 + (lg.m - mp) ** 2 / (2 * vp)),
             Step(elbo, "Gaussian moments: the closed-form ELBO"),

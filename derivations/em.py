@@ -29,7 +29,8 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from derivations.models import linear_gaussian as lg
-from derivations.core import Derivation, NumericResult, Step, make_identity
+from derivations.identity import make_identity
+from derivations.steps import Derivation, NumericResult, Step
 from derivations.notation import LOG_PX
 
 N_POINTS = 300

@@ -35,7 +35,11 @@ import numpy as np
 import sympy as sp
 
 from derivations.models import linear_gaussian as lg
-from derivations.core import E, Derivation, GibbsG, NumericResult, Step, make_identity, normal_rv, within
+from derivations.identity import make_identity
+from derivations.numeric import within
+from derivations.rv import expect_rv, normal_rv
+from derivations.steps import Derivation, NumericResult, Step
+from derivations.witnesses import GibbsG
 from derivations.notation import LOG_PX, P_X
 
 N_SAMPLES = 100_000
@@ -61,7 +65,7 @@ def _build(variant):
         Z = normal_rv("z", m, v)
         steps = [
             Step(lg.log_evidence_expr(), "exact log-evidence"),
-            Step(E(lg.log_joint_expr(Z) - lg.log_q_expr(Z)), "'log of an unbiased estimate is unbiased'"),
+            Step(expect_rv(lg.log_joint_expr(Z) - lg.log_q_expr(Z)), "'log of an unbiased estimate is unbiased'"),
         ]
         return {"statement": sp.Eq(LOG_PX, E_LOG_W), "definitions": {LOG_PX: steps[0].expr, E_LOG_W: steps[1].expr},
                 "steps": steps}

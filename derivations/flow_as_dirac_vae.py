@@ -32,7 +32,10 @@ import numpy as np
 import sympy as sp
 from scipy.stats import norm
 
-from derivations.core import E, Derivation, NumericResult, Step, make_identity, normal_rv, within
+from derivations.identity import make_identity
+from derivations.numeric import within
+from derivations.rv import expect_rv as E, normal_rv
+from derivations.steps import Derivation, NumericResult, Step
 from derivations.notation import LOG_PX
 
 SIGMA = 1e-3

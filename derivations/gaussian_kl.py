@@ -26,7 +26,11 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations.core import E, Derivation, GibbsG, NumericResult, Step, make_identity, normal_rv, within
+from derivations.identity import make_identity
+from derivations.numeric import within
+from derivations.rv import expect_rv, normal_rv
+from derivations.steps import Derivation, NumericResult, Step
+from derivations.witnesses import GibbsG
 
 N_SAMPLES = 100_000
 D_SYMBOLIC = 3
@@ -69,7 +73,7 @@ def _build(variant):
     closed = (Sigma.trace() + (mvec.T * mvec)[0, 0] - drop * D - sp.log(Sigma.det())) / 2
     steps = [
         # $\mathbb{E}_q[\log q(z) - \log \mathcal{N}(z; 0, I)]$, a diagonal q factorizes over coordinates
-        Step(E(sum(_log_normal(Zs[d], mu[d], var[d]) - _log_normal(Zs[d], 0, 1) for d in range(D))),
+        Step(expect_rv(sum(_log_normal(Zs[d], mu[d], var[d]) - _log_normal(Zs[d], 0, 1) for d in range(D))),
              "definition of KL for a diagonal Gaussian: log-densities are sums over coordinates"),
         # $= \sum_d \tfrac12 (v_d + \mu_d^2 - 1 - \log v_d)$
         Step(sum((var[d] + mu[d] ** 2 - 1 - sp.log(var[d])) / 2 for d in range(D)),
@@ -92,7 +96,7 @@ def _build(variant):
     m, v = sp.Symbol("m", real=True), sp.Symbol("v", positive=True)
     out["side"] = [
         Derivation("kl_1d_general", [
-            Step(E(_log_normal(Z, m1, v1) - _log_normal(Z, m2, v2)), "KL(N(m1, v1) || N(m2, v2)) = E_q[log q - log p]"),
+            Step(expect_rv(_log_normal(Z, m1, v1) - _log_normal(Z, m2, v2)), "KL(N(m1, v1) || N(m2, v2)) = E_q[log q - log p]"),
             Step((sp.log(v2 / v1) + (v1 + (m1 - m2) ** 2) / v2 - 1) / 2, "Gaussian moments (SymPy integration)"),
         ]),
         Derivation("gibbs_discrete", [

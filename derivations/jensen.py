@@ -32,7 +32,10 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations.core import Derivation, GibbsG, NumericResult, Step, gibbs_lemma_steps, make_identity, within
+from derivations.identity import make_identity
+from derivations.numeric import within
+from derivations.steps import Derivation, NumericResult, Step
+from derivations.witnesses import GibbsG, gibbs_lemma_steps
 
 N_SAMPLES = 200_000
 

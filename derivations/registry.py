@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from derivations.core import Identity, UnknownIdentityError
+from derivations.identity import Identity
+from derivations.steps import UnknownIdentityError
 
 #: Module names, in the order the story is told.
 ORDER = [
@@ -23,12 +24,7 @@ ORDER = [
 def _load() -> dict:
     reg = {}
     for mod in ORDER:
-        try:
-            ident = import_module(f"derivations.{mod}").IDENTITY
-        except ModuleNotFoundError as exc:
-            if exc.name != f"derivations.{mod}":
-                raise
-            continue  # not written yet
+        ident = import_module(f"derivations.{mod}").IDENTITY  # a missing module is an error
         reg[ident.name] = ident
     return reg
 

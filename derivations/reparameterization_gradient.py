@@ -26,7 +26,10 @@ import numpy as np
 import sympy as sp
 
 from derivations.models import gradient_estimators as gradients
-from derivations.core import E, Derivation, NumericResult, Step, make_identity, normal_rv, within
+from derivations.identity import make_identity
+from derivations.numeric import within
+from derivations.rv import expect_rv as E, normal_rv
+from derivations.steps import Derivation, NumericResult, Step
 from derivations.score_function_gradient import c, f_expr, mu, sigma
 
 N_SAMPLES = 200_000

@@ -1,14 +1,15 @@
 """Run identities (proof, numeric check, wrong twins) and format the report.
 
 Used by ``python -m derivations`` and by ``benchmarks/bench_derivations.py``.  :func:`evaluate` returns plain
-dicts (JSON-ready); :func:`render_table` prints them with ``rich`` when it is installed, else plain text.
+dicts (JSON-ready); :func:`render_table` prints them with ``rich`` (one table of identities, one of their wrong twins).
 """
 from __future__ import annotations
 
 import time
 import traceback
 
-from derivations.core import Identity, NumericResult, ProofResult
+from derivations.identity import Identity
+from derivations.steps import NumericResult, ProofResult
 
 SCHEMA = "elbo-lab/derivations-report/v1"
 
@@ -100,39 +101,43 @@ def failure_details(rows: list) -> list:
     return lines
 
 
+def twin_rows(rows: list) -> list:
+    """One ``[identity, twin, mistake, proof verdict, check verdict]`` row per wrong twin."""
+    out = []
+    for r in rows:
+        for tw in r["twins"]:
+            out.append([r["name"], tw["name"].split("~", 1)[-1], tw["mistake"],
+                        "rejected" if tw["proof_rejected"] else "PROVED", "rejected" if tw["check_rejected"] else "PASSED"])
+    return out
+
+
 def render_table(rows: list, total_seconds: float, file=None) -> None:
-    """Print the report table (rich if available, else plain text) and any failure details."""
+    """Print the report table, the wrong twins of each identity, and any failure details (with ``rich``)."""
     import sys
+
+    from rich.console import Console
+    from rich.table import Table
 
     out = file or sys.stdout
     headers = ["identity", "proof", "numeric check (estimate ± SE vs exact)", "wrong twins", "seconds"]
-    body = [[r["name"], proof_cell(r), numeric_cell(r), twins_cell(r), f"{r['seconds']['total']:.2f}"] for r in rows]
     ok = all(r["ok"] for r in rows)
     footer = f"{sum(r['ok'] for r in rows)}/{len(rows)} identities ok; total {total_seconds:.1f} s"
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        Console = None
-    if Console is not None:
-        console = Console(file=out, width=160)
-        table = Table(title="ELBO Lab derivations (nats)", show_lines=False)
-        for h in headers:
-            table.add_column(h, justify="right" if h == "seconds" else "left")
-        for r, cells in zip(rows, body):
-            style = None if r["ok"] else "bold red"
-            table.add_row(*cells, style=style)
-        console.print(table)
-        console.print(footer, style="green" if ok else "bold red")
-        for line in failure_details(rows):
-            console.print(line, style="red", markup=False, highlight=False)
-        return
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
-    print(fmt.format(*headers), file=out)
-    print(fmt.format(*["-" * w for w in widths]), file=out)
-    for b in body:
-        print(fmt.format(*b), file=out)
-    print(footer, file=out)
+    console = Console(file=out, width=160)
+    table = Table(title="ELBO Lab derivations (nats)", show_lines=False)
+    for h in headers:
+        table.add_column(h, justify="right" if h == "seconds" else "left")
+    for r in rows:
+        cells = [r["name"], proof_cell(r), numeric_cell(r), twins_cell(r), f"{r['seconds']['total']:.2f}"]
+        table.add_row(*cells, style=None if r["ok"] else "bold red")
+    console.print(table)
+    twins = twin_rows(rows)
+    if twins:
+        tt = Table(title="Wrong twins (each must be rejected by the proof and by the numeric check)")
+        for h in ("identity", "twin", "the mistake", "proof", "check"):
+            tt.add_column(h, overflow="fold")
+        for t in twins:
+            tt.add_row(*t, style=None if t[3] == "rejected" and t[4] == "rejected" else "bold red")
+        console.print(tt)
+    console.print(footer, style="green" if ok else "bold red")
     for line in failure_details(rows):
-        print(line, file=out)
+        console.print(line, style="red", markup=False, highlight=False)

@@ -5,7 +5,11 @@ import pytest
 import sympy as sp
 
 from derivations import REGISTRY, UnknownIdentityError, get_identity
-from derivations.core import GibbsG, Identity, Step, check_link, prove_chain, reduces_to_zero, within
+from derivations.engine import check_link, prove_chain, reduces_to_zero
+from derivations.identity import Identity
+from derivations.numeric import within
+from derivations.steps import Step
+from derivations.witnesses import GibbsG
 
 a, b = sp.symbols("a b", positive=True)
 x = sp.Symbol("x", real=True)

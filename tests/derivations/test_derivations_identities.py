@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 from derivations import REGISTRY
-from derivations.core import Step
+from derivations.steps import Step
 from _deriv_cache import TWIN_CASES, check_of, proof_of
 
 NAMES = list(REGISTRY)

@@ -1,0 +1,532 @@
+r"""The proof engine: checks each link of a chain of SymPy expressions.
+
+* ``=`` : the residual :math:`e_{i-1} - e_i` is reduced to ``0`` by :func:`reduces_to_zero` -- never a bare
+  ``==`` (which compares structure, as in SymPy's own tests).  First the identity's *rules* (definitions of
+  display symbols and model quantities, hypotheses such as :math:`\sum_k w_k = 1`) are substituted and the
+  *linear normal form* of :mod:`derivations.expectation` is taken (linearity of expectations and sums,
+  constants out, normalization of densities); every remaining expectation, sum, integral or unknown function is
+  an opaque atom, and the residual must vanish as an expression in those atoms.  Failing that, expectations
+  over the same variable are merged and compared pointwise, and (for worked instances) integrals,
+  ``sympy.stats`` expectations, limits and derivatives are evaluated.  The residual is then put in a normal form
+  (every log argument factored into irreducible polynomials, logs expanded, coefficients cancelled exactly
+  in the field of rational functions), with ``simplify`` as the last resort;
+* ``>=`` / ``<=`` : the difference is shown non-negative, either directly by SymPy's assumption system
+  or through a *witness* :math:`W` with :math:`e_{i-1} - e_i - W \equiv 0` and :math:`W \ge 0`
+  (:func:`known_nonnegative`: sums, products, expectations and sums of witnesses of :mod:`derivations.witnesses`);
+  or, for a univariate difference, by a convexity certificate (``var=``): positive second derivative, value at
+  every stationary point non-negative.
+
+Each symbolic verdict is backed by evaluation at random points (positive values for positive symbols; opaque
+atoms become random numbers with their assumptions), as SymPy's tests do; a failed link reports a numeric
+counterexample when one is found.
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from functools import lru_cache
+from typing import Optional
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from derivations.expectation import Expect, NormalPDF, linear_form
+from derivations.steps import ProofResult, Step
+from derivations.witnesses import Witness, expand_witnesses
+
+__all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "known_nonnegative", "apply_rules"]
+
+_ATOMS = (Expect, sp.Sum, sp.Integral, AppliedUndef, sp.Indexed, sp.Derivative, sp.Subs, NormalPDF)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Algebraic zero test (rational functions of logs)
+# ---------------------------------------------------------------------------------------------------------
+
+def _log_of_rational(n: sp.Rational) -> sp.Expr:
+    n = sp.Rational(n)
+    fac = {**sp.factorint(n.p), **{k: -v for k, v in sp.factorint(n.q).items()}}
+    return sp.Add(*[v * sp.log(k) for k, v in fac.items() if k != 1]) if fac else sp.Integer(0)
+
+
+def _expanded_log(arg: sp.Expr) -> sp.Expr:
+    """``log(arg)`` as a sum of logs of irreducible polynomial factors (and of primes for the constant).
+
+    Built as a sum directly, because SymPy would re-distribute a numeric factor over a sum inside the log.
+    """
+    if arg.is_Rational:
+        return _log_of_rational(arg)
+    num, den = sp.fraction(sp.together(arg))
+    out = sp.Integer(0)
+    for part, sign in ((num, 1), (den, -1)):
+        coeff, factors = sp.factor_list(part)
+        if coeff.is_Rational:
+            out += sign * _log_of_rational(abs(coeff))
+            if coeff < 0:
+                out += sign * sp.log(-1)
+        else:
+            out += sign * sp.log(coeff)
+        for fac, e in factors:
+            out += sign * e * sp.log(fac)
+    return out
+
+
+def _log_rational_zero(d: sp.Expr) -> Optional[bool]:
+    r"""Zero test for sums of (rational function) x (products of logs).
+
+    Every log argument is factored into irreducible polynomials and the logs expanded, so each log atom is
+    the log of an irreducible factor; the residual is then a polynomial in those atoms whose coefficients are
+    rational functions, and it is zero if every coefficient cancels to 0 in the field of rational functions
+    (exact polynomial arithmetic, no heuristics).  Returns None when the expression is outside this class.
+    """
+    try:
+        e = d.replace(lambda t: isinstance(t, sp.log), lambda t: _expanded_log(t.args[0]))
+        logs = sorted(e.atoms(sp.log), key=sp.default_sort_key)
+        consts = [c for c in (sp.pi, sp.E) if e.has(c)]
+        dums = [sp.Dummy() for _ in logs]
+        e = e.xreplace(dict(zip(logs, dums)))
+        cd = [sp.Dummy() for _ in consts]
+        e = sp.expand_mul(e.xreplace(dict(zip(consts, cd))))
+        groups = defaultdict(list)
+        for term in sp.Add.make_args(e):
+            rest, dpart = term.as_independent(*dums, as_Add=False)
+            groups[dpart].append(rest)
+        for rests in groups.values():
+            syms = sorted(sp.Add(*rests).free_symbols, key=sp.default_sort_key)
+            if not syms:
+                if sp.nsimplify(sp.Add(*rests)) != 0:
+                    return False
+                continue
+            field = sp.QQ.frac_field(*syms)
+            if sum((field.from_sympy(t) for t in rests), field.zero) != field.zero:
+                return False
+        return True
+    except Exception:  # outside the class (sqrt, exp of symbols, ...): let the caller try simplify
+        return None
+
+
+def _cheap_zero(d: sp.Expr, thorough: bool = True) -> bool:
+    if d == 0:
+        return True
+    if sp.expand(d) == 0:
+        return True
+    verdict = _log_rational_zero(d)  # also decides plain rational functions
+    if verdict is not None:
+        return verdict
+    if not thorough:
+        return False
+    for f in (
+        lambda e: sp.expand(e),
+        lambda e: sp.expand(sp.expand_log(e, force=True)),
+        lambda e: sp.cancel(sp.expand(sp.expand_log(e, force=True))),
+        lambda e: sp.simplify(sp.expand_log(e, force=True)),
+    ):
+        try:
+            if f(d) == 0:
+                return True
+        except Exception:  # pragma: no cover - SymPy internals
+            continue
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# General proofs: rules, linear normal form, opaque atoms
+# ---------------------------------------------------------------------------------------------------------
+
+def apply_rules(e: sp.Basic, rules: dict) -> sp.Basic:
+    """Substitute the identity's rules (display symbol or model quantity -> definition) until nothing changes."""
+    for _ in range(6):
+        new = e.xreplace(rules) if rules else e
+        if new == e:
+            return new
+        e = new
+    return e
+
+
+def _general(e: sp.Basic) -> bool:
+    return e.has(Expect, AppliedUndef, sp.Indexed, NormalPDF) or any(
+        isinstance(s, sp.Sum) and not all(lim.is_number for lim in s.limits[0][1:]) for s in e.atoms(sp.Sum))
+
+
+def _outer_atoms(e: sp.Basic) -> list:
+    """The atoms of ``e`` not contained in another atom, outermost first."""
+    found = []
+
+    def walk(t):
+        if isinstance(t, _ATOMS):
+            found.append(t)
+            return
+        for a in t.args:
+            walk(a)
+
+    walk(e)
+    return list(dict.fromkeys(found))
+
+
+def _dummy_like(t: sp.Basic) -> sp.Dummy:
+    if t.is_positive:
+        return sp.Dummy(positive=True)
+    if t.is_nonnegative:
+        return sp.Dummy(nonnegative=True)
+    if t.is_real:
+        return sp.Dummy(real=True)
+    return sp.Dummy()
+
+
+def _atomize(e: sp.Basic) -> sp.Basic:
+    """Replace each opaque atom by a dummy symbol carrying its assumptions (equal atoms share a dummy)."""
+    atoms = _outer_atoms(e)
+    return e.xreplace({a: _dummy_like(a) for a in atoms}) if atoms else e
+
+
+def _zero_atomwise(d: sp.Basic, rules: dict) -> bool:
+    lf = apply_rules(linear_form(apply_rules(d, rules)), rules)
+    lf = apply_rules(linear_form(lf), rules)
+    flat = _atomize(sp.expand(lf))
+    if _spot_check(flat, "zero", trials=2, seed=7) is not None:
+        return False
+    return _cheap_zero(flat)
+
+
+def _rename(t: sp.Basic, old, new) -> sp.Basic:
+    return t.xreplace({old: new}) if old != new else t
+
+
+def _zero_pointwise(d: sp.Basic, rules: dict) -> bool:
+    """Rule 4: merge expectations/integrals over the same variable, and sums with the same limits, into one
+    integrand (resp. summand) each; the residual is zero if every merged integrand is zero pointwise (checked
+    with the indexed symbols as fresh symbols) and what is left is zero."""
+    lf = sp.expand(apply_rules(linear_form(apply_rules(d, rules)), rules))
+    groups: dict = defaultdict(lambda: sp.Integer(0))
+    rest = sp.Integer(0)
+    for term in sp.Add.make_args(lf):
+        atoms = [a for a in sp.Mul.make_args(term) if isinstance(a, (Expect, sp.Integral, sp.Sum))]
+        if len(atoms) != 1:
+            rest += term
+            continue
+        a = atoms[0]
+        coef = term / a
+        if isinstance(a, Expect):
+            key, body = ("int", a.var), a.dens * a.expr
+        elif isinstance(a, sp.Integral) and len(a.limits) == 1 and len(a.limits[0]) == 3:
+            key, body = ("int", a.limits[0][0]), a.function
+        elif isinstance(a, sp.Sum) and len(a.limits) == 1:
+            k, lo, hi = a.limits[0]
+            key, body = ("sum", lo, hi), _rename(a.function, k, _STD_INDEX)
+        else:
+            rest += term
+            continue
+        if coef.has(key[1] if key[0] == "int" else _STD_INDEX):
+            rest += term
+            continue
+        groups[key] += coef * body
+    if not groups:
+        return False
+    for key, body in groups.items():
+        if not _zero_atomwise(_deindex(body), rules) and not reduces_to_zero(_deindex(body), rules=rules):
+            return False
+    return _zero_atomwise(rest, rules) if rest != 0 else True
+
+
+_STD_INDEX = sp.Symbol("k__", integer=True)
+
+
+def _deindex(e: sp.Basic) -> sp.Basic:
+    """Indexed symbols as fresh symbols with the base's assumptions (a summand zero for a generic index)."""
+    idx = list(e.atoms(sp.Indexed))
+    return e.xreplace({t: _dummy_like(t) for t in idx}) if idx else e
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Instances: evaluation of integrals and sympy.stats expectations
+# ---------------------------------------------------------------------------------------------------------
+
+def _has_stats(expr: sp.Basic) -> bool:
+    from sympy.stats.rv import RandomSymbol  # local: sympy.stats is imported lazily
+
+    return bool(expr.atoms(RandomSymbol)) or any(type(a).__name__ == "Expectation" for a in sp.preorder_traversal(expr))
+
+
+def _evaluate(expr: sp.Expr) -> sp.Expr:
+    """Evaluate unevaluated objects (Expectation, Integral, Limit, Derivative, Sum) and expand witnesses."""
+    expr = expand_witnesses(expr)
+    if expr.has(sp.Derivative, sp.Integral, sp.Limit, sp.Sum, sp.Subs) or _has_stats(expr):
+        expr = expr.doit()
+    return expr
+
+
+def _to_integral(e: sp.Expr) -> sp.Expr:
+    """Expectation -> Integral against its density; Derivative(Integral) -> Integral(Derivative) (Leibniz)."""
+    if type(e).__name__ == "Expectation":
+        e = e.rewrite(sp.Integral)
+    if isinstance(e, sp.Derivative) and isinstance(e.expr, sp.Integral):
+        inner = e.expr
+        return sp.Integral(sp.diff(inner.function, *e.variables), *inner.limits)
+    if isinstance(e, sp.Mul):
+        ints = [f for f in e.args if isinstance(f, sp.Integral)]
+        if len(ints) == 1:
+            inner = ints[0]
+            coef = sp.Mul(*[f for f in e.args if f is not inner])
+            if not (coef.free_symbols & set(inner.variables)):
+                return sp.Integral(coef * inner.function, *inner.limits)  # a constant moves inside
+    return e
+
+
+def _integrands_match(a: sp.Expr, b: sp.Expr) -> bool:
+    """``Integral(f) = Integral(g)`` over the same variable and limits when ``f - g`` reduces to 0."""
+    a, b = _to_integral(a), _to_integral(b)
+    if not (isinstance(a, sp.Integral) and isinstance(b, sp.Integral)) or len(a.limits) != len(b.limits):
+        return False
+    fb = b.function
+    for (va, *la), (vb, *lb) in zip(a.limits, b.limits):
+        if la != lb:
+            return False
+        fb = fb.subs(vb, va)  # rename the dummy variable (an Expectation's density uses its own symbol)
+    fa = a.function
+    if fa.has(sp.exp):
+        # products of exponentials (densities): compare logarithms, which turns them into sums; a sign
+        # difference leaves log(-1) = i*pi behind, so this cannot equate f and -f
+        la, lb = sp.expand_log(sp.log(fa), force=True), sp.expand_log(sp.log(fb), force=True)
+        if _cheap_zero(la - lb, thorough=False):
+            return True
+    return _cheap_zero(fa - fb)
+
+
+def reduces_to_zero(d: sp.Expr, a: sp.Expr | None = None, b: sp.Expr | None = None, rules: dict | None = None) -> bool:
+    r"""Does the residual ``d`` reduce to 0 (after substituting ``rules``)?
+
+    General route (expectations of unknown densities, symbolic sums, unknown functions): the linear normal form,
+    atom by atom, then pointwise merging.  Instance route: equality of integrands when ``a`` and ``b`` are
+    integrals (or expectations) over the same variable, then full evaluation followed by the log/rational
+    normal form and ``simplify``.
+    """
+    rules = rules or {}
+    d = apply_rules(d, rules)
+    if _general(d):
+        if _zero_atomwise(d, rules) or _zero_pointwise(d, rules):
+            return True
+        if d.has(AppliedUndef, Expect):
+            return False  # unknown densities cannot be evaluated
+    d = expand_witnesses(d)
+    if d.has(sp.Integral, sp.Derivative, sp.Limit, sp.Sum, sp.Subs) or _has_stats(d):
+        if a is not None and b is not None and _integrands_match(apply_rules(a, rules), apply_rules(b, rules)):
+            return True
+        try:
+            d = _evaluate(d)
+        except Exception:  # pragma: no cover
+            return False
+    if _spot_check(d, "zero", trials=2, seed=12345) is not None:
+        return False  # a numeric counterexample disproves the link; no need to simplify
+    return _cheap_zero(d)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Numeric spot checks
+# ---------------------------------------------------------------------------------------------------------
+
+def _random_point(expr: sp.Expr, rng: random.Random) -> dict:
+    point = {}
+    for s in expr.free_symbols:
+        if s.is_positive:
+            point[s] = sp.Float(rng.uniform(0.2, 3.0))
+        elif s.is_nonnegative:
+            point[s] = sp.Float(rng.uniform(0.0, 3.0))
+        else:
+            point[s] = sp.Float(rng.uniform(-2.0, 2.0))
+    return point
+
+
+def _numeric_value(expr: sp.Expr, point: dict) -> Optional[float]:
+    """Evaluate at ``point`` with 30-digit mpmath arithmetic (lambdify: much faster than ``evalf(subs=)``)."""
+    import mpmath
+
+    syms = sorted(point, key=sp.default_sort_key)
+    try:
+        fn = sp.lambdify(syms, expand_witnesses(expr), modules="mpmath")
+        with mpmath.workdps(30):
+            v = complex(fn(*[mpmath.mpf(str(point[k])) for k in syms]))
+    except Exception:
+        return None
+    if abs(v.imag) > 1e-9 * (1 + abs(v.real)):
+        return None
+    return v.real
+
+
+def _spot_check(d: sp.Expr, kind: str, trials: int = 4, seed: int = 0) -> Optional[str]:
+    """Evaluate residual ``d`` at random points.  ``kind`` is ``"zero"`` or ``"nonneg"``.
+
+    Opaque atoms (expectations, sums, unknown functions) become random numbers with their assumptions.
+    Returns a counterexample description, or None if none was found (or the expression cannot be
+    evaluated numerically, e.g. an unevaluated integral of a known density).
+    """
+    rng = random.Random(seed)
+    if _has_stats(d) or d.has(sp.Limit):
+        return None  # evaluating those numerically is not cheap; the symbolic verdict stands
+    if d.has(sp.Integral) and not _general(d):
+        return None
+    d = _atomize(expand_witnesses(d)) if _general(d) else d
+    for _ in range(trials):
+        point = _random_point(d, rng)
+        v = _numeric_value(d, point)
+        if v is None:
+            continue
+        bad = abs(v) > 1e-8 * (1 + abs(v)) if kind == "zero" else v < -1e-9
+        if bad:
+            pt = ", ".join(f"{k}={float(val):.3g}" for k, val in sorted(point.items(), key=lambda kv: str(kv[0])))
+            return f"residual = {v:.6g} at {pt}"
+    return None
+
+
+def _reduced(d: sp.Expr) -> sp.Expr:
+    """Best-effort simplified residual, for failure messages."""
+    try:
+        if _general(d):
+            return sp.expand(linear_form(d))
+        e = _evaluate(d)
+        if e.has(sp.log):
+            e = e.replace(lambda t: isinstance(t, sp.log), lambda t: _expanded_log(t.args[0]))
+        return sp.expand(e)  # cheap on purpose: simplify() on a wrong step can take seconds
+    except Exception:  # pragma: no cover
+        return d
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inequalities
+# ---------------------------------------------------------------------------------------------------------
+
+def known_nonnegative(w: sp.Basic) -> bool:
+    """Is ``w >= 0`` by the rules: witnesses, squares, sums/products of non-negatives, E_q and Sum of
+    non-negatives (monotonicity), SymPy's assumptions?"""
+    if w.is_nonnegative is True:
+        return True
+    if isinstance(w, Witness):
+        return w.is_nonnegative is True
+    if isinstance(w, sp.Add):
+        return all(known_nonnegative(a) for a in w.args)
+    if isinstance(w, sp.Mul):
+        negs = [a for a in w.args if not known_nonnegative(a)]
+        return not negs
+    if isinstance(w, sp.Pow) and w.exp.is_even:
+        return True
+    if isinstance(w, Expect):
+        return known_nonnegative(w.expr)
+    if isinstance(w, sp.Sum) and len(w.limits) == 1:
+        _, lo, hi = w.limits[0]
+        return known_nonnegative(w.function)
+    return False
+
+
+def _convex_nonneg(d: sp.Expr, var: sp.Symbol) -> bool:
+    """Certificate: d'' > 0 in ``var`` (assumptions) and d >= 0 at every stationary point."""
+    d = expand_witnesses(d)
+    second = sp.simplify(sp.diff(d, var, 2))
+    if second.is_positive is not True:
+        return False
+    crit = sp.solve(sp.Eq(sp.diff(d, var), 0), var)
+    if not crit:
+        return False
+    for c in crit:
+        val = sp.simplify(d.subs(var, c))
+        if not (val == 0 or val.is_nonnegative is True):
+            return False
+    return True
+
+
+def _nonneg(d: sp.Expr, witness: Optional[sp.Expr], var: Optional[sp.Symbol], rules: dict) -> bool:
+    if witness is not None:
+        if not reduces_to_zero(d - witness, rules=rules):
+            return False
+        return known_nonnegative(apply_rules(witness, rules))
+    d = apply_rules(d, rules)
+    if known_nonnegative(d) or sp.simplify(d).is_nonnegative is True:
+        return True
+    if var is not None:
+        return _convex_nonneg(d, var)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Links and chains
+# ---------------------------------------------------------------------------------------------------------
+
+def _freeze(rules: dict | None) -> tuple:
+    return tuple(sorted((rules or {}).items(), key=lambda kv: sp.default_sort_key(kv[0])))
+
+
+def check_link(prev: Step, step: Step, seed: int = 0, rules: dict | None = None) -> tuple[bool, str]:
+    """Check one link ``prev.expr  step.rel  step.expr`` under ``rules``.  Returns ``(ok, detail)``.
+
+    Verdicts are memoized on the (structural) link, so a wrong twin that shares its first links with the
+    true identity does not redo them.
+    """
+    try:
+        return _check_link_cached(prev.expr, step.expr, step.rel, step.witness, step.var, seed, _freeze(rules))
+    except TypeError:  # pragma: no cover - unhashable expression
+        return _check_link(prev.expr, step.expr, step.rel, step.witness, step.var, seed, rules or {})
+
+
+@lru_cache(maxsize=4096)
+def _check_link_cached(a, b, rel, witness, var, seed, frozen_rules):
+    return _check_link(a, b, rel, witness, var, seed, dict(frozen_rules))
+
+
+def _check_link(a, b, rel, witness, var, seed, rules) -> tuple[bool, str]:
+    def counterexample(d, kind):
+        dd = apply_rules(d, rules)
+        if _general(dd):  # opaque atoms of the linear normal form as random numbers
+            dd = apply_rules(linear_form(dd), rules)
+        return _spot_check(dd, kind, seed=seed)
+
+    general = _general(apply_rules(a - b, rules))
+    if rel == "=":
+        d = a - b
+        ok = reduces_to_zero(d, a, b, rules=rules)
+        if ok and general:
+            return True, "ok"  # the general routes run their own spot checks on the merged forms
+        cex = counterexample(d, "zero")
+        if ok and cex:
+            return False, f"SymPy reduced the residual to 0 but a numeric spot check disagrees: {cex}"
+        if not ok:
+            shown = sp.sstr(_reduced(apply_rules(d, rules)))
+            shown = shown if len(shown) < 300 else shown[:297] + "..."
+            return False, f"residual does not reduce to 0: {shown}" + (f"; counterexample: {cex}" if cex else "")
+        return True, "ok"
+    if rel in (">=", "<="):
+        d = a - b if rel == ">=" else b - a
+        ok = _nonneg(d, witness, var, rules)
+        cex = None if (ok and general) else counterexample(d, "nonneg")
+        if ok and cex:
+            return False, f"non-negativity 'proved' but a numeric spot check disagrees: {cex}"
+        if not ok:
+            how = "witness does not match or is not non-negative" if witness is not None else "non-negativity not proved"
+            return False, f"{how}" + (f"; counterexample: {cex}" if cex else "")
+        return True, "ok"
+    return False, f"unknown relation {rel!r}"
+
+
+def prove_chain(steps: list, label: str = "main", rules: dict | None = None) -> ProofResult:
+    """Check every link of a chain (and every step's display form); report the first failing step."""
+    if not steps:
+        return ProofResult(False, None, f"[{label}] empty derivation", label)
+    for i, st in enumerate(steps):
+        if i > 0:
+            ok, detail = check_link(steps[i - 1], st, seed=i, rules=rules)
+            if not ok:
+                msg = f"[{label}] step {i} ('{st.why}') does not follow from step {i - 1}: {detail}"
+                return ProofResult(False, i, msg, label)
+        if st.display is not None:
+            ok, detail = check_link(Step(st.display, "display"), Step(st.expr, "checked"), rules=rules)
+            if not ok:
+                msg = f"[{label}] step {i} ('{st.why}'): its display form is not the checked expression: {detail}"
+                return ProofResult(False, i, msg, label)
+    return ProofResult(True, None, f"[{label}] {len(steps) - 1} links checked", label)
+
+
+def chain_relation(steps: list) -> str:
+    """The relation a chain proves between its first and last expressions: '=', '>=' or '<='."""
+    rels = {s.rel for s in steps[1:]} - {"="}
+    if not rels:
+        return "="
+    if len(rels) == 1:
+        return rels.pop()
+    return "mixed"

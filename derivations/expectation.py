@@ -1,0 +1,264 @@
+r"""General proofs: densities as undefined functions, an unevaluated expectation operator, and its rules.
+
+A lecturer's proof of an ELBO identity holds for *every* density.  Here a density is an undefined
+``sympy.Function`` (positive, so logs of products expand), and
+
+.. math::  \mathbb{E}_{q(z)}[f] = \int q(z) f(z)\, dz \quad(\text{a sum for a discrete } z)
+
+is the unevaluated operator :class:`Expect`.  The proof engine never integrates an unknown density; it uses
+only the rules the operator obeys (each a textbook fact, e.g. Bishop, *Pattern Recognition and Machine
+Learning*, 2006, §1.2.2):
+
+1. **linearity** -- :math:`\mathbb{E}_q[a f + b g] = a\,\mathbb{E}_q f + b\,\mathbb{E}_q g`;
+2. **constants out** -- a factor free of the variable :math:`z` leaves the expectation;
+3. **normalization** -- :math:`\mathbb{E}_q[1] = 1` and :math:`\int p(z \mid \cdot)\,dz = 1`: ``q`` is a density
+   of the variable the expectation runs over;
+4. **pointwise equality** -- :math:`\mathbb{E}_q f = \mathbb{E}_{q'} g` when :math:`q f = q' g` for every
+   :math:`z` (this covers importance sampling, :math:`\mathbb{E}_p f = \mathbb{E}_q[f p / q]` for :math:`q > 0`);
+5. **monotonicity** -- :math:`f \ge 0 \Rightarrow \mathbb{E}_q f \ge 0` (so an expectation of a witness is one);
+6. **Gaussian moments** -- under :class:`NormalPDF` :math:`\mathcal{N}(z; \mu, v)`, :math:`\mathbb{E} z = \mu`,
+   :math:`\mathbb{E} z^2 = \mu^2 + v`, for integrands that are polynomials of degree <= 2 in :math:`z`.
+
+Sums to a symbolic bound (``Sum`` over an ``IndexedBase``) obey the same linearity and constants-out rules, and
+:math:`\sum_{k=1}^{K} c = K c`.  :func:`linear_form` applies rules 1-3, 6 and the sum rules; the engine
+(:mod:`derivations.engine`) then treats each remaining expectation, sum or unknown function as an opaque atom
+(rule 4 is its fallback: expectations over the same variable are merged into one integrand).
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from derivations.witnesses import expand_witnesses
+
+__all__ = ["Expect", "density", "NormalPDF", "linear_form", "is_density_of", "DENSITY_VARS"]
+
+#: density class -> number of leading arguments that are its variables (the rest are conditioned on)
+DENSITY_VARS: dict = {}
+
+
+def density(name: str, n_vars: int = 1, symbol: str | None = None):
+    r"""An undefined, positive density function, rendered :math:`p(a, b \mid c)`.
+
+    Args:
+        name: SymPy name (must be unique per density, e.g. ``"p_lik"``).
+        n_vars: how many leading arguments are the density's variables; the others are conditioned on
+            (printed after a bar).  ``q = density("q")``; ``q(z, x)`` prints :math:`q(z \mid x)`.
+        symbol: LaTeX of the function letter (default ``name``).
+    Returns:
+        an undefined ``sympy.Function`` class (``positive=True``).
+    """
+    f = sp.Function(name, positive=True)
+    letter = symbol or name
+
+    def _latex(self, printer):
+        args = [printer._print(a) for a in self.args]
+        head, tail = args[:n_vars], args[n_vars:]
+        inner = ", ".join(head) + (r" \mid " + ", ".join(tail) if tail else "")
+        return r"%s\left(%s\right)" % (letter, inner)
+
+    f._latex = _latex
+    DENSITY_VARS[name] = n_vars
+    return f
+
+
+def is_density_of(expr: sp.Basic, var: sp.Basic) -> bool:
+    """Is ``expr`` a registered density (or :class:`NormalPDF`) whose only variable is ``var``?"""
+    if isinstance(expr, NormalPDF):
+        return expr.args[0] == var
+    if isinstance(expr, AppliedUndef) and expr.func.__name__ in DENSITY_VARS:
+        n = DENSITY_VARS[expr.func.__name__]
+        return n == 1 and expr.args[0] == var and not any(a.has(var) for a in expr.args[1:])
+    return False
+
+
+class NormalPDF(sp.Function):
+    r"""The Gaussian density :math:`\mathcal{N}(z; \mu, v)` (``v`` a variance), kept unevaluated for display.
+
+    ``log NormalPDF`` is expanded by :func:`linear_form` to
+    :math:`-\tfrac12 \log 2\pi v - (z - \mu)^2 / 2v` (:func:`derivations.rv.log_normal`).
+    """
+
+    nargs = 3
+
+    def _eval_is_positive(self):
+        return True
+
+    def _eval_is_real(self):
+        return True
+
+    def log_expanded(self) -> sp.Expr:
+        from derivations.rv import log_normal
+
+        return log_normal(*self.args)
+
+    def explicit(self) -> sp.Expr:
+        return sp.exp(self.log_expanded())
+
+    def _latex(self, printer):
+        z, mu, v = (printer._print(a) for a in self.args)
+        return r"\mathcal{N}\left(%s;\, %s,\, %s\right)" % (z, mu, v)
+
+
+class Expect(sp.Expr):
+    r"""Unevaluated expectation :math:`\mathbb{E}_{q(z)}[f]` of ``expr`` over ``var`` under ``dens``.
+
+    Args:
+        expr: the integrand :math:`f` (any SymPy expression).
+        var: the variable integrated over (a ``Symbol`` or an ``Indexed`` such as ``z[d]``).
+        dens: the density of ``var``, an applied function such as ``q(z, x)`` or ``NormalPDF(z, m, v)``.
+    The operator obeys the rules listed in :mod:`derivations.expectation`; ``doit()`` leaves it unevaluated.
+    """
+
+    is_commutative = True
+
+    def __new__(cls, expr, var, dens):
+        return sp.Expr.__new__(cls, sp.sympify(expr), sp.sympify(var), sp.sympify(dens))
+
+    @property
+    def expr(self):
+        return self.args[0]
+
+    @property
+    def var(self):
+        return self.args[1]
+
+    @property
+    def dens(self):
+        return self.args[2]
+
+    @property
+    def free_symbols(self):
+        bound = {self.var}
+        if isinstance(self.var, sp.Indexed):
+            bound |= {self.var.base.label}
+        inner = self.expr.free_symbols | self.dens.free_symbols
+        return (inner - bound) | (self.var.free_symbols - bound)
+
+    def doit(self, **hints):
+        return Expect(self.expr.doit(**hints), self.var, self.dens)
+
+    def _eval_is_real(self):
+        return True if self.expr.is_real else None
+
+    def _eval_is_nonnegative(self):
+        from derivations.engine import known_nonnegative
+
+        return True if known_nonnegative(self.expr) else None
+
+    def _latex(self, printer):
+        return r"\mathbb{E}_{%s}\left[%s\right]" % (printer._print(self.dens), printer._print(self.expr))
+
+    def _sympystr(self, printer):
+        return "E_{%s}[%s]" % (printer._print(self.dens), printer._print(self.expr))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The linear normal form
+# ---------------------------------------------------------------------------------------------------------
+
+def _expand_logs(e: sp.Expr) -> sp.Expr:
+    """Expand ``log NormalPDF`` and the logs of products/quotients of positive factors, then distribute."""
+    if e.has(NormalPDF):
+        e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], NormalPDF),
+                      lambda t: t.args[0].log_expanded())
+    if e.has(sp.log):
+        e = sp.expand_log(e)
+    return sp.expand(e)
+
+
+def _split(e: sp.Expr, var) -> list:
+    """``e`` as a list of ``(coefficient free of var, rest)`` pairs (rest == 1 for a constant term)."""
+    out = []
+    for term in sp.Add.make_args(e):
+        c, g = term.as_independent(var, as_Add=False)
+        out.append((c, g))
+    return out
+
+
+def _gaussian_moments(g: sp.Expr, var, dens: "NormalPDF"):
+    """E[g] under N(var; mu, v) when g is a polynomial of degree <= 2 in var, else None."""
+    _, mu, v = dens.args
+    t = sp.Dummy("t")
+    gt = g.xreplace({var: t})
+    if gt.has(var):
+        return None
+    try:
+        poly = sp.Poly(gt, t)
+    except sp.PolynomialError:
+        return None
+    if poly.degree() > 2:
+        return None
+    coeffs = {m[0]: c for m, c in zip(poly.monoms(), poly.coeffs())}
+    moments = {0: sp.Integer(1), 1: mu, 2: mu**2 + v}
+    return sp.Add(*[c * moments[k] for k, c in coeffs.items()])
+
+
+def _lin_expect(e: Expect) -> sp.Expr:
+    var, dens = e.var, e.dens
+    f = _expand_logs(linear_form(e.expr))
+    out = sp.Integer(0)
+    for c, g in _split(f, var):
+        if g == 1:
+            out += c  # normalization: E_q[1] = 1
+        elif isinstance(g, sp.Sum) and not any(lim.has(var) for lim in g.limits[0][1:]):
+            k, lo, hi = g.limits[0]  # E of a sum = sum of E (finite sum, linearity)
+            out += c * linear_form(sp.Sum(Expect(g.function, var, dens), (k, lo, hi)))
+        elif isinstance(dens, NormalPDF) and dens.args[0] == var and _gaussian_moments(g, var, dens) is not None:
+            out += c * _gaussian_moments(g, var, dens)
+        else:
+            out += c * Expect(g, var, dens)
+    return out
+
+
+def _lin_sum(e: sp.Sum) -> sp.Expr:
+    if len(e.limits) != 1:
+        return e
+    k, lo, hi = e.limits[0]
+    f = _expand_logs(linear_form(e.function))
+    out = sp.Integer(0)
+    for c, g in _split(f, k):
+        if g == 1:
+            out += c * (hi - lo + 1)  # sum of a constant
+        else:
+            out += c * sp.Sum(g, (k, lo, hi))
+    return out
+
+
+def _lin_integral(e: sp.Integral) -> sp.Expr:
+    if len(e.limits) != 1 or len(e.limits[0]) != 3:
+        return e
+    var, lo, hi = e.limits[0]
+    f = _expand_logs(linear_form(e.function))
+    out = sp.Integer(0)
+    for c, g in _split(f, var):
+        if is_density_of(g, var):
+            out += c  # a density of var integrates to 1
+        else:
+            out += c * sp.Integral(g, (var, lo, hi))
+    return out
+
+
+def linear_form(e: sp.Basic) -> sp.Basic:
+    """Apply linearity, constants-out, normalization, Gaussian moments and the sum rules everywhere in ``e``.
+
+    Witnesses are expanded first.  The result is a sum of coefficients times atoms (expectations, sums,
+    integrals of coefficient-free integrands) that :mod:`derivations.engine` compares term by term.
+    """
+    e = expand_witnesses(e)
+    if isinstance(e, Expect):
+        return _lin_expect(e)
+    if isinstance(e, sp.Sum):
+        return _lin_sum(e)
+    if isinstance(e, sp.Integral):
+        return _lin_integral(e)
+    if isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.Integral, Expect, sp.Sum)):
+        inner = e.expr  # differentiation under the integral sign (Leibniz rule)
+        if isinstance(inner, Expect):
+            inner = sp.Integral(inner.dens * inner.expr, (inner.var, -sp.oo, sp.oo))
+        body = sp.diff(inner.function, *e.variables)
+        return linear_form(inner.func(body, *inner.limits))
+    if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase)):
+        return e
+    new = [linear_form(a) for a in e.args]
+    return e.func(*new) if any(n is not a for n, a in zip(new, e.args)) else e

@@ -1,0 +1,187 @@
+r"""The :class:`Identity`: statement, derivations, scope, model, numeric check and wrong twins.
+
+Finally the *statement* (what the book and the scenes render with ``sympy.latex``) is tied to the chain:
+after substituting its display symbols by their definitions, its left side must reduce to the first step
+and its right side to the last one.  So the formula shown is the formula proved.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import sympy as sp
+
+from derivations.engine import chain_relation, check_link, prove_chain
+from derivations.steps import Derivation, NumericResult, ProofResult, Step
+
+__all__ = ["Identity", "make_identity", "INSTANCE_SCOPE"]
+
+#: Scope of an identity whose main chain is proved only on its worked instance.
+INSTANCE_SCOPE = "on the worked instance stated in the model below"
+
+
+@dataclass
+class Identity:
+    r"""One ELBO identity: statement, derivation(s), numeric check and wrong twins.
+
+    ``build`` is called once, lazily, and returns a dict with keys
+
+    * ``statement`` -- a SymPy relational over display symbols;
+    * ``steps`` -- the main chain (``list[Step]``); ``kind`` (``"general"`` or ``"instance"``, default
+      ``"instance"``) and ``title`` (Markdown) of the main derivation;
+    * ``definitions`` -- display symbol or model quantity -> expression; substituted in every link, in every
+      step's display form and in the statement (a rule such as Bayes' :math:`p(z \mid x) = p(x, z) / p(x)`);
+    * ``hypotheses`` -- what the statement assumes: LaTeX strings (``r"y_k > 0"``, carried by the symbols'
+      assumptions) or SymPy ``Eq`` s, which are also used as rewrite rules (``Eq(Sum(w[k], (k, 1, K)), 1)``);
+    * ``scope`` -- the sentence of the theorem box saying what was proved, e.g. "for all $N \ge 1$ and every
+      $q(z \mid x_n)$"; default :data:`INSTANCE_SCOPE`;
+    * ``model`` -- Markdown (``$...$`` math) stating the worked instance's model, shown before its symbols;
+    * ``side`` -- more :class:`Derivation` s (``kind`` ``"instance"`` for worked examples, ``"lemma"``).
+
+    ``check_fn(seed) -> NumericResult``.  ``twin_factories`` build the wrong twins (themselves
+    :class:`Identity` objects) on first access.  Nothing heavy runs at construction time.
+    """
+
+    name: str
+    title: str
+    source: str
+    build: Callable[[], dict] = field(repr=False)
+    check_fn: Callable[[int], NumericResult] = field(repr=False)
+    twin_factories: list = field(default_factory=list, repr=False)
+    mistake: str = ""  # for wrong twins: what the plausible mistake is
+    _built: Optional[dict] = field(default=None, init=False, repr=False)
+    _twins: Optional[list] = field(default=None, init=False, repr=False)
+
+    def _get(self) -> dict:
+        if self._built is None:
+            self._built = self.build()
+        return self._built
+
+    @property
+    def statement(self) -> sp.Basic:
+        """SymPy relational (``Eq``, ``GreaterThan``...) to render with ``sympy.latex``."""
+        return self._get()["statement"]
+
+    @property
+    def definitions(self) -> dict:
+        """Display symbol / model quantity -> expression, substituted in every link and in the statement."""
+        return self._get().get("definitions", {})
+
+    @property
+    def hypotheses(self) -> list:
+        """The statement's hypotheses, as LaTeX strings (``Eq`` hypotheses rendered with ``sympy.latex``)."""
+        return [h if isinstance(h, str) else sp.latex(h) for h in self._get().get("hypotheses", [])]
+
+    @property
+    def rules(self) -> dict:
+        """Rewrite rules of the proof: the definitions plus every ``Eq`` hypothesis (lhs -> rhs)."""
+        out = dict(self.definitions)
+        for h in self._get().get("hypotheses", []):
+            if isinstance(h, sp.Equality):
+                out[h.lhs] = h.rhs
+        return out
+
+    @property
+    def scope(self) -> str:
+        """What the theorem box says was proved (Markdown with ``$...$``)."""
+        return self._get().get("scope", INSTANCE_SCOPE)
+
+    @property
+    def model(self) -> str:
+        """Markdown (``$...$`` math) stating the worked instance's model ("" if there is none)."""
+        return self._get().get("model", "")
+
+    @property
+    def kind(self) -> str:
+        """``"general"`` if the main chain proves the statement in general, else ``"instance"``."""
+        return self._get().get("kind", "instance")
+
+    @property
+    def steps(self) -> list:
+        """The main derivation: ``list[Step]``."""
+        return self._get()["steps"]
+
+    @property
+    def side(self) -> list:
+        """Side derivations (``list[Derivation]``): worked instances, lemmas, equality cases."""
+        return self._get().get("side", [])
+
+    @property
+    def derivations(self) -> list:
+        """All derivations, main first (``Derivation("main", steps, title, kind)``)."""
+        main = Derivation("main", self.steps, self._get().get("title", ""), self.kind)
+        return [main] + list(self.side)
+
+    @property
+    def wrong_twins(self) -> list:
+        """Plausible mistakes (``list[Identity]``) that :meth:`prove` and :meth:`check` must reject."""
+        if self._twins is None:
+            self._twins = [f() for f in self.twin_factories]
+        return self._twins
+
+    def prove(self) -> ProofResult:
+        """Check every derivation link and tie the statement to the main chain.  Never raises on a bad step."""
+        try:
+            rules = self.rules
+            for der in self.derivations:
+                res = prove_chain(der.steps, der.label, rules=rules)
+                if not res.ok:
+                    return res
+            return self._prove_statement(rules)
+        except Exception as exc:  # a SymPy crash is a failed proof, reported, not a traceback
+            return ProofResult(False, None, f"proof raised {type(exc).__name__}: {exc}")
+
+    def _prove_statement(self, rules: dict) -> ProofResult:
+        st = self.statement
+        steps = self.steps
+        rel = chain_relation(steps)
+        kinds = {sp.Eq: "=", sp.GreaterThan: ">=", sp.LessThan: "<="}
+        st_rel = kinds.get(type(st))
+        if st_rel is None:
+            return ProofResult(False, None, f"statement is not an Eq/>=/<= relational: {st}")
+        if st_rel != rel:
+            return ProofResult(False, None, f"statement relation '{st_rel}' but the chain proves '{rel}'")
+        ok1, d1 = check_link(Step(st.lhs, "statement lhs"), Step(steps[0].expr, "first step"), rules=rules)
+        ok2, d2 = check_link(Step(st.rhs, "statement rhs"), Step(steps[-1].expr, "last step"), rules=rules)
+        if not ok1:
+            return ProofResult(False, 0, f"statement's left side is not step 0: {d1}")
+        if not ok2:
+            return ProofResult(False, len(steps) - 1, f"statement's right side is not the last step: {d2}")
+        n = sum(len(d.steps) - 1 for d in self.derivations)
+        return ProofResult(True, None, f"proved: {n} links in {len(self.derivations)} derivation(s); statement matches")
+
+    def check(self, seed: int = 0) -> NumericResult:
+        """Run the numeric check with a fixed seed.  Deterministic for a given seed."""
+        return self.check_fn(seed)
+
+    def latex(self) -> str:
+        """``sympy.latex(self.statement)``."""
+        return sp.latex(self.statement)
+
+    def statement_latex(self) -> str:
+        r"""The statement with its hypotheses, e.g. ``\log E[y] \ge E[\log y] \quad (y > 0)``."""
+        hyps = self.hypotheses
+        return self.latex() + (r" \qquad \left(" + r",\ ".join(hyps) + r"\right)" if hyps else "")
+
+
+def make_identity(name: str, title: str, source: str, build: Callable, check: Callable, twins: dict) -> Identity:
+    """Build an :class:`Identity` and its wrong twins from one builder and one checker.
+
+    ``build(variant) -> dict`` and ``check(seed, variant) -> NumericResult`` are called with
+    ``variant=None`` for the true identity and with each key of ``twins`` (variant -> description of the
+    mistake) for the wrong twins, so the twins go through *the same* proof machinery and numeric check.
+    Twins are named ``"<name>~<variant>"``.
+    """
+
+    def make(variant=None) -> Identity:
+        return Identity(
+            name=name if variant is None else f"{name}~{variant}",
+            title=title if variant is None else f"WRONG: {twins[variant]}",
+            source=source,
+            build=lambda: build(variant),
+            check_fn=lambda seed=0: check(seed, variant),
+            twin_factories=[] if variant is not None else [lambda t=t: make(t) for t in twins],
+            mistake="" if variant is None else twins[variant],
+        )
+
+    return make(None)

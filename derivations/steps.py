@@ -1,0 +1,125 @@
+r"""The data types of a proof: steps, derivations and the verdicts of the proof engine and the numeric checks.
+
+An identity is a chain of SymPy expressions :math:`e_0 \;R_1\; e_1 \;R_2\; e_2 \cdots e_n` with
+:math:`R_i \in \{=, \ge, \le\}`; each :class:`Step` carries one link and its justification, a
+:class:`Derivation` is a labelled chain, :class:`ProofResult` and :class:`NumericResult` are the verdicts.
+Nothing here runs SymPy beyond building expressions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import sympy as sp
+
+__all__ = ["Step", "Derivation", "ProofResult", "NumericResult", "UnknownIdentityError", "KINDS"]
+
+#: What a derivation proves: the statement in general, the same chain on a worked instance, or a lemma.
+KINDS = ("general", "instance", "lemma")
+
+
+class UnknownIdentityError(KeyError):
+    """Raised by :func:`derivations.get_identity` for a name not in the registry; lists the known names."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "unknown identity"
+
+
+@dataclass(frozen=True)
+class Step:
+    r"""One link of a derivation.
+
+    Attributes:
+        expr: the SymPy expression after this step (what the engine checks).
+        why: the justification, a sentence in Markdown with ``$...$`` math and full sources.
+        rel: relation of the *previous* expression to this one: ``"="``, ``">="`` or ``"<="``
+            (ignored on the first step).
+        witness: for ``">="``/``"<="``, an expression ``W`` with ``(larger - smaller) - W == 0`` and ``W >= 0``
+            (a positive combination of witness functions, squares, sums and expectations of them).
+        var: for an inequality without witness, a symbol in which the difference is convex; the proof then
+            checks the second derivative is positive and the value at each stationary point is >= 0.
+        display: optional compact form shown instead of ``expr`` (a SymPy expression over display symbols,
+            an unevaluated form); :meth:`Identity.prove` checks it equals ``expr`` after substituting the
+            identity's definitions, so what is shown is what was checked.
+    """
+
+    expr: sp.Basic
+    why: str
+    rel: str = "="
+    witness: Optional[sp.Expr] = None
+    var: Optional[sp.Symbol] = None
+    display: Optional[sp.Basic] = None
+
+    @property
+    def shown(self) -> sp.Basic:
+        """The expression to render: ``display`` if given, else ``expr``."""
+        return self.expr if self.display is None else self.display
+
+    def latex(self) -> str:
+        """``sympy.latex`` of :attr:`shown`."""
+        return sp.latex(self.shown)
+
+    def relation_latex(self) -> str:
+        r"""``=``, ``\ge`` or ``\le``: the relation of this step to the previous one, in LaTeX."""
+        return {"=": "=", ">=": r"\ge", "<=": r"\le"}.get(self.rel, self.rel)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A labelled chain of steps.
+
+    Attributes:
+        label: short key (``"main"``, ``"instance"``, ``"gibbs_lemma"``...).
+        steps: ``list[Step]``.
+        title: one line for the book's heading (Markdown with ``$...$``); defaults to the label.
+        kind: ``"general"`` (proves the statement as stated), ``"instance"`` (the same chain on a worked
+            model, every symbol a number or closed form) or ``"lemma"`` (a fact used by another chain).
+    """
+
+    label: str
+    steps: list
+    title: str = ""
+    kind: str = "lemma"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"Derivation kind must be one of {KINDS}, got {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    """Outcome of :meth:`Identity.prove`.
+
+    Attributes:
+        ok: every link of every derivation checked, every display form matches, the statement matches the
+            main chain.
+        failed_step: index (into the failing derivation's steps) of the first step that does not follow,
+            ``None`` if ok or if the failure is in the statement itself.
+        message: human-readable verdict; on failure names the derivation, the step, its justification and
+            the unreduced residual (and a numeric counterexample when one was found).
+        derivation: label of the derivation the verdict refers to.
+    """
+
+    ok: bool
+    failed_step: Optional[int]
+    message: str
+    derivation: str = "main"
+
+
+@dataclass(frozen=True)
+class NumericResult:
+    """Outcome of :meth:`Identity.check`: an estimate (Monte Carlo or quadrature) against a closed form.
+
+    Attributes (nats unless the message says otherwise):
+        ok: every numeric claim held within its tolerance.
+        estimate: the headline estimate; se: its standard error (0 for quadrature);
+        exact: the closed-form value it is compared with; tol: the tolerance used (``Z_TOL * se`` + floor).
+        message: the headline comparison and every sub-check, one per clause.
+    """
+
+    ok: bool
+    estimate: float
+    se: float
+    exact: float
+    tol: float
+    message: str
