@@ -2,112 +2,190 @@
 
     python -m training train --latent-dim 2 --epochs 50 --out-dir runs/vae_d2    # train (the default command)
     python -m training train --out-dir runs/vae_d2 --epochs 80 --resume          # continue a run
+    python -m training train --out-dir runs/vae_d2 --overwrite                   # replace a run
     python -m training evaluate runs/vae_d2 --name vae_d2                        # write training/results/vae_d2.*
+    python -m training reproduce --minutes 60                                    # Table 1 in one job
 
-Errors in the configuration or the data print one line and exit with status 2.
+Every error is one line on stderr naming the problem and the fix, never a traceback. Exit codes: 0 success,
+2 usage (a bad value, flag or path), 1 failure (damaged file, disk full, divergence, busy folder), 130
+interrupted (Ctrl-C or SIGTERM; the message says how to resume). ``ELBO_LAB_DEBUG=1`` shows the traceback of an
+unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import signal
 import sys
 
-from .config import ConfigError, TrainConfig
-from .data import DataError
+from .config import TrainConfig
+from .io import TrainingError
+
+PROG = "python -m training"
 
 
-def _field_help() -> dict[str, str]:
-    """The comment after each ``TrainConfig`` field (continuation comment lines joined), as ``--help`` text."""
-    import inspect
-    import re
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (problem, then where the help is), exit code 2."""
 
-    helps: dict[str, str] = {}
-    last = None
-    for line in inspect.getsource(TrainConfig).splitlines():
-        m = re.match(r"\s{4}(\w+): [^#]*#\s*(.*)", line)
-        if m:
-            last = m.group(1)
-            helps[last] = m.group(2).strip()
-        elif last and re.match(r"\s{4}#\s{2,}", line):  # an indented continuation of the previous comment
-            helps[last] += " " + line.strip().lstrip("#").strip()
-        elif line.strip().startswith("def "):
-            break
-    return {k: v.replace("%", "%%") for k, v in helps.items()}
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def field_help() -> dict[str, str]:
+    """``--help`` text of every ``TrainConfig`` field, from its ``metadata["help"]``."""
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
+    """One option per ``TrainConfig`` field. Defaults are suppressed, so the options given are known: a resumed
+    run takes every other value from its checkpoint."""
     defaults = TrainConfig()
-    helps = _field_help()
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
+        help_ = f.metadata["help"].replace("%", "%%") + ("" if default is None else " (default: %s)" % (
+            " ".join(map(str, default)) if isinstance(default, tuple) else default))
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
         if isinstance(default, bool):
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
-                           help=helps[f.name])
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif f.name == "hidden":
-            p.add_argument(flag, dest=f.name, type=int, nargs="+", default=list(default),
-                           help=helps[f.name] + " (default: %(default)s)")
-        elif f.name in ("data_root", "train_subset"):
-            p.add_argument(flag, dest=f.name, type=str if f.name == "data_root" else int, default=default,
-                           help=helps[f.name])
+            p.add_argument(flag, type=int, nargs="+", metavar="WIDTH", **kw)
+        elif f.name == "data_root":
+            p.add_argument(flag, type=str, **kw)
+        elif f.name == "train_subset":
+            p.add_argument(flag, type=int, **kw)
         else:
-            p.add_argument(flag, dest=f.name, type=type(default), default=default,
-                           help=helps[f.name] + " (default: %(default)s)")
+            p.add_argument(flag, type=type(default), **kw)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-"):
-        argv = ["train", *argv]
-    parser = argparse.ArgumentParser(prog="python -m training", description="Train and evaluate the ELBO Lab VAE.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    pt = sub.add_parser("train", help="train or resume a VAE run")
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description="Train and evaluate the ELBO Lab VAE.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    pt = sub.add_parser("train", help="train, resume (--resume) or replace (--overwrite) a VAE run")
     _add_config_args(pt)
-    pt.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    how = pt.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true", help="continue the run in --out-dir; options not given "
+                     "keep the run's values, and changed ones are recorded in its history")
+    how.add_argument("--overwrite", action="store_true", help="replace the run in --out-dir")
     pt.add_argument("--download", action="store_true", help="fetch MNIST with torchvision if missing (internet)")
     pe = sub.add_parser("evaluate", help="write the results file of a finished run")
     pe.add_argument("run_dir", help="the run folder (holds checkpoint.pt)")
-    pe.add_argument("--name", default=None, help="results name (default vae_d{D}); files go to --results-dir")
+    pe.add_argument("--name", default=None, help="results name, a plain file stem (default vae_d{D}); the files "
+                    "go to --results-dir")
     pe.add_argument("--results-dir", default=None, help="default: the package's training/results/")
-    pe.add_argument("--data-root", default=None)
-    pe.add_argument("--iwae-k", type=int, default=1000, help="importance samples per test image (IWAE bound)")
-    pe.add_argument("--iwae-images", type=int, default=1000, help="test images for the IWAE bound")
-    pe.add_argument("--train-subset", type=int, default=None, help="evaluate on the first n training images")
-    pe.add_argument("--threads", type=int, default=0)
+    pe.add_argument("--data-root", default=None, help="folder holding MNIST/raw (default: the run's, else "
+                    "$ELBO_LAB_DATA, else ./data)")
+    pe.add_argument("--verify-data", action=argparse.BooleanOptionalAction, default=True,
+                    help="check the sha256 of the MNIST files (default: on)")
+    pe.add_argument("--iwae-k", type=int, default=1000, help="importance samples per test image, 1-100000 "
+                    "(IWAE bound; default 1000)")
+    pe.add_argument("--iwae-images", type=int, default=1000, help="test images for the IWAE bound, 1-10000 "
+                    "(default 1000)")
+    pe.add_argument("--train-subset", type=int, default=None, help="evaluate on the first n training images, "
+                    "2-60000 (default all)")
+    pe.add_argument("--threads", type=int, default=0, help="CPU threads for torch, 0-256 (0 = all cores)")
     pe.add_argument("--note", default="", help="how the run was trained, kept in the results' provenance")
-    args = parser.parse_args(argv)
+    pe.add_argument("--allow-flagged", action="store_true", help="write results whose terms fail the schema "
+                    "(NaN, MI outside [0, log N], ...), listed in train.flags; readers still refuse them")
+    pr = sub.add_parser("reproduce", help="train and evaluate the three Table 1 models in one resumable job")
+    from .reproduce import add_arguments as _reproduce_arguments
+
+    _reproduce_arguments(pr)
+    return parser
+
+
+def _train(args, argv) -> None:
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if "hidden" in given:
+        given["hidden"] = tuple(given["hidden"])
+    from .train import config_for_resume, train
+
+    if args.resume:
+        cfg = config_for_resume(given.get("out_dir", TrainConfig.out_dir), given)
+    else:
+        cfg = TrainConfig(**given)
+    cfg.validate()
+    if args.download:
+        from .data import prepare_mnist
+
+        prepare_mnist(cfg.data_root, verify=cfg.verify_data, download=True)
+    out = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    print(f"run folder: {out}  (next: {PROG} evaluate {out})")
+
+
+def _evaluate(args, argv) -> None:
+    from .evaluate import evaluate_run
+
+    path = evaluate_run(args.run_dir, name=args.name, results_dir=args.results_dir, data_root=args.data_root,
+                        iwae_k=args.iwae_k, iwae_images=args.iwae_images, train_subset=args.train_subset,
+                        threads=args.threads, note=args.note, command=" ".join([PROG, *argv]),
+                        verify=args.verify_data, allow_flagged=args.allow_flagged)
+    print(f"results: {path}")
+
+
+def _reproduce(args, argv) -> None:
+    from .reproduce import reproduce
+
+    reproduce(args)
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "reproduce": _reproduce}
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt  # handled like Ctrl-C: the run is kept up to its last finished epoch
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (0, 1 failure, 2 usage, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["train", *argv]
+    previous = signal.signal(signal.SIGTERM, _sigterm) if _main_thread() else None
     try:
-        if args.command == "train":
-            ns = vars(args)
-            cfg = TrainConfig(**{f.name: ns[f.name] for f in dataclasses.fields(TrainConfig)})
-            cfg.hidden = tuple(cfg.hidden)
-            if args.download:
-                from .data import prepare_mnist
-
-                prepare_mnist(cfg.data_root, verify=cfg.verify_data, download=True)
-            from .train import train
-
-            out = train(cfg, resume=args.resume)
-            print(f"run folder: {out}  (next: python -m training evaluate {out})")
-        else:
-            from .evaluate import evaluate_run
-
-            path = evaluate_run(args.run_dir, name=args.name, results_dir=args.results_dir, data_root=args.data_root,
-                                iwae_k=args.iwae_k, iwae_images=args.iwae_images, train_subset=args.train_subset,
-                                threads=args.threads, note=args.note, command=" ".join(["python -m training", *argv]))
-            print(f"results: {path}")
-    except (ConfigError, DataError) as e:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help (0) or a usage error already printed as one line (2)
+            return int(e.code or 0)
+        COMMANDS[args.command](args, argv)
+        return 0
+    except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # TrainingDiverged and friends: one line, no traceback
-        from .train import TrainingDiverged
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"interrupted: files are written atomically, nothing is half-written; run the same command again "
+              f"(train: add --resume)", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory: lower --batch-size or --hidden, or use a --train-subset", file=sys.stderr)
+        return 1
+    except OSError as e:
+        import errno
 
-        if isinstance(e, TrainingDiverged):
-            print(f"error: {e}", file=sys.stderr)
-            return 3
-        raise
-    return 0
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"error: disk full ({e.filename or 'writing'}): free space and run the same command again",
+                  file=sys.stderr)
+        else:
+            print(f"error: {e.strerror or e} ({e.filename}): check the path and run again", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - the promise is one line, never a traceback
+        if os.environ.get("ELBO_LAB_DEBUG"):
+            raise
+        msg = " ".join(str(e).split())[:300]
+        print(f"error: unexpected {type(e).__name__}: {msg} (ELBO_LAB_DEBUG=1 shows the traceback; please report "
+              f"it)", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ Everything is measured on one fixed, seeded stochastic binarization of each MNIS
   $\\log \\frac1K \\sum_k p(x, z_k)/q(z_k|x)$ with K = ``iwae_k`` on the first ``iwae_images`` test images; its
   standard error is over images.
 
-Files written to ``results_dir`` (default ``training/results/``), each atomically: ``NAME.json``,
+Files written to ``results_dir`` (default ``training/results/``), all-or-nothing (:func:`training.io.atomic_write_set`,
+after the result passed the schema of :mod:`training.result_files`): ``NAME.json``,
 ``NAME.metrics.jsonl`` (copy of the run's per-epoch metrics), ``NAME.encodings.npz`` (``mu``, ``logvar``,
 ``labels`` of the first 5000 training images) and, for D = 2, ``NAME.manifold.npz`` (``z`` (G, G, 2) on the
 Gaussian inverse-CDF grid of Kingma & Welling 2014 fig. 4, ``images`` (G, G, 28, 28) decoded Bernoulli means).
@@ -19,7 +20,6 @@ Gaussian inverse-CDF grid of Kingma & Welling 2014 fig. 4, ``images`` (G, G, 28,
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import json
 import math
 import os
@@ -32,12 +32,15 @@ import torch
 
 from .data import binarize, load_mnist
 from .model import VAE, gaussian_kl_to_standard_normal, log_diag_gaussian, log_standard_normal
-from .result_files import PAPER_TABLE1, RESULTS_DIR, SCHEMA
+from .io import FolderLock, UsageError, atomic_write_set, check_name, npz_bytes, prepare_folder, remove_stale_temps
+from .result_files import PAPER_TABLE1, RESULTS_DIR, SCHEMA, ResultsError, problems, read_metrics
 from .surgery import surgery_terms
-from .train import atomic_write_text, load_model
+from .train import CHECKPOINT, METRICS, load_checkpoint, model_from_checkpoint
 
 ENCODINGS_SUBSET = 5000
 MANIFOLD_GRID = 20
+#: Bounds of evaluate's numeric options: name -> (lowest, highest).
+BOUNDS = {"iwae_k": (1, 100_000), "iwae_images": (1, 10_000), "train_subset": (2, 60_000), "threads": (0, 256)}
 
 
 def _git_commit() -> str:
@@ -104,47 +107,92 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 250, see
     return _est(b.mean().item(), b.std().item() / math.sqrt(len(b))), b
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _finite_or_text(obj):
+    """``obj`` with every non-finite float replaced by the string JSON would need (``"NaN"``, ``"Infinity"``), so the
+    schema names the field instead of ``json`` writing bare ``NaN`` (which is not JSON)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, dict):
+        return {k: _finite_or_text(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_text(v) for v in obj]
+    return obj
 
 
-def _save_npz(path: Path, **arrays) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    _atomic_bytes(path, buf.getvalue())
+def check_options(name: str | None, iwae_k: int, iwae_images: int, train_subset: int | None, threads: int,
+                  note: str) -> None:
+    """Raise :class:`UsageError` (one line, exit code 2) on an out-of-range option of :func:`evaluate_run`."""
+    if name is not None:
+        check_name(name, "--name")
+    values = {"iwae_k": iwae_k, "iwae_images": iwae_images, "train_subset": train_subset, "threads": threads}
+    for key, v in values.items():
+        lo, hi = BOUNDS[key]
+        if v is None and key == "train_subset":
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} {v!r} is out of range: use an integer from {lo} to {hi}")
+    if not isinstance(note, str) or len(note) > 4000 or "\x00" in note:
+        raise UsageError("--note must be text of at most 4000 characters")
 
 
-@torch.no_grad()
 def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_dir: str | os.PathLike | None = None,
                  data_root: str | None = None, iwae_k: int = 1000, iwae_images: int = 1000,
                  train_subset: int | None = None, threads: int = 0, command: str = "", seed: int = 0,
-                 data: tuple | None = None, verify: bool = True, note: str = "") -> Path:
-    """Measure a trained run and write ``NAME.json`` and its companions; return the JSON's path.
+                 data: tuple | None = None, verify: bool = True, note: str = "", allow_flagged: bool = False) -> Path:
+    """Measure a trained run and write ``NAME.json`` and its companions, all-or-nothing; return the JSON's path.
+
+    The result is checked against the results schema (:mod:`training.result_files`) before anything is written:
+    a non-finite or out-of-range term (MI outside [0, log N], a negative KL, ...) is refused, unless
+    ``allow_flagged``, which writes the files with the problems listed in ``train.flags`` -- and every reader
+    refuses such a file. The results folder is locked while it is written.
 
     Args:
-        run_dir: folder with ``checkpoint.pt``, ``config.json`` and ``metrics.jsonl`` (from :func:`training.train.train`).
-        name: results name, default ``vae_d{D}``.
-        results_dir: output folder, default :data:`training.results.RESULTS_DIR`.
+        run_dir: folder with ``checkpoint.pt`` (from :func:`training.train.train`).
+        name: results name (a plain file stem), default ``vae_d{D}``.
+        results_dir: output folder, default :data:`training.result_files.RESULTS_DIR`.
         data: optional ``((train_images, train_labels), (test_images, test_labels))`` to skip loading MNIST.
-        note: free text on how the run was trained (e.g. a change of optimizer on resume), kept in the provenance
-            and shown by the book.
+        note: free text on how the run was trained, kept in the provenance and shown by the book.
 
     Raises:
-        FileNotFoundError: no checkpoint in ``run_dir``. DataError: MNIST missing or corrupt.
+        UsageError: a bad option or name. CheckpointError: no or a damaged checkpoint. ResultsError: the
+        measured terms fail the schema (and ``allow_flagged`` is off). DiskFull: nothing was written.
+        FolderBusy: another evaluate writes to the results folder. DataError: MNIST missing or corrupt.
     """
+    check_options(name, iwae_k, iwae_images, train_subset, threads, note)
+    out = prepare_folder(results_dir if results_dir else RESULTS_DIR, "--results-dir")
     t0 = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
     run_dir = Path(run_dir)
-    if not (run_dir / "checkpoint.pt").exists():
-        raise FileNotFoundError(f"{run_dir}/checkpoint.pt not found: train first (python -m training train --out-dir {run_dir})")
-    model, cfg, epochs = load_model(run_dir)
+    ckpt = load_checkpoint(run_dir)
+    model = model_from_checkpoint(ckpt, run_dir / CHECKPOINT)
+    cfg, epochs = ckpt["config"], int(ckpt["epoch"])
     d = cfg.latent_dim
     name = name or f"vae_d{d}"
-    out = Path(results_dir) if results_dir else RESULTS_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, "--results-dir"):
+        remove_stale_temps(out)
+        result, files = _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_images,
+                                 train_subset, command, seed, data, verify, note, t0)
+        found = problems(result)
+        if found and not allow_flagged:
+            field, msg = found[0]
+            raise ResultsError(f"refusing to write {out / (name + '.json')}: field {field} {msg}"
+                               f"{f' (and {len(found) - 1} more)' if len(found) > 1 else ''}; the run may have "
+                               f"diverged (see {run_dir / METRICS}); --allow-flagged writes it anyway, and readers "
+                               f"will refuse it")
+        if found:
+            result["train"]["flags"] = list(result["train"]["flags"]) + [f"{f} {m}" for f, m in found]
+        files[f"{name}.json"] = json.dumps(result, indent=2, allow_nan=False) + "\n"  # last: it names the others
+        atomic_write_set(out, files)
+    return out / f"{name}.json"
+
+
+@torch.no_grad()
+def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_images, train_subset, command, seed,
+             data, verify, note, t0) -> tuple[dict, dict[str, bytes | str]]:
+    """The results dict (non-finite numbers as strings, see :func:`_finite_or_text`) and its companions' bytes."""
+    d = cfg.latent_dim
     if data is None:
         (tr_x, tr_y) = load_mnist(True, data_root or cfg.data_root, verify=verify, subset=train_subset)
         (te_x, te_y) = load_mnist(False, data_root or cfg.data_root, verify=verify)
@@ -174,25 +222,33 @@ def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_di
     n_iw = min(iwae_images, len(xte))
     iw, _ = iwae_bound(model, xte[:n_iw], k=iwae_k, seed=seed)
 
-    # Companions: metrics, encodings of a subset, the decoded manifold (D = 2).
-    files = {"metrics": f"{name}.metrics.jsonl", "encodings": f"{name}.encodings.npz"}
-    metrics_src = run_dir / "metrics.jsonl"
-    metrics = [json.loads(l) for l in metrics_src.read_text().splitlines() if l.strip()] if metrics_src.exists() else []
-    atomic_write_text(out / files["metrics"], "".join(json.dumps(m) + "\n" for m in metrics))
+    # Companions: metrics (from the checkpoint, where each epoch's row is kept), encodings, the manifold (D = 2).
+    files: dict[str, bytes | str] = {}
+    names = {"metrics": f"{name}.metrics.jsonl", "encodings": f"{name}.encodings.npz"}
+    if ckpt["metrics"] is not None:
+        metrics = list(ckpt["metrics"])
+    else:  # checkpoints written before metrics were kept inside them
+        metrics = read_metrics(run_dir / METRICS) if (run_dir / METRICS).exists() else []
+        metrics = [m for m in metrics if m["epoch"] <= epochs]
+    files[names["metrics"]] = "".join(json.dumps(_finite_or_text(m)) + "\n" for m in metrics)
     m = min(ENCODINGS_SUBSET, len(xtr))
-    _save_npz(out / files["encodings"], mu=mu[:m].numpy().astype(np.float32),
-              logvar=logvar[:m].numpy().astype(np.float32), labels=tr_y[:m].numpy().astype(np.int64))
+    files[names["encodings"]] = npz_bytes(mu=mu[:m].numpy().astype(np.float32),
+                                          logvar=logvar[:m].numpy().astype(np.float32),
+                                          labels=tr_y[:m].numpy().astype(np.int64))
     if d == 2:
-        files["manifold"] = f"{name}.manifold.npz"
+        names["manifold"] = f"{name}.manifold.npz"
         g = MANIFOLD_GRID
         # Kingma & Welling (2014) fig. 4: a uniform grid on the unit square through the Gaussian inverse CDF
         u = torch.linspace(0.5 / g, 1 - 0.5 / g, g)
         q = torch.distributions.Normal(0.0, 1.0).icdf(u)
         z = torch.stack(torch.meshgrid(q.flip(0), q, indexing="ij")[::-1], dim=-1)  # (G, G, 2): rows = z2 high->low
         images = torch.sigmoid(model.decode(z.reshape(-1, 2))).reshape(g, g, 28, 28)
-        _save_npz(out / files["manifold"], z=z.numpy().astype(np.float32), images=images.numpy().astype(np.float32))
+        files[names["manifold"]] = npz_bytes(z=z.numpy().astype(np.float32), images=images.numpy().astype(np.float32))
 
-    train_seconds = float(sum(mm.get("seconds", 0.0) for mm in metrics))
+    flags = list(surg["flags"])
+    if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
+        flags.append("encodings hold non-finite mu or logvar")
+    train_seconds = float(sum(mm.get("seconds", 0.0) for mm in metrics if isinstance(mm.get("seconds"), float)))
     result = {
         "schema": SCHEMA,
         "name": name,
@@ -207,15 +263,15 @@ def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_di
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "binarization": f"training: dynamic (fresh Bernoulli draw per use); evaluation: one fixed draw, seed {seed}",
             "note": note,
+            # the run's start and each resume, with what it changed (epochs, lr, threads, ...): training/train.py
+            "history": list(ckpt["history"]),
         },
         "units": "nats",
-        "train": {"n": len(xtr), "terms": terms, "log_n": surg["log_n"], "flags": surg["flags"]},
+        "train": {"n": len(xtr), "terms": terms, "log_n": surg["log_n"], "flags": flags},
         "test": {"n": len(xte), "elbo": _est(rec_te["value"] - kl_te, rec_te["se"]),
                  "reconstruction": rec_te, "avg_kl": _est(kl_te, 0.0),
                  "iwae": {**iw, "k": iwae_k, "n_images": n_iw}},
         "paper": PAPER_TABLE1.get(d),
-        "files": files,
+        "files": names,
     }
-    path = out / f"{name}.json"
-    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
-    return path
+    return _finite_or_text(result), files

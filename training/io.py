@@ -71,6 +71,18 @@ def _write_failure(e: OSError, path: Path) -> TrainingError:
     return TrainingError(f"cannot write {path} ({e.strerror or e}): check the folder and the disk, then run again")
 
 
+def _tmp_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+
+
+def _write_tmp(tmp: Path, payload: bytes) -> None:
+    with open(tmp, "xb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
+
+
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write ``data`` (text is UTF-8 encoded) to ``path`` atomically and durably; return the path.
 
@@ -79,23 +91,39 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
         UsageError: the folder is not writable. TrainingError: any other write failure.
     """
     path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise _write_failure(e, path) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    atomic_write_set(path.parent, {path.name: data})
     return path
+
+
+def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -> list[Path]:
+    """Write several files into ``folder`` all-or-nothing: every file is written to a temporary file first; only
+    when all are on disk are they renamed into place, in the given order (put the file that refers to the others
+    last). A failure while writing leaves every target unchanged and no temporary file behind.
+
+    Raises: as :func:`atomic_write`.
+    """
+    folder = Path(folder)
+    staged: list[tuple[Path, Path]] = []
+    current = folder
+    try:
+        for name, data in files.items():
+            current = folder / name
+            tmp = _tmp_for(current)
+            staged.append((tmp, current))
+            _write_tmp(tmp, data.encode("utf-8") if isinstance(data, str) else bytes(data))
+        for tmp, target in staged:
+            current = target
+            os.replace(tmp, target)
+    except OSError as e:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise _write_failure(e, current) from None
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+    return [target for _, target in staged]
 
 
 def fsync_dir(folder: Path) -> None:
@@ -223,6 +251,6 @@ def same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-__all__ = ["TrainingError", "UsageError", "DiskFull", "FolderBusy", "atomic_write", "torch_bytes", "npz_bytes",
+__all__ = ["TrainingError", "UsageError", "DiskFull", "FolderBusy", "atomic_write", "atomic_write_set", "torch_bytes", "npz_bytes",
            "remove_stale_temps", "check_name", "prepare_folder", "FolderLock", "same_folder", "fsync_dir",
            "TMP_SUFFIX", "NAME_RE"]

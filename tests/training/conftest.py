@@ -9,6 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from training.config import TrainConfig
+
+
+def train_config(tmp_path, **kw) -> TrainConfig:
+    """A tiny, fast run config (hidden 32, 1 epoch, 1 thread) writing into ``tmp_path/run``; ``kw`` overrides."""
+    base = dict(latent_dim=2, hidden=(32,), epochs=1, batch_size=50, out_dir=str(tmp_path / "run"),
+                progress=False, test_every=1, threads=1, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
 
 def write_idx_mnist(root: Path, n_train: int = 300, n_test: int = 100, seed: int = 0) -> Path:
     """Write the four MNIST IDX files (uncompressed) under ``root/MNIST/raw`` with random digits-like images."""
@@ -32,3 +42,15 @@ def tiny_mnist(tmp_path) -> Path:
 def tiny_images() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     return torch.rand(300, 784, generator=g) * 0.6, torch.rand(100, 784, generator=g) * 0.6
+
+
+@pytest.fixture
+def make_cfg():
+    """The factory :func:`train_config` as a fixture: ``make_cfg(tmp_path, epochs=2)``."""
+    return train_config
+
+
+@pytest.fixture
+def tiny_labeled(tiny_images):
+    """``((train_x, train_y), (test_x, test_y))`` for :func:`training.evaluate.evaluate_run` (labels all 0)."""
+    return (tiny_images[0], torch.zeros(300, dtype=torch.int64)), (tiny_images[1], torch.zeros(100, dtype=torch.int64))

@@ -8,7 +8,7 @@ from training.elbo_step import ManualElboStep
 from training.model import VAE, gaussian_kl_to_standard_normal
 from training.train import load_model, train
 
-from test_train import _cfg  # tests/training is on sys.path (pytest prepend import mode)
+from conftest import train_config as _cfg  # tests/training is on sys.path (pytest prepend import mode)
 
 
 def _autograd_grads(model, x, seed, detach_sigma=False):
