@@ -1,12 +1,14 @@
 """Binarized MNIST for the VAE trainer.
 
-MNIST is read with ``torchvision.datasets.MNIST`` from a data root holding ``MNIST/raw`` (torchvision's layout).
-The root is chosen by ``--data-root``, else the environment variable ``ELBO_LAB_DATA``, else ``./data``.
+MNIST is read from a data root holding ``MNIST/raw`` (torchvision's layout; ``--download`` fetches it with
+torchvision). The root is chosen by ``--data-root``, else the environment variable ``ELBO_LAB_DATA``, else
+``./data``.
 
 The four uncompressed IDX files are checked against their canonical SHA-256 (LeCun, Cortes & Burges; values as
 published with the dataset). When the root holds only the ``.gz`` files (for instance a read-only shared copy),
-they are decompressed once, atomically, into a cache folder (``$ELBO_LAB_CACHE`` or ``~/.cache/elbo-lab``), which
-torchvision then reads.
+they are decompressed once, atomically, into a cache folder (``$ELBO_LAB_CACHE`` or ``~/.cache/elbo-lab``).
+Files are read by :func:`read_idx`: only regular files, and never more bytes than the IDX header announces
+(a truncated, overlong, non-gzip or non-IDX file is a one-line :class:`DataError`, not a traceback or a hang).
 
 Binarization is *dynamic* (Salakhutdinov & Murray 2008; Burda et al. 2016): every time an image is used for
 training, each pixel is a fresh Bernoulli draw with the grey level in [0, 1] as its probability
@@ -18,11 +20,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
-import tempfile
+import stat
+import struct
+import zlib
 from pathlib import Path
 
+import numpy as np
 import torch
+
+from .io import TrainingError, atomic_write
 
 #: Canonical SHA-256 of the *uncompressed* MNIST files (../shared/datasets/MNIST/README.md).
 MNIST_SHA256 = {
@@ -33,8 +39,65 @@ MNIST_SHA256 = {
 }
 
 
-class DataError(RuntimeError):
-    """MNIST is missing or corrupt; the one-line message names the file and the fix."""
+#: IDX layout of each file: (magic number, shape after the count). Counts are bounded by :data:`MAX_IMAGES`.
+IDX_LAYOUT = {"images": (0x00000803, (28, 28)), "labels": (0x00000801, ())}
+MAX_IMAGES = 100_000
+FIX = "restore the canonical MNIST file (or delete it and pass --download on a machine with internet)"
+
+
+class DataError(TrainingError):
+    """MNIST is missing or corrupt; the one-line message names the file and the fix (exit code 1)."""
+
+
+def _kind(name: str) -> str:
+    return "images" if "images" in name else "labels"
+
+
+def _regular(path: Path) -> os.stat_result:
+    """``os.stat`` of ``path`` (symlinks followed); :class:`DataError` unless it is a regular file."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise DataError(f"MNIST file {path} cannot be read ({e.strerror}): {FIX}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"MNIST file {path} is not a regular file (a folder, pipe or device): {FIX}")
+    return st
+
+
+def _idx_header(head: bytes, kind: str, source: Path) -> tuple[int, int]:
+    """``(header bytes, payload bytes)`` announced by an IDX header; :class:`DataError` if it is not MNIST's."""
+    magic, shape = IDX_LAYOUT[kind]
+    hlen = 4 * (2 + len(shape))
+    if len(head) < hlen:
+        raise DataError(f"MNIST file {source} is truncated (no complete IDX header): {FIX}")
+    fields = struct.unpack(f">{2 + len(shape)}I", head[:hlen])
+    if fields[0] != magic or tuple(fields[2:]) != shape or not 1 <= fields[1] <= MAX_IMAGES:
+        raise DataError(f"MNIST file {source} is not an MNIST {kind} IDX file (header {fields}): {FIX}")
+    return hlen, fields[1] * int(np.prod(shape, dtype=np.int64))
+
+
+def read_idx(path: str | os.PathLike, kind: str) -> np.ndarray:
+    """An uncompressed MNIST IDX file as uint8 ``(n, 28, 28)`` (``kind="images"``) or ``(n,)`` (``"labels"``).
+
+    Reads exactly the bytes its header announces, from a regular file whose size must match.
+
+    Raises:
+        DataError: not a regular file, not MNIST's IDX layout, truncated or longer than announced.
+    """
+    path = Path(path)
+    st = _regular(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+        hlen, payload = _idx_header(head, kind, path)
+        if st.st_size != hlen + payload:
+            what = "truncated" if st.st_size < hlen + payload else "longer than its IDX header says"
+            raise DataError(f"MNIST file {path} is {what} ({st.st_size} bytes, expected {hlen + payload}): {FIX}")
+        f.seek(hlen)
+        data = f.read(payload)
+    if len(data) != payload:
+        raise DataError(f"MNIST file {path} is truncated: {FIX}")
+    shape = IDX_LAYOUT[kind][1]
+    return np.frombuffer(data, dtype=np.uint8).reshape(-1, *shape)
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
@@ -60,15 +123,29 @@ def _sha256(path: Path) -> str:
 
 
 def _gunzip_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name, suffix=".part")
+    """Decompress ``src`` (.gz) to ``dst`` atomically, reading no more than its IDX header announces."""
+    _regular(src)
+    kind = _kind(dst.name)
     try:
-        with gzip.open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with gzip.open(src, "rb") as fin:
+            head = fin.read(16)
+            hlen, payload = _idx_header(head, kind, src)
+            body = fin.read(hlen + payload - len(head))
+            extra = fin.read(1)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        why = "not a gzip file" if isinstance(e, gzip.BadGzipFile) else "a damaged or truncated gzip file"
+        raise DataError(f"MNIST file {src} is {why}: {FIX}") from None
+    data = head + body
+    if len(data) != hlen + payload:
+        raise DataError(f"MNIST file {src} is truncated ({len(data)} of {hlen + payload} bytes): {FIX}")
+    if extra:
+        raise DataError(f"MNIST file {src} is longer than its IDX header says: {FIX}")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cache folder {dst.parent} cannot be created ({e.strerror}): set ELBO_LAB_CACHE to a "
+                        f"writable folder", exit_code=2) from None
+    atomic_write(dst, data)
 
 
 def prepare_mnist(data_root: str | os.PathLike | None = None, verify: bool = True, download: bool = False) -> Path:
@@ -94,31 +171,38 @@ def prepare_mnist(data_root: str | os.PathLike | None = None, verify: bool = Tru
     cache = _cache_root() / ("mnist-" + hashlib.sha256(str(raw).encode()).hexdigest()[:12])
     for name in MNIST_SHA256:
         plain, packed = raw / name, raw / (name + ".gz")
-        if plain.exists():
+        if os.path.lexists(plain):
+            _regular(plain)
             continue
-        if packed.exists():
+        if os.path.lexists(packed):
             cached = cache / "MNIST" / "raw" / name
-            if not cached.exists() or cached.stat().st_mtime < packed.stat().st_mtime:
+            if not cached.is_file() or cached.stat().st_mtime < _regular(packed).st_mtime:
                 _gunzip_atomic(packed, cached)
             out_root = cache
             continue
         raise DataError(
             f"MNIST file {plain} not found: set --data-root or ELBO_LAB_DATA to a folder holding MNIST/raw "
-            f"(here: ../shared/datasets), or pass --download on a machine with internet"
+            f"(here: ../shared/datasets), or pass --download on a machine with internet", exit_code=2
         )
     if out_root != root:  # some files came from the cache: bring the rest there too, as links
         for name in MNIST_SHA256:
             target = out_root / "MNIST" / "raw" / name
             if not target.exists():
-                target.symlink_to(raw / name)
+                try:
+                    target.unlink(missing_ok=True)  # a dangling link
+                    target.symlink_to(raw / name)
+                except OSError as e:
+                    raise DataError(f"cannot link {target} ({e.strerror}): set ELBO_LAB_CACHE to a writable "
+                                    f"folder", exit_code=2) from None
     if verify:
         for name, digest in MNIST_SHA256.items():
             path = out_root / "MNIST" / "raw" / name
+            _regular(path)
             got = _sha256(path)
             if got != digest:
                 raise DataError(
                     f"MNIST file {path} has sha256 {got[:12]}..., expected {digest[:12]}...: "
-                    f"the file is corrupt or not MNIST; delete it and restore the canonical file (or pass --no-verify)"
+                    f"the file is corrupt or not MNIST; restore the canonical file (or skip this check with --no-verify-data)"
                 )
     return out_root
 
@@ -140,12 +224,15 @@ def load_mnist(
     Raises:
         DataError: see :func:`prepare_mnist`.
     """
-    import torchvision
-
     root = prepare_mnist(data_root, verify=verify, download=download)
-    ds = torchvision.datasets.MNIST(str(root), train=train, download=False)
-    images = ds.data.reshape(len(ds.data), -1).to(torch.float32).div_(255.0)
-    labels = ds.targets.to(torch.int64)
+    raw = root / "MNIST" / "raw"
+    prefix = "train" if train else "t10k"
+    pixels = read_idx(raw / f"{prefix}-images-idx3-ubyte", "images")
+    targets = read_idx(raw / f"{prefix}-labels-idx1-ubyte", "labels")
+    if len(pixels) != len(targets):
+        raise DataError(f"MNIST {prefix} files disagree: {len(pixels)} images but {len(targets)} labels: {FIX}")
+    images = torch.from_numpy(pixels.reshape(len(pixels), -1).astype(np.float32)).div_(255.0)
+    labels = torch.from_numpy(targets.astype(np.int64))
     if subset is not None:
         images, labels = images[:subset], labels[:subset]
     return images.to(device), labels.to(device)
