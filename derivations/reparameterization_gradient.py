@@ -1,99 +1,181 @@
 r"""The reparameterization (pathwise) gradient estimator.
 
 .. math::
-    z = g_\phi(\epsilon) = \mu + \sigma \epsilon,\ \epsilon \sim \mathcal{N}(0, 1):
-    \qquad \nabla_\phi \mathbb{E}_{q_\phi(z)} f(z) = \mathbb{E}_{\epsilon}\, \nabla_\phi f(g_\phi(\epsilon)).
+    q(z \mid \mu, \sigma) = \tfrac1\sigma\, s\big(\tfrac{z - \mu}{\sigma}\big),\quad
+    z = \mu + \sigma \epsilon,\ \epsilon \sim s:
+    \qquad \nabla_\sigma \mathbb{E}_{q} f(z) = \mathbb{E}_{s(\epsilon)}\, \nabla_\sigma f(\mu + \sigma\epsilon)
+    = \mathbb{E}_{s(\epsilon)}[f'(\mu + \sigma\epsilon)\, \epsilon],
 
-Sources: Gupta & Wang eqs. (16)-(17); Lecture 5 (Isachenko), 'Reparametrization trick (LOTUS trick)';
-UDL (Prince) ch. 17, fig. 17.11 'Reparameterization trick'.
+and :math:`\nabla_\mu \mathbb{E}_q f = \mathbb{E}_{s}[f'(\mu + \sigma\epsilon)]`.
 
-Main derivation (:math:`\phi = \sigma`, where the chain rule's factor :math:`\partial z / \partial\sigma = \epsilon`
-matters) and side derivation ``mu``, for a cubic :math:`f` with symbolic coefficients: LOTUS moves the
-expectation to :math:`\epsilon`, whose density does not depend on :math:`\phi`, so the gradient moves inside;
-SymPy evaluates every expectation exactly.
+Sources: Gupta & Wang, *ELBO and KL-divergence* (UCSD, 2018), eqs. (16)-(17); Isachenko, *Deep Generative
+Models*, Lecture 5, 'Reparametrization trick (LOTUS trick)'; Prince, *Understanding Deep Learning* (2023),
+§17.7 and fig. 17.11.
 
-Numeric check: ``N_SAMPLES`` per-sample pathwise gradients :math:`f'(z)\,(1, \epsilon)` (eq. 17), both
-components within 4 SE of the exact gradient; the per-sample variance is reported against the score-function
-estimator computed on the same draws, and must be smaller for both components (it is, by a factor of 5-20
-for this f).  :func:`derivations.models.gradient_estimators.gradient_samples` returns both per-sample arrays for the scenes.
+General proof (main chain, :math:`\phi = \sigma`; lemma ``mu`` for :math:`\phi = \mu`): for every location-scale
+family -- any base density :math:`s` (an undefined positive function), :math:`\sigma > 0` -- and every
+differentiable :math:`f` (undefined), when differentiation under the integral sign is allowed.  The change of
+variables :math:`z = \mu + \sigma\epsilon` (``Integral.transform``, Jacobian :math:`\sigma`) moves the expectation
+to :math:`\epsilon`, whose density does not depend on :math:`\phi`; the gradient then moves inside and the chain
+rule gives :math:`\partial z / \partial \sigma = \epsilon`.  Worked instances: :math:`s = \mathcal{N}(0, 1)`, the
+cubic :math:`f(z) = c_1 z + c_2 z^2 + c_3 z^3`, every expectation evaluated exactly by SymPy.
 
-Wrong twin ``drop_dz_dsigma``: :math:`\nabla_\sigma f(\mu + \sigma\epsilon) = f'(z)` (the factor
-:math:`\epsilon` forgotten) -- rejected at the step that differentiates inside, and numerically.
+Numeric check: the per-draw pathwise gradients :math:`f'(z)(1, \epsilon)` of
+:func:`derivations.models.gradient_estimators.reparameterization_terms` over ``N_PAIRS`` antithetic pairs; a
+5% error in either component is more than 20 standard errors away (measured 50 SE for d/dmu, 22 SE for
+d/dsigma at seed 0), so it is rejected (``tests/derivations`` perturb each component by 5%).  The per-draw
+variance is compared with the score-function estimator on the same draws (plain, ``N_VARIANCE`` draws): lower
+for both components.
+
+Wrong twins (real mistakes): ``drop_dz_dsigma`` (:math:`\nabla_\sigma f(\mu + \sigma\epsilon) = f'(z)`, the
+σ-path's factor :math:`\epsilon` dropped), ``variance_as_scale`` (:math:`z = \mu + \sigma^2 \epsilon`, the
+variance used as the scale -- ``mu + exp(logvar) * eps``), ``score_plus_path`` (the pathwise gradient plus the
+score-function term, both kept when sampling is differentiated and REINFORCE is added as well).
 """
 from __future__ import annotations
 
 import numpy as np
 import sympy as sp
 
+from derivations.expectation import Expect, density
 from derivations.models import gradient_estimators as gradients
-from derivations.identity import make_identity
 from derivations.numeric import within
+from derivations.operator_rules import make_rule_identity
 from derivations.rv import expect_rv as E, normal_rv
-from derivations.steps import Derivation, NumericResult, Step
 from derivations.score_function_gradient import c, f_expr, mu, sigma
+from derivations.steps import Derivation, NumericResult, Step
 
-N_SAMPLES = 200_000
+N_PAIRS = 400_000
+N_VARIANCE = 50_000
 
-#: Both estimators' per-sample gradients, for the scenes' histograms (re-exported from ``derivations.models.gradient_estimators``).
+#: Both estimators' per-sample gradients, for the scenes' histograms (re-exported from ``derivations.models``).
 gradient_samples = gradients.gradient_samples
 
 NAME = "reparameterization_gradient"
 TITLE = "Reparameterization gradient: grad E_q f = E_eps grad f(mu + sigma eps)"
-SOURCE = "Gupta & Wang eqs. (16)-(17); Lecture 5 (Isachenko), 'Reparametrization trick'; UDL (Prince) fig. 17.11"
-TWINS = {"drop_dz_dsigma": "grad_sigma f(mu + sigma eps) = f'(z)  (chain-rule factor eps dropped)"}
+SOURCE = ("Gupta & Wang, 'ELBO and KL-divergence' (UCSD, 2018), eqs. (16)-(17); Isachenko, Deep Generative Models, "
+          "Lecture 5, 'Reparametrization trick'; Prince, Understanding Deep Learning (2023), fig. 17.11")
+TWINS = {
+    "drop_dz_dsigma": "grad_sigma f(mu + sigma eps) = f'(z)  (the sigma-path's chain-rule factor eps dropped)",
+    "variance_as_scale": "z = mu + sigma^2 eps  (the variance used as the scale: mu + exp(logvar) * eps)",
+    "score_plus_path": "grad E_q f = E[grad f(g(eps))] + E_q[f grad log q]  (pathwise and score terms both kept)",
+}
+SCOPE = (r"for every location-scale family $q(z \mid \mu, \sigma) = \frac1\sigma s(\frac{z - \mu}{\sigma})$ (any base "
+         r"density $s$, $\sigma > 0$) and every differentiable $f$, when differentiation under the integral sign "
+         r"is allowed; the instances below check the same chain for $s = \mathcal{N}(0, 1)$ and a cubic $f$")
+MODEL = (r"Worked instances: $\epsilon \sim \mathcal{N}(0, 1)$, $z = \mu + \sigma\epsilon \sim \mathcal{N}(\mu, \sigma^2)$ "
+         r"with $\sigma > 0$, and $f(z) = c_1 z + c_2 z^2 + c_3 z^3$ with real coefficients.")
 
-GRAD_LHS = sp.Symbol(r"\nabla_{\sigma} \mathbb{E}_{q_{\phi}} f(z)", real=True)
-GRAD_RHS = sp.Symbol(r"\mathbb{E}_{\epsilon} \nabla_{\sigma} f(\mu + \sigma \epsilon)", real=True)
+z = sp.Symbol("z", real=True)
+eps = sp.Symbol("epsilon", real=True)
+s = density("s", 1)
+q = density("q", 1)
+f = sp.Function("f", real=True)
+
+GRAD_LHS = sp.Symbol(r"\nabla_{\sigma} \mathbb{E}_{q(z \mid \mu, \sigma)} f(z)", real=True)
+GRAD_RHS = sp.Symbol(r"\mathbb{E}_{s(\epsilon)} \nabla_{\sigma} f(\mu + \sigma \epsilon)", real=True)
 
 
-def _chain(phi, variant=None):
-    Zq = normal_rv("z", mu, sigma**2)
-    eps = normal_rv("epsilon", 0, 1)
-    zeta = sp.Symbol("zeta", real=True)
-    inner = sp.diff(f_expr(mu + sigma * eps), phi)
-    if variant == "drop_dz_dsigma":
-        # the mistake: $f'(z)$ without $\partial z / \partial \sigma = \epsilon$
-        inner = sp.diff(f_expr(zeta), zeta).subs(zeta, mu + sigma * eps)
-    exact = sp.diff(c[0] * mu + c[1] * (mu**2 + sigma**2) + c[2] * (mu**3 + 3 * mu * sigma**2), phi)
-    return [
-        # $\nabla_\phi \mathbb{E}_{q_\phi} f(z)$
-        Step(sp.Derivative(E(f_expr(Zq)), phi), "gradient of E_q f"),
-        # LOTUS: $= \nabla_\phi \mathbb{E}_\epsilon f(\mu + \sigma\epsilon)$
-        Step(sp.Derivative(E(f_expr(mu + sigma * eps)), phi), "LOTUS: z = mu + sigma eps with eps ~ N(0, 1)"),
-        # $= \mathbb{E}_\epsilon \nabla_\phi f(\mu + \sigma \epsilon)$
-        Step(E(inner), "the density of eps does not depend on phi: differentiate inside (eq. 17)"),
-        # closed form
-        Step(exact, "Gaussian moments (SymPy): the exact gradient"),
+def _general(phi, variant):
+    qz = q(z, mu, sigma)
+    path = mu + (sigma**2 if variant == "variance_as_scale" else sigma) * eps
+    inner = sp.Derivative(f(path), phi)
+    last = sp.diff(f(path), phi)
+    if variant == "drop_dz_dsigma" and phi == sigma:
+        last = sp.diff(f(path), mu)  # f'(z): the factor dz/dsigma = eps forgotten
+    steps = [
+        Step(sp.Derivative(Expect(f(z), z, qz), phi), rf"The gradient in ${sp.latex(phi)}$ of $\mathbb{{E}}_q f$, with "
+                                                      r"$q(z \mid \mu, \sigma) = \frac1\sigma s(\frac{z - \mu}{\sigma})$."),
+        Step(sp.Derivative(Expect(f(path), eps, s(eps)), phi),
+             r"Change of variables $z = \mu + \sigma\epsilon$, $dz = \sigma\, d\epsilon$: the law of the unconscious "
+             r"statistician (Isachenko, 'LOTUS trick'); $\epsilon \sim s$ does not depend on $(\mu, \sigma)$."),
+        Step(Expect(inner, eps, s(eps)), r"Differentiate under the integral sign: the density $s(\epsilon)$ is "
+                                         r"free of the parameter (Gupta & Wang, eq. 17)."),
+        Step(Expect(last, eps, s(eps)), rf"The chain rule: $\partial z / \partial {sp.latex(phi)} = "
+                                        rf"{sp.latex(sp.diff(path, phi))}$."),
     ]
+    if variant == "score_plus_path":
+        steps[-1] = Step(Expect(last, eps, s(eps)) + Expect(f(z) * sp.Derivative(sp.log(qz), phi), z, qz),
+                         r"Add the score-function term as well.")
+    return steps
+
+
+def _instance(phi, variant):
+    Zq = normal_rv("z", mu, sigma**2)
+    e = normal_rv("epsilon", 0, 1)
+    zeta = sp.Symbol("zeta", real=True)
+    scale = sigma**2 if variant == "variance_as_scale" else sigma
+    inner = sp.diff(f_expr(mu + scale * e), phi)
+    if variant == "drop_dz_dsigma" and phi == sigma:
+        inner = sp.diff(f_expr(zeta), zeta).subs(zeta, mu + sigma * e)  # f'(z) without dz/dsigma = eps
+    exact = sp.diff(c[0] * mu + c[1] * (mu**2 + sigma**2) + c[2] * (mu**3 + 3 * mu * sigma**2), phi)
+    name = sp.latex(phi)
+    return Derivation(f"instance_{phi}", [
+        Step(sp.Derivative(E(f_expr(Zq)), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$, $q = \mathcal{{N}}(\mu, \sigma^2)$."),
+        Step(sp.Derivative(E(f_expr(mu + scale * e)), phi), r"LOTUS: $z = \mu + \sigma\epsilon$ with $\epsilon \sim \mathcal{N}(0, 1)$."),
+        Step(E(inner), r"Differentiate inside: the density of $\epsilon$ is free of the parameter."),
+        Step(exact, r"Gaussian moments (SymPy): the exact gradient."),
+    ], rf"Worked instance: $\epsilon \sim \mathcal{{N}}(0, 1)$, cubic $f$, $\phi = {name}$", "instance")
 
 
 def _build(variant):
-    steps = _chain(sigma, variant)
-    out = {"statement": sp.Eq(GRAD_LHS, GRAD_RHS),
-           "definitions": {GRAD_LHS: steps[0].expr, GRAD_RHS: steps[2].expr}, "steps": steps[:3]}
-    out["side"] = [Derivation("closed_form_sigma", steps[2:])]
-    if variant is None:
-        out["side"].append(Derivation("mu", _chain(mu)))
-    return out
+    steps = _general(sigma, variant)
+    mu_chain = Derivation("mu", _general(mu, variant), r"The same chain for $\phi = \mu$", "general")
+    rules = {q(z, mu, sigma): s((z - mu) / sigma) / sigma}
+    subs = {z: (mu + sigma * eps, eps)}
+    return {"statement": sp.Eq(GRAD_LHS, GRAD_RHS),
+            "definitions": {GRAD_LHS: steps[0].expr, GRAD_RHS: steps[2].expr, **rules},
+            "steps": steps, "kind": "general",
+            "title": r"General proof: every location-scale family and every differentiable $f$",
+            "hypotheses": [r"\sigma > 0", r"f \text{ differentiable}", r"\nabla \textstyle\int = \int \nabla"],
+            "scope": SCOPE, "model": MODEL, "substitutions": {"main": subs, "mu": subs},
+            "side": [mu_chain, _instance(mu, variant), _instance(sigma, variant)]}
+
+
+def estimate(seed: int = 0, variant=None, scale=(1.0, 1.0), n_pairs: int = N_PAIRS) -> dict:
+    r"""Pathwise estimate of $(\partial_\mu, \partial_\sigma)\, \mathbb{E}_{\mathcal{N}(\mu, \sigma^2)} f$ (default point).
+
+    ``variant``: a wrong twin's estimator; ``scale``: multiplies each component of the per-draw estimator.
+    Returns dict ``mean``, ``se``, ``exact`` (``(2,)`` arrays, nats per unit parameter).
+    """
+    mu_, sg, cf = gradients.MU, gradients.SIGMA, gradients.COEFFS
+    k = np.asarray(scale, float)
+
+    def terms(e):
+        if variant == "variance_as_scale":
+            _, fp = gradients.f_values(mu_ + sg**2 * e, cf)
+            t = np.stack([fp, fp * 2 * sg * e], 1)
+        else:
+            t = gradients.reparameterization_terms(e, mu_, sg, cf)
+        if variant == "drop_dz_dsigma":
+            t[:, 1] = t[:, 0]
+        if variant == "score_plus_path":
+            t = t + gradients.score_function_terms(e, mu_, sg, cf)
+        return t * k
+
+    mean, se = gradients.antithetic_mean(terms, n_pairs, seed)
+    return {"mean": mean, "se": se, "exact": gradients.exact_gradient(mu_, sg, cf)}
+
+
+def check_with(seed: int = 0, variant=None, scale=(1.0, 1.0)) -> NumericResult:
+    """The numeric check, optionally on a twin's or a scaled estimator (see :func:`estimate`)."""
+    g = estimate(seed, variant, scale)
+    est, se, exact = g["mean"], g["se"], g["exact"]
+    oks = [within(est[i], se[i], exact[i]) for i in range(2)]
+    plain = gradients.gradient_samples(N_VARIANCE, seed=seed)
+    var_rp, var_sf = plain["var"]["reparameterization"], plain["var"]["score_function"]
+    ok_var = bool(np.all(var_rp < var_sf))
+    msg = "; ".join(
+        f"d/d{p}: reparameterization {est[i]:.5f} ± {se[i]:.5f} vs exact {exact[i]:.5f} "
+        f"({'ok' if oks[i][0] else 'FAIL'}; a 5% error is {0.05 * abs(exact[i]) / se[i]:.1f} SE); per-draw variance "
+        f"{var_rp[i]:.3g} vs score function {var_sf[i]:.3g}" for i, p in enumerate(("mu", "sigma")))
+    msg += f" ({'lower variance ok' if ok_var else 'NOT lower variance'}; {N_PAIRS} antithetic pairs)"
+    ok = all(o for o, _ in oks) and ok_var
+    return NumericResult(bool(ok), float(est[1]), float(se[1]), float(exact[1]), oks[1][1], msg)
 
 
 def _check(seed, variant):
-    g = gradients.gradient_samples(N_SAMPLES, seed=seed)
-    rp = g["reparameterization"].copy()
-    if variant == "drop_dz_dsigma":
-        rp[:, 1] = rp[:, 0]  # f'(z) instead of f'(z) * eps
-    est = rp.mean(0)
-    se = rp.std(0, ddof=1) / np.sqrt(len(rp))
-    var_rp = rp.var(0, ddof=1)
-    var_sf = g["var"]["score_function"]
-    oks = [within(est[i], se[i], g["exact"][i]) for i in range(2)]
-    ok_var = bool(np.all(var_rp < var_sf))
-    parts = [f"d/d{p}: reparameterization {est[i]:.4f} ± {se[i]:.4f} vs exact {g['exact'][i]:.4f} "
-             f"({'ok' if oks[i][0] else 'FAIL'}); variance {var_rp[i]:.3g} vs score function {var_sf[i]:.3g}"
-             for i, p in enumerate(("sigma", "mu")[::-1])]
-    msg = "; ".join(parts) + f" ({'lower variance ok' if ok_var else 'NOT lower variance'})"
-    ok = all(o for o, _ in oks) and ok_var
-    return NumericResult(bool(ok), float(est[1]), float(se[1]), float(g["exact"][1]), oks[1][1], msg)
+    return check_with(seed, variant)
 
 
-IDENTITY = make_identity(NAME, TITLE, SOURCE, _build, _check, TWINS)
+IDENTITY = make_rule_identity(NAME, TITLE, SOURCE, _build, _check, TWINS)

@@ -27,6 +27,50 @@ def exact_gradient(mu: float = MU, sigma: float = SIGMA, coeffs=COEFFS) -> np.nd
     return np.array([c1 + 2 * c2 * mu + 3 * c3 * (mu**2 + sigma**2), 2 * c2 * sigma + 6 * c3 * mu * sigma])
 
 
+def f_values(z, coeffs=COEFFS):
+    r"""$f(z) = c_1 z + c_2 z^2 + c_3 z^3$ and $f'(z)$ (arrays shaped like ``z``)."""
+    c1, c2, c3 = coeffs
+    return c1 * z + c2 * z**2 + c3 * z**3, c1 + 2 * c2 * z + 3 * c3 * z**2
+
+
+def score_function_terms(eps, mu: float = MU, sigma: float = SIGMA, coeffs=COEFFS, baseline: float = 0.0) -> np.ndarray:
+    r"""Per-draw score-function gradients $(f(z) - b)\,\nabla_{(\mu, \sigma)} \log q(z)$, $z = \mu + \sigma\epsilon$.
+
+    $\nabla_\mu \log q = (z - \mu)/\sigma^2 = \epsilon/\sigma$, $\nabla_\sigma \log q = ((z-\mu)^2 - \sigma^2)/\sigma^3
+    = (\epsilon^2 - 1)/\sigma$ (Gupta & Wang eq. 15).  A constant baseline ``b`` keeps the estimator unbiased
+    because $\mathbb{E}_q \nabla \log q = 0$.  ``eps``: ``(n,)`` -> ``(n, 2)`` (columns d/dmu, d/dsigma).
+    """
+    eps = np.asarray(eps, float)
+    z = mu + sigma * eps
+    f, _ = f_values(z, coeffs)
+    return np.stack([(f - baseline) * (z - mu) / sigma**2, (f - baseline) * ((z - mu) ** 2 - sigma**2) / sigma**3], 1)
+
+
+def reparameterization_terms(eps, mu: float = MU, sigma: float = SIGMA, coeffs=COEFFS) -> np.ndarray:
+    r"""Per-draw pathwise gradients $\nabla_{(\mu, \sigma)} f(\mu + \sigma\epsilon) = f'(z)\,(1, \epsilon)$ (eq. 17).
+
+    ``eps``: ``(n,)`` -> ``(n, 2)`` (columns d/dmu, d/dsigma).
+    """
+    eps = np.asarray(eps, float)
+    _, fp = f_values(mu + sigma * eps, coeffs)
+    return np.stack([fp, fp * eps], 1)
+
+
+def antithetic_mean(terms, n_pairs: int, seed: int = 0) -> tuple:
+    r"""Mean and standard error of ``terms(eps)`` over antithetic pairs $(\epsilon, -\epsilon)$, $\epsilon \sim \mathcal{N}(0, 1)$.
+
+    ``terms``: a callable ``(n,) -> (n, k)``.  The pair averages $\tfrac12(h(\epsilon) + h(-\epsilon))$ are i.i.d., so
+    the standard error is their standard deviation over $\sqrt{n_{\text{pairs}}}$; pairing cancels the part of $h$
+    that is odd in $\epsilon$ (common random numbers for the two halves).  Returns ``(mean (k,), se (k,))``.
+    Raises ValueError for ``n_pairs < 2``.
+    """
+    if n_pairs < 2:
+        raise ValueError("need n_pairs >= 2")
+    eps = np.random.default_rng(seed).standard_normal(n_pairs)
+    pairs = 0.5 * (terms(eps) + terms(-eps))
+    return pairs.mean(0), pairs.std(0, ddof=1) / np.sqrt(n_pairs)
+
+
 def gradient_samples(n: int = 100_000, mu: float = MU, sigma: float = SIGMA, seed: int = 0, coeffs=COEFFS) -> dict:
     r"""Per-sample score-function and reparameterization gradients, from the *same* draws $\epsilon$.
 
