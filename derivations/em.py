@@ -1,25 +1,33 @@
 r"""EM: the E-step makes the bound tight, so EM never decreases the likelihood.
 
 .. math::
-    q^*(z) = p(z \mid x, \theta) \;\Rightarrow\; \mathcal{L}(q^*, \theta) = \log p(x \mid \theta),
-    \qquad
-    \log p(x \mid \theta') \ge \mathcal{L}(q^*, \theta') \ge \mathcal{L}(q^*, \theta) = \log p(x \mid \theta).
+    \log p(x \mid \theta') \;\ge\; \mathcal{L}(q^*, \theta') \;\ge\; \mathcal{L}(q^*, \theta) \;=\; \log p(x \mid \theta),
+    \qquad q^*(z) = p(z \mid x, \theta),\ \ \theta' = \arg\max_{\vartheta} \mathcal{L}(q^*, \vartheta),
 
-Sources: Lecture 5 (Isachenko), 'EM-algorithm' (E-step :math:`q^* = \arg\min_q \mathrm{KL}(q \| p(z \mid x, \theta^*))`,
-M-step) and 'Variational decomposition'; UDL (Prince) ch. 17, fig. 17.6.
+with :math:`\mathcal{L}(q, \theta) = \mathbb{E}_{q(z)}[\log p(x, z \mid \theta) - \log q(z)]`.
 
-Main derivation (symbolic, a latent with :math:`K = 3` states, prior :math:`\pi_k`, likelihoods :math:`\ell_k`):
-with :math:`q^*_k = \pi_k \ell_k / \sum_j \pi_j \ell_j`, :math:`\sum_k q^*_k \log(\pi_k \ell_k / q^*_k) = \log \sum_j \pi_j \ell_j`.
-Side derivation ``linear_gaussian``: :math:`\mathcal{L}(m_\star, v_\star) = \log p(x)` in closed form.  The
-chain of inequalities above is then the ELBO bound (identity ``elbo_gap``) plus the M-step's maximization.
+Sources: Isachenko, *Deep Generative Models*, Lecture 5, 'EM-algorithm' (E-step
+:math:`q^* = \arg\min_q \mathrm{KL}(q \| p(z \mid x, \theta^*))`, M-step) and 'Variational decomposition';
+Prince, *Understanding Deep Learning* (2023), §17.4 and fig. 17.6.
+
+General proof (main chain): for every model :math:`p(x, z \mid \theta) = p(z \mid x, \theta)\, p(x \mid \theta)`
+(undefined positive densities; :math:`z` discrete or continuous) and every pair of parameters: the
+log-evidence at the new :math:`\theta'` is the ELBO plus the KL to the new posterior (checked by the rules of
+:mod:`derivations.operator_rules`), the KL is non-negative (Gibbs witness), the M-step's gain
+:math:`\Delta_M = \mathcal{L}(q^*, \theta') - \mathcal{L}(q^*, \theta) \ge 0` is the definition of the M-step (a
+hypothesis), and after the E-step the bound is tight.  Lemma ``tight``: :math:`\mathcal{L}(q^*, \theta) = \log
+p(x \mid \theta)`.  Worked instances: ``instance_mixture`` (a latent with :math:`K = 3` states, prior
+:math:`\pi_k = a_k / \sum_j a_j`, likelihoods :math:`\ell_k`) and ``linear_gaussian`` (the closed-form ELBO at
+:math:`q = p(z \mid x)` of :mod:`derivations.models.linear_gaussian`).
 
 Numeric check: EM on a 1-D Gaussian mixture (3 components, ``N_POINTS`` points) from ``N_SEEDS`` random
 initializations (seeds ``seed .. seed + N_SEEDS - 1``), ``N_ITERS`` iterations each.  After every E-step the
 ELBO equals the log-likelihood (|gap| <= 1e-9 per point, floating point), and the log-likelihood never
-decreases (each increment >= -1e-9 per point).
+decreases (each increment >= -1e-9 per point).  The mixture's components integrate to one.
 
-Wrong twin ``prior_estep``: the E-step sets :math:`q = \pi` (the prior) instead of the posterior -- the bound is
-not tight (gap = KL(prior || posterior)), rejected symbolically and numerically.
+Wrong twins (real mistakes): ``prior_estep`` (the E-step sets :math:`q = p(z)`, the prior), ``unnormalized_estep``
+(responsibilities :math:`\pi_k \ell_k` not divided by :math:`p(x)`), ``likelihood_only_estep`` (responsibilities
+:math:`\propto \ell_k`, the mixing weights forgotten).  Each leaves a gap after the E-step.
 """
 from __future__ import annotations
 
@@ -28,10 +36,11 @@ import sympy as sp
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+from derivations.expectation import Expect, density
 from derivations.models import linear_gaussian as lg
-from derivations.identity import make_identity
+from derivations.numeric import integrates_to_one
+from derivations.operator_rules import make_rule_identity
 from derivations.steps import Derivation, NumericResult, Step
-from derivations.notation import LOG_PX
 
 N_POINTS = 300
 N_SEEDS = 20
@@ -40,37 +49,117 @@ ATOL_PER_POINT = 1e-9
 
 NAME = "em"
 TITLE = "EM: the E-step makes the bound tight; the likelihood never decreases"
-SOURCE = "Lecture 5 (Isachenko), 'EM-algorithm', 'Variational decomposition'; UDL (Prince) ch. 17, fig. 17.6"
-TWINS = {"prior_estep": "E-step with q = prior p(z) (not the posterior) makes the bound tight"}
+SOURCE = ("Isachenko, Deep Generative Models, Lecture 5, 'EM-algorithm', 'Variational decomposition'; "
+          "Prince, Understanding Deep Learning (2023), section 17.4, fig. 17.6")
+TWINS = {
+    "prior_estep": "E-step with q = prior p(z) (not the posterior) makes the bound tight",
+    "unnormalized_estep": "E-step responsibilities pi_k l_k not divided by p(x)",
+    "likelihood_only_estep": "E-step responsibilities proportional to l_k (mixing weights forgotten)",
+}
+SCOPE = (r"for every model $p(x, z \mid \theta)$ (densities; $z$ discrete or continuous) and every $\theta$, with "
+         r"$q^* = p(z \mid x, \theta)$ and an M-step that does not decrease $\mathcal{L}(q^*, \cdot)$; the instances "
+         r"below repeat the tightness step on a 3-state mixture and on the linear-Gaussian model")
+MODEL = (r"Worked instances: (i) a latent $z \in \{1, 2, 3\}$ with prior $\pi_k = a_k / (a_1 + a_2 + a_3)$, $a_k > 0$, "
+         r"and likelihoods $\ell_k = p(x \mid z = k) > 0$; (ii) $z \sim \mathcal{N}(0, 1)$, "
+         r"$x \mid z \sim \mathcal{N}(wz + b, s^2)$, $q = \mathcal{N}(m, v)$.")
 
-ELBO_QSTAR = sp.Symbol(r"\mathcal{L}(q^{*}, \theta)", real=True)
+LOG_PX_NEW = sp.Symbol(r"\log p(x \mid \theta')", real=True)
+LOG_PX_OLD = sp.Symbol(r"\log p(x \mid \theta)", real=True)
+
+z = sp.Symbol("z", real=True)
+x = sp.Symbol("x", real=True)
+theta, theta_new = sp.symbols("theta theta'", real=True)
+post = density("p_post", 1, symbol="p")          # p(z | x, theta)
+prior = density("p_prior", 1, symbol="p")        # p(z | theta)
+lik = density("p_lik", 1, symbol="p")            # p(x | z, theta), a density of x
+evidence = sp.Function("p_ev", positive=True)   # p(x | theta)
+joint = sp.Function("p_joint", positive=True)   # p(x, z | theta)
+norm_c = sp.Function("C", positive=True)        # a normalizing constant of the twins' responsibilities
+DELTA_M = sp.Symbol(r"\Delta_M", nonnegative=True)
 
 
-def _build(variant):
+def _elbo(qd, th):
+    r"""$\mathcal{L}(q, \theta) = \mathbb{E}_q[\log p(x, z \mid \theta) - \log q(z)]$."""
+    return Expect(sp.log(joint(x, z, th) / qd), z, qd)
+
+
+def _estep_q(variant, th):
+    """The E-step's q(z) (the twins' mistaken ones included)."""
+    if variant == "prior_estep":
+        return prior(z, th)
+    if variant == "unnormalized_estep":
+        return joint(x, z, th)
+    if variant == "likelihood_only_estep":
+        return lik(x, z, th) / norm_c(x, th)
+    return post(z, x, th)
+
+
+def _general(variant):
+    qs = _estep_q(variant, theta)
+    L_new, L_old = _elbo(qs, theta_new), _elbo(qs, theta)
+    rules = {joint(x, z, theta): post(z, x, theta) * evidence(x, theta),
+             joint(x, z, theta_new): post(z, x, theta_new) * evidence(x, theta_new),
+             DELTA_M: L_new - L_old}
+    steps = [
+        Step(sp.log(evidence(x, theta_new)), r"The log-evidence at the M-step's new parameter $\theta'$."),
+        Step(L_new + Expect(sp.log(qs / post(z, x, theta_new)), z, qs),
+             r"The variational decomposition $\log p(x \mid \theta') = \mathcal{L}(q^*, \theta') + "
+             r"\mathrm{KL}(q^* \| p(z \mid x, \theta'))$, from Bayes' rule $p(x, z) = p(z \mid x)\, p(x)$ and "
+             r"$\mathbb{E}_{q^*} 1 = 1$ (Isachenko, 'Variational decomposition')."),
+        Step(L_new, r"Gibbs: the KL is an expectation of $G(t) = t - 1 - \log t \ge 0$ at "
+                    r"$t = p(z \mid x, \theta') / q^*(z)$.", rel=">=",
+             witness=Expect(sp.Function("G")(post(z, x, theta_new) / qs), z, qs)),
+        Step(L_old, r"The M-step maximizes $\mathcal{L}(q^*, \cdot)$, so its gain $\Delta_M \ge 0$.", rel=">=",
+             witness=DELTA_M),
+        Step(sp.log(evidence(x, theta)), r"The E-step made the bound tight: $q^* = p(z \mid x, \theta)$ gives "
+                                         r"$\log \frac{p(x, z \mid \theta)}{q^*(z)} = \log p(x \mid \theta)$ for every $z$."),
+    ]
+    from derivations.witnesses import GibbsG
+
+    steps[2] = Step(steps[2].expr, steps[2].why, rel=">=", witness=Expect(GibbsG(post(z, x, theta_new) / qs), z, qs))
+    tight = Derivation("tight", [
+        Step(L_old, r"The ELBO at the E-step's $q^*$."),
+        Step(sp.log(evidence(x, theta)), r"Bayes: $p(x, z \mid \theta) / p(z \mid x, \theta) = p(x \mid \theta)$, and "
+                                         r"$\mathbb{E}_{q^*} 1 = 1$."),
+    ], r"After the E-step the bound is tight", "lemma")
+    return steps, tight, rules
+
+
+def _instance_mixture(variant):
     a = sp.symbols("a1:4", positive=True)
     ell = sp.symbols("ell1:4", positive=True)
     pi = [ak / sum(a) for ak in a]
-    # $p(x) = \sum_k \pi_k \ell_k$
     px = sum(pk * lk for pk, lk in zip(pi, ell))
-    # E-step: $q^*_k = p(k \mid x) = \pi_k \ell_k / p(x)$ (the twin uses the prior $\pi_k$)
-    q = pi if variant == "prior_estep" else [pk * lk / px for pk, lk in zip(pi, ell)]
-    steps = [
-        # $\mathcal{L}(q^*, \theta) = \sum_k q^*_k \log \frac{\pi_k \ell_k}{q^*_k}$
-        Step(sum(qk * sp.log(pk * lk / qk) for qk, pk, lk in zip(q, pi, ell)), "ELBO of the E-step's q"),
-        # $= \sum_k q^*_k \log p(x)$
-        Step(sum(qk * sp.log(px) for qk in q), "Bayes: pi_k l_k / p(k|x) = p(x) for every k"),
-        # $= \log p(x)$
-        Step(sp.log(px), "sum_k q_k = 1"),
-    ]
-    out = {"statement": sp.Eq(ELBO_QSTAR, LOG_PX), "definitions": {ELBO_QSTAR: steps[0].expr, LOG_PX: sp.log(px)},
-           "steps": steps}
+    if variant == "prior_estep":
+        qk = pi
+    elif variant == "unnormalized_estep":
+        qk = [pk * lk for pk, lk in zip(pi, ell)]
+    elif variant == "likelihood_only_estep":
+        qk = [lk / sum(ell) for lk in ell]
+    else:
+        qk = [pk * lk / px for pk, lk in zip(pi, ell)]
+    return Derivation("instance_mixture", [
+        Step(sum(q_ * sp.log(pk * lk / q_) for q_, pk, lk in zip(qk, pi, ell)), r"The ELBO of the E-step's $q^*$ on "
+                                                                               r"the 3-state instance."),
+        Step(sum(q_ * sp.log(px) for q_ in qk), r"Bayes: $\pi_k \ell_k / q^*_k = p(x)$ for every $k$."),
+        Step(sp.log(px), r"$\sum_k q^*_k = 1$."),
+    ], r"Worked instance: a latent with $K = 3$ states", "instance")
+
+
+def _build(variant):
+    steps, tight, rules = _general(variant)
+    side = [tight, _instance_mixture(variant)]
     if variant is None:
         mp, vp = lg.posterior_mean_expr(), lg.posterior_var_expr()
-        out["side"] = [Derivation("linear_gaussian", [
-            Step(lg.elbo_expr(mp, vp), "closed-form ELBO at q = p(z|x) = N(m*, v*)"),
-            Step(lg.log_evidence_expr(), "equals the closed-form log-evidence: KL(q*||p(z|x)) = 0"),
-        ])]
-    return out
+        side.append(Derivation("linear_gaussian", [
+            Step(lg.elbo_expr(mp, vp), r"The closed-form ELBO at $q = p(z \mid x) = \mathcal{N}(m_\star, v_\star)$."),
+            Step(lg.log_evidence_expr(), r"Equals the closed-form log-evidence: $\mathrm{KL}(q^* \| p(z \mid x)) = 0$."),
+        ], r"Worked instance: the linear-Gaussian model", "instance"))
+    return {"statement": sp.GreaterThan(LOG_PX_NEW, LOG_PX_OLD),
+            "definitions": {LOG_PX_NEW: steps[0].expr, LOG_PX_OLD: steps[-1].expr, **rules},
+            "steps": steps, "kind": "general", "title": r"General proof: every model $p(x, z \mid \theta)$",
+            "hypotheses": [r"q^* = p(z \mid x, \theta)", r"\mathcal{L}(q^*, \theta') \ge \mathcal{L}(q^*, \theta)"],
+            "scope": SCOPE, "model": MODEL, "side": side}
 
 
 def run_em(data, k: int = 3, n_iters: int = N_ITERS, seed: int = 0, estep: str = "posterior") -> dict:
@@ -78,11 +167,16 @@ def run_em(data, k: int = 3, n_iters: int = N_ITERS, seed: int = 0, estep: str =
 
     Args:
         data: ``(N,)`` array.  k: components.  seed: initialization seed.
-        estep: ``"posterior"`` (correct) or ``"prior"`` (the wrong twin: responsibilities = mixing weights).
+        estep: ``"posterior"`` (correct); the wrong twins' ``"prior"`` (responsibilities = mixing weights),
+            ``"unnormalized"`` ($\pi_k \ell_k$ not divided by $p(x_n)$), ``"likelihood_only"`` ($\propto \ell_k$).
+    Raises:
+        ValueError: for an unknown ``estep``.
     Returns:
         dict ``loglik`` and ``elbo_after_estep``: arrays ``(n_iters,)`` in nats (sums over points);
         ``params``: final ``(pi, mean, var)``.
     """
+    if estep not in ("posterior", "prior", "unnormalized", "likelihood_only"):
+        raise ValueError(f"unknown estep {estep!r}")
     rng = np.random.default_rng(seed)
     n = len(data)
     pi = np.full(k, 1.0 / k)
@@ -95,8 +189,16 @@ def run_em(data, k: int = 3, n_iters: int = N_ITERS, seed: int = 0, estep: str =
         # $\log p(x_n \mid \theta) = \log \sum_k \pi_k \mathcal{N}(x_n; \mu_k, \sigma_k^2)$
         logpx = logsumexp(logj, axis=1)
         lls.append(logpx.sum())
-        # E-step: $q_{nk} = p(k \mid x_n, \theta)$ (twin: $q_{nk} = \pi_k$)
-        r = np.exp(logj - logpx[:, None]) if estep == "posterior" else np.broadcast_to(pi, (n, k)).copy()
+        # E-step: $q_{nk} = p(k \mid x_n, \theta)$ (the twins' mistakes otherwise)
+        if estep == "posterior":
+            r = np.exp(logj - logpx[:, None])
+        elif estep == "prior":
+            r = np.broadcast_to(pi, (n, k)).copy()
+        elif estep == "unnormalized":
+            r = np.exp(logj)
+        else:
+            loglik = logj - np.log(pi)
+            r = np.exp(loglik - logsumexp(loglik, axis=1, keepdims=True))
         # $\mathcal{L}(q, \theta) = \sum_{n,k} q_{nk} (\log \pi_k \mathcal{N}(x_n) - \log q_{nk})$
         elbos.append(float((r * (logj - np.log(np.clip(r, 1e-300, None)))).sum()))
         # M-step: maximize $\mathcal{L}(q, \theta)$ over $\theta$
@@ -116,7 +218,8 @@ def mixture_data(seed: int = 0, n: int = N_POINTS) -> np.ndarray:
 
 def _check(seed, variant):
     data = mixture_data(seed)
-    estep = "prior" if variant == "prior_estep" else "posterior"
+    estep = {"prior_estep": "prior", "unnormalized_estep": "unnormalized",
+             "likelihood_only_estep": "likelihood_only"}.get(variant, "posterior")
     worst_gap, worst_drop = 0.0, np.inf
     for s in range(seed, seed + N_SEEDS):
         out = run_em(data, seed=s, estep=estep)
@@ -124,13 +227,17 @@ def _check(seed, variant):
         gap = np.abs(out["elbo_after_estep"] - out["loglik"]).max()
         worst_gap = max(worst_gap, float(gap))
         worst_drop = min(worst_drop, float(np.diff(out["loglik"]).min()))
+    # the mixture's densities integrate to one (the true components, scipy quad)
+    ok_norm = all(integrates_to_one(lambda u, m=m, sd=sd: norm.pdf(u, m, sd))[0]
+                  for m, sd in zip((-2.0, 1.0, 4.0), (0.5, 1.0, 0.7)))
     tol = ATOL_PER_POINT * N_POINTS
     ok_tight = worst_gap <= tol
     ok_mono = worst_drop >= -tol
     msg = (f"max |ELBO(q) - log p(x|theta)| after E-steps = {worst_gap:.3g} nats (tol {tol:.1g}, "
            f"{'ok' if ok_tight else 'NOT TIGHT'}); min log-likelihood increment = {worst_drop:.3g} "
-           f"({'never decreases' if ok_mono else 'DECREASED'}) over {N_SEEDS} seeds x {N_ITERS} iterations")
-    return NumericResult(bool(ok_tight and ok_mono), worst_gap, 0.0, 0.0, tol, msg)
+           f"({'never decreases' if ok_mono else 'DECREASED'}) over {N_SEEDS} seeds x {N_ITERS} iterations; "
+           f"components integrate to one ({'ok' if ok_norm else 'FAIL'})")
+    return NumericResult(bool(ok_tight and ok_mono and ok_norm), worst_gap, 0.0, 0.0, tol, msg)
 
 
-IDENTITY = make_identity(NAME, TITLE, SOURCE, _build, _check, TWINS)
+IDENTITY = make_rule_identity(NAME, TITLE, SOURCE, _build, _check, TWINS)
