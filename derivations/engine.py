@@ -30,13 +30,13 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.expectation import Expect, NormalPDF, linear_form
+from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, linear_form
 from derivations.steps import ProofResult, Step
 from derivations.witnesses import Witness, expand_witnesses
 
 __all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "known_nonnegative", "apply_rules"]
 
-_ATOMS = (Expect, sp.Sum, sp.Integral, AppliedUndef, sp.Indexed, sp.Derivative, sp.Subs, NormalPDF)
+_ATOMS = (Expect, sp.Sum, sp.Integral, AppliedUndef, sp.Indexed, sp.Derivative, sp.Subs, NormalPDF, DiagNormalPDF)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -134,7 +134,12 @@ def _cheap_zero(d: sp.Expr, thorough: bool = True) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 
 def apply_rules(e: sp.Basic, rules: dict) -> sp.Basic:
-    """Substitute the identity's rules (display symbol or model quantity -> definition) until nothing changes."""
+    """Substitute the identity's rules (display symbol or model quantity -> definition) until nothing changes.
+
+    A rule whose left side is a sum (``Sum(w[k], (k, 1, K)) -> 1``) is matched in the linear normal form too.
+    """
+    if rules and any(isinstance(k, sp.Sum) for k in rules):
+        rules = {**rules, **{linear_form(k): v for k, v in rules.items() if isinstance(k, sp.Sum)}}
     for _ in range(6):
         new = e.xreplace(rules) if rules else e
         if new == e:
@@ -144,7 +149,7 @@ def apply_rules(e: sp.Basic, rules: dict) -> sp.Basic:
 
 
 def _general(e: sp.Basic) -> bool:
-    return e.has(Expect, AppliedUndef, sp.Indexed, NormalPDF) or any(
+    return e.has(Expect, AppliedUndef, sp.Indexed, NormalPDF, DiagNormalPDF) or any(
         isinstance(s, sp.Sum) and not all(lim.is_number for lim in s.limits[0][1:]) for s in e.atoms(sp.Sum))
 
 

@@ -31,7 +31,7 @@ from sympy.core.function import AppliedUndef
 
 from derivations.witnesses import expand_witnesses
 
-__all__ = ["Expect", "density", "NormalPDF", "linear_form", "is_density_of", "DENSITY_VARS"]
+__all__ = ["Expect", "density", "NormalPDF", "DiagNormalPDF", "linear_form", "is_density_of", "DENSITY_VARS"]
 
 #: density class -> number of leading arguments that are its variables (the rest are conditioned on)
 DENSITY_VARS: dict = {}
@@ -66,6 +66,8 @@ def is_density_of(expr: sp.Basic, var: sp.Basic) -> bool:
     """Is ``expr`` a registered density (or :class:`NormalPDF`) whose only variable is ``var``?"""
     if isinstance(expr, NormalPDF):
         return expr.args[0] == var
+    if getattr(expr, "is_density_first_arg", False):  # densities declared elsewhere, normalized in arg 0
+        return expr.args[0] == var and not any(a.has(var) for a in expr.args[1:])
     if isinstance(expr, AppliedUndef) and expr.func.__name__ in DENSITY_VARS:
         n = DENSITY_VARS[expr.func.__name__]
         return n == 1 and expr.args[0] == var and not any(a.has(var) for a in expr.args[1:])
@@ -98,6 +100,43 @@ class NormalPDF(sp.Function):
     def _latex(self, printer):
         z, mu, v = (printer._print(a) for a in self.args)
         return r"\mathcal{N}\left(%s;\, %s,\, %s\right)" % (z, mu, v)
+
+
+class DiagNormalPDF(sp.Function):
+    r"""The diagonal Gaussian :math:`\mathcal{N}(z; \mu, \mathrm{diag}\, v)` of a vector ``z`` (an ``IndexedBase``).
+
+    Args: ``z`` (``IndexedBase``), ``mu`` and ``v`` (``IndexedBase`` s or scalars shared by every coordinate),
+    ``D`` (the dimension, a symbol), ``d`` (the coordinate index symbol).  Its log is the sum over coordinates
+    :math:`\sum_{d=1}^{D} \log \mathcal{N}(z_d; \mu_d, v_d)`, and the expectation of a function of one
+    coordinate :math:`z_d` is taken under the marginal :math:`\mathcal{N}(z_d; \mu_d, v_d)`.
+    """
+
+    nargs = 5
+
+    def _eval_is_positive(self):
+        return True
+
+    def _coord(self, a, d):
+        return a[d] if isinstance(a, sp.IndexedBase) else a
+
+    def log_expanded(self) -> sp.Expr:
+        z, mu, v, D, d = self.args
+        return sp.Sum(NormalPDF(z[d], self._coord(mu, d), self._coord(v, d)).log_expanded(), (d, 1, D))
+
+    def marginal(self, g):
+        """``(z_i, N(z_i; mu_i, v_i))`` if ``g`` depends on ``z`` through one coordinate ``z_i`` only, else None."""
+        z = self.args[0]
+        coords = {t for t in g.atoms(sp.Indexed) if t.base == z}
+        if len(coords) != 1:
+            return None
+        zi = coords.pop()
+        i = zi.indices[0]
+        _, mu, v, _, _ = self.args
+        return zi, NormalPDF(zi, self._coord(mu, i), self._coord(v, i))
+
+    def _latex(self, printer):
+        z, mu, v, _, _ = (printer._print(a) for a in self.args)
+        return r"\mathcal{N}\left(%s;\, %s,\, \operatorname{diag} %s\right)" % (z, mu, v)
 
 
 class Expect(sp.Expr):
@@ -162,8 +201,11 @@ def _expand_logs(e: sp.Expr) -> sp.Expr:
     if e.has(NormalPDF):
         e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], NormalPDF),
                       lambda t: t.args[0].log_expanded())
+    if e.has(DiagNormalPDF):
+        e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], DiagNormalPDF),
+                      lambda t: t.args[0].log_expanded())
     if e.has(sp.log):
-        e = sp.expand_log(e)
+        e = sp.expand_log(e, force=True)  # every log argument here is a density, a weight or a ratio of them
     return sp.expand(e)
 
 
@@ -206,6 +248,11 @@ def _lin_expect(e: Expect) -> sp.Expr:
             out += c * linear_form(sp.Sum(Expect(g.function, var, dens), (k, lo, hi)))
         elif isinstance(dens, NormalPDF) and dens.args[0] == var and _gaussian_moments(g, var, dens) is not None:
             out += c * _gaussian_moments(g, var, dens)
+        elif isinstance(dens, DiagNormalPDF) and dens.marginal(g) is not None:
+            out += c * _lin_expect(Expect(g, *dens.marginal(g)))  # a function of z_d integrates against q_d
+        elif isinstance(var, sp.Symbol) and not isinstance(dens, (NormalPDF, DiagNormalPDF)):
+            # E_q f = integral of q f over the space of var: expectations under different densities compare
+            out += c * _lin_integral(sp.Integral(dens * g, (var, -sp.oo, sp.oo)))
         else:
             out += c * Expect(g, var, dens)
     return out
@@ -216,6 +263,12 @@ def _lin_sum(e: sp.Sum) -> sp.Expr:
         return e
     k, lo, hi = e.limits[0]
     f = _expand_logs(linear_form(e.function))
+    # canonical index name: by nesting height, so equal sums written with different letters are one atom
+    height = 1 + max([int(str(s.limits[0][0]).split("_")[-1]) for s in f.atoms(sp.Sum)
+                      if str(s.limits[0][0]).startswith("iota_")] or [0])
+    canon = sp.Symbol(f"iota_{height}", integer=True)
+    if canon != k and not f.has(canon):
+        f, k = f.xreplace({k: canon}), canon
     out = sp.Integer(0)
     for c, g in _split(f, k):
         if g == 1:

@@ -25,6 +25,13 @@ class UnknownIdentityError(KeyError):
         return str(self.args[0]) if self.args else "unknown identity"
 
 
+def _visible_len(tex: str) -> int:
+    """Rough count of the characters a LaTeX string shows (commands count as one glyph, braces as none)."""
+    import re
+
+    return len(re.sub(r"[{}]|\\left|\\right|\\,|\\ ", "", re.sub(r"\\[a-zA-Z]+", "x", tex)))
+
+
 @dataclass(frozen=True)
 class Step:
     r"""One link of a derivation.
@@ -55,9 +62,26 @@ class Step:
         """The expression to render: ``display`` if given, else ``expr``."""
         return self.expr if self.display is None else self.display
 
-    def latex(self) -> str:
-        """``sympy.latex`` of :attr:`shown`."""
-        return sp.latex(self.shown)
+    def latex(self, max_chars: int = 64) -> str:
+        r"""``sympy.latex`` of :attr:`shown`; a long sum is split into an ``aligned`` block of short lines.
+
+        ``max_chars`` bounds the *visible* characters of a line (LaTeX commands and braces not counted), so
+        a line fits the book's column (about 750 px at 1366 px).
+        """
+        tex = sp.latex(self.shown)
+        if _visible_len(tex) <= max_chars or not isinstance(self.shown, sp.Add):
+            return tex
+        lines, cur = [], ""
+        for term in self.shown.as_ordered_terms():
+            t = sp.latex(term)
+            piece = t if not cur and not lines else (" - " + t[1:].lstrip() if t.startswith("-") else " + " + t)
+            if cur and _visible_len(cur + piece) > max_chars:
+                lines.append(cur)
+                cur = piece
+            else:
+                cur += piece
+        lines.append(cur)
+        return r"\begin{aligned} & " + r" \\ & \quad ".join(lines) + r" \end{aligned}"
 
     def relation_latex(self) -> str:
         r"""``=``, ``\ge`` or ``\le``: the relation of this step to the previous one, in LaTeX."""

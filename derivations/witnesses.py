@@ -60,16 +60,29 @@ class GibbsG(Witness):
         return r"G\left(%s\right)" % printer._print(self.args[0])
 
 
-def tangent_gap(phi: Callable, dphi: Callable, name: str = "T") -> type:
+def tangent_gap(phi: Callable, dphi: Callable, name: str = "T", positive_domain: bool = False) -> type:
     r"""The witness class :math:`T(y; m) = \varphi(m) + \varphi'(m)(y - m) - \varphi(y) \ge 0` of a concave ``phi``.
 
     Args:
         phi, dphi: callables (e.g. undefined ``sympy.Function`` s) for :math:`\varphi` and a supergradient
             :math:`\varphi'`.  The hypothesis "``phi`` is concave" *is* the statement that this gap is
             non-negative for every ``y, m`` in the domain; the class carries it as an assumption.
+        positive_domain: the domain of ``phi`` is :math:`(0, \infty)` (e.g. the logarithm).
     Returns:
         a :class:`Witness` subclass of two arguments ``(y, m)``, rendered :math:`T_\varphi(y; m)`.
+        For an undefined ``phi`` the non-negativity is the hypothesis; for a concrete ``phi`` it is granted only
+        when SymPy shows :math:`\varphi'' \le 0` on the domain and ``dphi`` is the derivative of ``phi``, so a
+        convex :math:`\varphi` (a real mistake: Jensen applied the wrong way round) is not a witness.
     """
+    t = sp.Symbol("t", positive=True) if positive_domain else sp.Symbol("t", real=True)
+    from sympy.core.function import AppliedUndef
+
+    if isinstance(phi(t), AppliedUndef):
+        concave = True
+    else:
+        second = sp.simplify(sp.diff(phi(t), t, 2))
+        slope_ok = sp.simplify(sp.diff(phi(t), t) - dphi(t)) == 0
+        concave = bool(slope_ok and (second == 0 or (-second).is_nonnegative is True))
 
     def definition(self):
         y, m = self.args
@@ -81,7 +94,7 @@ def tangent_gap(phi: Callable, dphi: Callable, name: str = "T") -> type:
 
     return type(name, (Witness,), {
         "nargs": 2, "definition": definition, "_latex": _latex,
-        "_eval_is_nonnegative": lambda self: True, "_eval_is_real": lambda self: True,
+        "_eval_is_nonnegative": lambda self: True if concave else None, "_eval_is_real": lambda self: True,
     })
 
 

@@ -43,7 +43,7 @@ def _broken_jensen() -> Identity:
     ident = REGISTRY["jensen"]
     built = dict(ident._get())
     steps = list(built["steps"])
-    steps[1] = dataclasses.replace(steps[1], witness=None, rel="<=")  # claim the reverse inequality
+    steps[2] = dataclasses.replace(steps[2], witness=None, rel="<=")  # claim the reverse inequality
     built["steps"] = steps
     built["statement"] = sp.LessThan(built["statement"].lhs, built["statement"].rhs)
     return Identity("jensen", ident.title, ident.source, build=lambda: built, check_fn=ident.check_fn)
@@ -53,7 +53,7 @@ def test_broken_registry_entry_exits_nonzero_and_names_the_step(monkeypatch, cap
     monkeypatch.setitem(derivations.REGISTRY, "jensen", _broken_jensen())
     assert main(["--only", "jensen", "--no-twins"]) == 1
     out = capsys.readouterr().out
-    assert "failed at step 1" in out
+    assert "failed at step 2" in out
 
 
 def test_broken_numeric_check_exits_nonzero(monkeypatch, capsys):

@@ -75,10 +75,10 @@ def test_breaking_an_inequality_witness_reports_the_step():
     ident = get_identity("jensen")
     built = dict(ident._get())
     steps = list(built["steps"])
-    steps[1] = dataclasses.replace(steps[1], witness=steps[1].witness * 2)
+    steps[2] = dataclasses.replace(steps[2], witness=steps[2].witness * 2)
     built["steps"] = steps
     res = Identity("jensen", "t", "s", build=lambda: built, check_fn=ident.check_fn).prove()
-    assert not res.ok and res.failed_step == 1
+    assert not res.ok and res.failed_step == 2
 
 
 def test_statement_must_match_the_chain():
