@@ -1,27 +1,47 @@
 r"""A normalizing flow is a VAE with a Dirac encoder and decoder.
 
+Notation (Isachenko, Lecture 5): the flow maps data to latents, :math:`z = f(x)`; its inverse generates,
+:math:`x = g(z)` with :math:`f = g^{-1}`; :math:`J_f` is the Jacobian of :math:`f` and :math:`p(z)` the prior.
+The objective whose limit is taken is the ELBO of a VAE with encoder and decoder
+
 .. math::
-    q(z \mid x) = \mathcal{N}(f(x), \sigma^2),\ \ p(x \mid z) = \mathcal{N}\big(f^{-1}(z),\, \sigma^2 (J_f^\top J_f)^{-1}\big):
-    \qquad \lim_{\sigma \to 0} \mathcal{L}_\sigma(x) = \log p(f(x)) + \log|\det J_f(x)| = \log p(x).
+    q_\sigma(z \mid x) = \mathcal{N}\big(z;\ f(x),\ \sigma^2 I_D\big), \qquad
+    p_\sigma(x \mid z) = \mathcal{N}\big(x;\ g(z),\ \sigma^2 (J^\top J)^{-1}\big),\ J = J_f(g(z)),
 
-Source: Lecture 5 (Isachenko), 'Normalizing flow as VAE' (theorem and proof: Dirac delta property, CoV theorem
-and Bayes theorem, log-likelihood decomposition); table 'VAE vs Normalizing flows'.
+:math:`\mathcal{L}_\sigma(x) = \mathbb{E}_{q_\sigma(z \mid x)}[\log p_\sigma(x \mid z) + \log p(z) - \log q_\sigma(z \mid x)]`:
+the decoder's covariance shrinks with the encoder's, mapped through the flow, so both tend to Dirac deltas
+:math:`\delta(z - f(x))` and :math:`\delta(x - g(z))` as :math:`\sigma \to 0`.  The theorem:
 
-Main derivation (affine :math:`f(x) = a x + c`, :math:`a > 0`): SymPy evaluates the ELBO exactly,
-:math:`\mathcal{L}_\sigma = \log a + \log \mathcal{N}(f(x); 0, 1) - \sigma^2/2`, takes the limit
-:math:`\sigma \to 0`, and matches the change-of-variables density of :math:`x`.  Side derivations:
-``decoder_bayes`` (:math:`\log p(x \mid z) - \log q(z \mid x) = \log|a|` for every z: the CoV + Bayes step of the
-lecture), ``elbo_sigma`` (the exact :math:`\mathcal{L}_\sigma = \log p(x) - \sigma^2/2`), and ``nonlinear_log``
-(:math:`f(x) = \log x` on :math:`x > 0`: the limit of the ELBO integrand, pointwise in :math:`\epsilon`, is
-:math:`\log p(\log x) - \log x`, the log-normal log-density; the expectation follows by dominated convergence).
+.. math::
+    \lim_{\sigma \to 0} \mathcal{L}_\sigma(x) = \log p(f(x)) + \log|\det J_f(x)| = \log p(x).
 
-Numeric check: a 2-D flow of two affine coupling layers (fixed random weights, float64, torch).  Its
-change-of-variables :math:`\log p(x)` (log-det from the coupling scales, cross-checked against
-``torch.linalg.slogdet`` of the autograd Jacobian) is compared with a Monte Carlo estimate of the Dirac-ELBO
-at :math:`\sigma =` ``SIGMA`` (``N_SAMPLES`` draws, fixed seed), tolerance 4 SE plus the
-:math:`O(\sigma^2)` bias allowance ``BIAS_ALLOWANCE``.
+Source: Isachenko, *Deep Generative Models*, Lecture 5, 'Normalizing flow as VAE' (theorem and proof: Dirac
+delta property, change-of-variables (CoV) and Bayes theorems, log-likelihood decomposition) and the table 'VAE vs
+Normalizing flows'.
 
-Wrong twin ``no_logdet``: :math:`\lim \mathcal{L}_\sigma = \log p(f(x))` (log-determinant dropped).
+General proof (main chain): every dimension :math:`D \ge 1` (symbolic), every invertible :math:`f` with
+:math:`f, g` twice continuously differentiable with bounded derivatives, every prior with :math:`\log p \in C^1`.
+With :math:`z = f(x) + \sigma\epsilon`, the Gaussian normalizers cancel for every :math:`D`
+(:math:`\log\det(\sigma^2 (J^\top J)^{-1}) = 2D\log\sigma - 2\log|\det J|`), first-order Taylor expansions
+(:math:`J(x - g(z))/\sigma = -\epsilon + \sigma\rho(\epsilon)`, :math:`\log|\det J_f(g(z))| = \log|\det J_f(x)| +
+\sigma r_J(\epsilon)`, :math:`\log p(z) = \log p(f(x)) + \sigma r_p(\epsilon)`, remainders bounded) leave only
+:math:`O(\sigma)` terms, and the limit moves inside :math:`\mathbb{E}_\epsilon` (dominated convergence).  The
+checked algebra is the cancellation of the :math:`1/\sigma^2` quadratic forms and of the :math:`D`-dimensional
+normalizers; the Taylor expansions and the matrix-determinant rules are the stated steps.  Worked instances:
+``instance_affine`` (:math:`D = 1`, :math:`f(x) = ax + c`: the ELBO exactly :math:`\log p(x) - \sigma^2/2`),
+``decoder_bayes`` and ``nonlinear_log`` (:math:`f = \log` on :math:`x > 0`).
+
+Numeric check: a 2-D flow of two affine coupling layers (fixed random weights, float64, torch); its
+change-of-variables :math:`\log p(x)` at :math:`x = (0.3, -0.8)` (log-det from the coupling scales,
+cross-checked against the autograd Jacobian by ``torch.func.vmap(jacrev(f))``) against a Monte Carlo estimate
+of :math:`\mathcal{L}_\sigma` at :math:`\sigma =` ``SIGMA`` (``N_SAMPLES`` draws, fixed seed), tolerance 4 SE plus
+the :math:`O(\sigma^2)` allowance ``BIAS_ALLOWANCE``.  The decoder density is shown to integrate to one (grid
+quadrature at :math:`\sigma = 0.3`); the 1-D curve of the scene (:math:`f = \log`) reaches its limit.
+
+Wrong twins (real mistakes): ``no_logdet`` (a flow without its log-determinant), ``logdet_sign``
+(:math:`\log p(f(x)) - \log|\det J_f|`: the Jacobian of the wrong direction), ``fixed_decoder_cov`` (decoder
+covariance :math:`\sigma^2 I`, not shrunk with the Jacobian: the limit misses :math:`\log|\det J_f|` and keeps
+:math:`-\frac12\mathbb{E}[\|J_f^{-1}\epsilon\|^2 - \|\epsilon\|^2]`).
 
 :func:`elbo_of_sigma` gives :math:`\mathcal{L}_\sigma(x)` on a grid of :math:`\sigma` (Gauss-Hermite quadrature)
 for a scene that shrinks :math:`\sigma`; :func:`log_px` the limit.
@@ -32,11 +52,12 @@ import numpy as np
 import sympy as sp
 from scipy.stats import norm
 
-from derivations.identity import make_identity
+from derivations.expectation import Expect, density
+from derivations.notation import LOG_PX
 from derivations.numeric import within
+from derivations.operator_rules import make_rule_identity
 from derivations.rv import expect_rv as E, normal_rv
 from derivations.steps import Derivation, NumericResult, Step
-from derivations.notation import LOG_PX
 
 SIGMA = 1e-3
 N_SAMPLES = 4_000
@@ -44,65 +65,121 @@ BIAS_ALLOWANCE = 1e-4  # |L_sigma - log p(x)| = O(sigma^2) = 1e-6 times a curvat
 
 NAME = "flow_as_dirac_vae"
 TITLE = "A normalizing flow is a VAE with Dirac encoder and decoder"
-SOURCE = "Lecture 5 (Isachenko), 'Normalizing flow as VAE' (theorem, proof), 'VAE vs Normalizing flows'"
-TWINS = {"no_logdet": "lim ELBO = log p(f(x))  (log |det J_f| dropped)"}
+SOURCE = ("Isachenko, Deep Generative Models, Lecture 5, 'Normalizing flow as VAE' (theorem, proof), "
+          "'VAE vs Normalizing flows'")
+TWINS = {
+    "no_logdet": "lim ELBO = log p(f(x))  (log |det J_f| dropped)",
+    "logdet_sign": "lim ELBO = log p(f(x)) - log |det J_f(x)|  (the Jacobian of the wrong direction)",
+    "fixed_decoder_cov": "decoder covariance sigma^2 I, not sigma^2 (J^T J)^{-1}, gives the flow's log p(x)",
+}
+SCOPE = (r"for every dimension $D \ge 1$, every invertible $f: \mathbb{R}^D \to \mathbb{R}^D$ ($x = g(z)$, $f = g^{-1}$) "
+         r"with $f, g$ twice continuously differentiable with bounded derivatives, and every prior with "
+         r"$\log p \in C^1$; the Taylor steps and the determinant rules are stated, the cancellations checked; "
+         r"the instances below are exact for $D = 1$")
+MODEL = (r"Worked instances ($D = 1$): the affine flow $f(x) = ax + c$, $a > 0$, prior $p(z) = \mathcal{N}(0, 1)$ "
+         r"(so $x = g(z) = (z - c)/a$); and $f(x) = \log x$ on $x > 0$ (so $x = e^z$ is log-normal).  Numeric "
+         r"check: two affine coupling layers on $\mathbb{R}^2$ at $x = (0.3, -0.8)$.")
 
 x = sp.Symbol("x", real=True)
 a = sp.Symbol("a", positive=True)
 c = sp.Symbol("c", real=True)
 sigma = sp.Symbol("sigma", positive=True)
+D = sp.Symbol("D", integer=True, positive=True)
 
 LIM_ELBO = sp.Symbol(r"\lim_{\sigma \to 0} \mathcal{L}_{\sigma}(x)", real=True)
 LOG_PF = sp.Symbol(r"\log p(f(x))", real=True)
+LOG_DET_JF = sp.Symbol(r"\log|\det J_f(x)|", real=True)
+
+
+def _named(latex: str, **assumptions):
+    """An undefined function of epsilon printed as ``latex`` (a term of the general chain)."""
+    cls = sp.Function(latex.replace("\\", "").replace(" ", ""), **assumptions)
+    cls._latex = lambda self, printer: latex
+    return cls
+
+
+epsv = sp.Symbol(r"\epsilon", real=True)               # the encoder's noise, epsilon ~ N(0, I_D)
+phi = density("phi", 1, symbol=r"\mathcal{N}_{0, I}")
+NORM_EPS = _named(r"\|\epsilon\|^2", nonnegative=True)(epsv)
+NORM_JINV_EPS = _named(r"\|J_f(x)^{-1}\epsilon\|^2", nonnegative=True)(epsv)
+R_J, R_P, R_Q, R_QQ = (_named(t, real=True)(epsv) for t in (r"r_J(\epsilon)", r"r_p(\epsilon)",
+                                                            r"\epsilon^\top \rho(\epsilon)", r"\|\rho(\epsilon)\|^2"))
+LDJ_Z = sp.Symbol(r"\log|\det J_f(g(z))|", real=True)
+LOGP_Z = sp.Symbol(r"\log p(z)", real=True)
+LOGDET_DEC = sp.Symbol(r"\log\det(\sigma^2 (J^\top J)^{-1})", real=True)
+DEC_Q = sp.Symbol(r"\tfrac{1}{\sigma^2}\|J (x - g(z))\|^2", real=True)
 
 
 def _ln(y, mean, var):
     return -sp.log(2 * sp.pi * var) / 2 - (y - mean) ** 2 / (2 * var)
 
 
-def _build(variant):
+def _general(variant):
+    fixed = variant == "fixed_decoder_cov"
+    # Taylor expansions around sigma = 0 (stated; remainders bounded) and the determinant rule
+    rules = {LDJ_Z: LOG_DET_JF + sigma * R_J, LOGP_Z: LOG_PF + sigma * R_P,
+             LOGDET_DEC: 2 * D * sp.log(sigma) - (0 if fixed else 2) * LDJ_Z,
+             DEC_Q: (NORM_JINV_EPS + sigma * R_Q) if fixed else NORM_EPS - 2 * sigma * R_Q + sigma**2 * R_QQ,
+             LOG_PX: LOG_PF + LOG_DET_JF}
+    half_log_2pi = D * sp.log(2 * sp.pi) / 2
+    # $\log p_\sigma(x \mid z) + \log p(z) - \log q_\sigma(z \mid x)$ at $z = f(x) + \sigma\epsilon$
+    h0 = (-half_log_2pi - LOGDET_DEC / 2 - DEC_Q / 2) + LOGP_Z - (-half_log_2pi - D * sp.log(sigma) - NORM_EPS / 2)
+    lim = lambda e: sp.Limit(Expect(e, epsv, phi(epsv)), sigma, 0)  # noqa: E731
+    h1 = LOGP_Z - (DEC_Q - NORM_EPS) / 2 + (0 if fixed else LDJ_Z)
+    end = {"no_logdet": LOG_PF, "logdet_sign": LOG_PF - LOG_DET_JF}.get(variant, LOG_PF + LOG_DET_JF)
+    steps = [
+        Step(lim(h0), r"The ELBO $\mathcal{L}_\sigma(x)$ with $z = f(x) + \sigma\epsilon$: the Gaussian log-densities "
+                      r"of the decoder $\mathcal{N}(g(z), \sigma^2 (J^\top J)^{-1})$, the prior and the encoder "
+                      r"$\mathcal{N}(f(x), \sigma^2 I_D)$, for $D$ dimensions."),
+        Step(lim(h1), r"The normalizers cancel for every $D$: $\log\det(\sigma^2 (J^\top J)^{-1}) = 2D \log\sigma "
+                      r"- 2 \log|\det J|$ ($\det cA = c^D \det A$, $\det A^{-1} = 1/\det A$): the CoV + Bayes step "
+                      r"of the lecture."),
+        Step(lim(sp.expand(h1.xreplace(rules))),
+             r"First-order Taylor expansions: $g(f(x) + \sigma\epsilon) = x + \sigma J_f(x)^{-1}\epsilon + O(\sigma^2)$, "
+             r"so $J(x - g(z))/\sigma = -\epsilon + \sigma\rho(\epsilon)$; $\log|\det J_f|$ and $\log p$ are $C^1$."),
+        Step(end, r"Dominated convergence moves the limit inside $\mathbb{E}_\epsilon$; every $O(\sigma)$ term "
+                  r"vanishes and $\mathbb{E}_\epsilon 1 = 1$ (the Dirac delta property of the lecture)."),
+        Step(LOG_PX, r"Change of variables: $p(x) = p(f(x))\, |\det J_f(x)|$ (Isachenko, 'Normalizing flow as VAE')."),
+    ]
+    return steps, rules
+
+
+def _instances():
     Z = normal_rv("z", a * x + c, sigma**2)
     zz = sp.Symbol("z", real=True)
-    # per-sample ELBO: $\log p(x \mid z) + \log p(z) - \log q(z \mid x)$ with the matched decoder
     integrand = lambda t: _ln(x, (t - c) / a, sigma**2 / a**2) + _ln(t, 0, 1) - _ln(t, a * x + c, sigma**2)  # noqa: E731
     log_pf = _ln(a * x + c, 0, 1)
-    steps = [
-        # $\lim_{\sigma \to 0} \mathbb{E}_{q}[\log p(x \mid z) + \log p(z) - \log q(z \mid x)]$
-        Step(sp.Limit(E(integrand(Z)), sigma, 0), "the Dirac-VAE ELBO as sigma -> 0"),
-        # $\mathcal{L}_\sigma = \log a + \log \mathcal{N}(f(x); 0, 1) - \sigma^2 / 2$
-        Step(sp.Limit(sp.log(a) + log_pf - sigma**2 / 2, sigma, 0), "Gaussian moments: exact ELBO for every sigma"),
-    ]
-    if variant == "no_logdet":
-        steps.append(Step(log_pf, "sigma -> 0: log p(f(x))  [log |det J| dropped]"))
-        return {"statement": sp.Eq(LIM_ELBO, LOG_PF), "definitions": {LIM_ELBO: steps[0].expr, LOG_PF: log_pf},
-                "steps": steps}
-    steps += [
-        # $\log p(f(x)) + \log |\det J_f|$
-        Step(log_pf + sp.log(a), "sigma -> 0: log p(f(x)) + log |det J_f|  (Dirac delta property)"),
-        # change of variables: $x = (z - c)/a$, $z \sim \mathcal{N}(0, 1)$ gives $x \sim \mathcal{N}(-c/a, 1/a^2)$
-        Step(_ln(x, -c / a, 1 / a**2), "change of variables: x = f^{-1}(z) ~ N(-c/a, 1/a^2)"),
-    ]
     xp = sp.Symbol("x", positive=True)
     eps = sp.Symbol("epsilon", real=True)
     zl = sp.log(xp) + sigma * eps
     h = _ln(xp, sp.exp(zl), sigma**2 * sp.exp(2 * zl)) + _ln(zl, 0, 1) - _ln(zl, sp.log(xp), sigma**2)
-    side = [
+    return [
+        Derivation("instance_affine", [
+            Step(sp.Limit(E(integrand(Z)), sigma, 0), r"The Dirac-VAE ELBO of the affine flow as $\sigma \to 0$."),
+            Step(sp.Limit(sp.log(a) + log_pf - sigma**2 / 2, sigma, 0), r"Gaussian moments: the exact ELBO for every $\sigma$."),
+            Step(log_pf + sp.log(a), r"$\sigma \to 0$: $\log p(f(x)) + \log|\det J_f|$ with $J_f = a$."),
+            Step(_ln(x, -c / a, 1 / a**2), r"Change of variables: $x = (z - c)/a \sim \mathcal{N}(-c/a, 1/a^2)$."),
+        ], r"Worked instance: $D = 1$, $f(x) = ax + c$", "instance"),
         Derivation("decoder_bayes", [
-            Step(_ln(x, (zz - c) / a, sigma**2 / a**2) - _ln(zz, a * x + c, sigma**2), "log p(x|z) - log q(z|x)"),
-            Step(sp.log(a), "= log |det J_f| for every z (CoV + Bayes)"),
-        ]),
-        Derivation("elbo_sigma", [
-            Step(E(integrand(Z)), "the ELBO at noise level sigma"),
-            Step(_ln(x, -c / a, 1 / a**2) - sigma**2 / 2, "= log p(x) - sigma^2/2 <= log p(x)"),
-        ]),
+            Step(_ln(x, (zz - c) / a, sigma**2 / a**2) - _ln(zz, a * x + c, sigma**2),
+                 r"$\log p_\sigma(x \mid z) - \log q_\sigma(z \mid x)$ for the affine flow."),
+            Step(sp.log(a), r"$= \log|\det J_f|$ for every $z$: CoV + Bayes."),
+        ], r"Worked instance: decoder over encoder, pointwise", "instance"),
         Derivation("nonlinear_log", [
-            Step(sp.Limit(h, sigma, 0), "f(x) = log x: limit of the ELBO integrand at z = log x + sigma eps"),
-            Step(_ln(sp.log(xp), 0, 1) - sp.log(xp), "log p(f(x)) + log |f'(x)|, f'(x) = 1/x"),
-            Step(-sp.log(xp) - sp.log(2 * sp.pi) / 2 - sp.log(xp) ** 2 / 2, "CoV: x = exp(z) is log-normal"),
-        ]),
+            Step(sp.Limit(h, sigma, 0), r"$f(x) = \log x$: the limit of the ELBO integrand at $z = \log x + \sigma\epsilon$."),
+            Step(_ln(sp.log(xp), 0, 1) - sp.log(xp), r"$\log p(f(x)) + \log|f'(x)|$, $f'(x) = 1/x$."),
+            Step(-sp.log(xp) - sp.log(2 * sp.pi) / 2 - sp.log(xp) ** 2 / 2, r"CoV: $x = e^z$ is log-normal."),
+        ], r"Worked instance: $D = 1$, $f(x) = \log x$", "instance"),
     ]
-    return {"statement": sp.Eq(LIM_ELBO, LOG_PX), "definitions": {LIM_ELBO: steps[0].expr, LOG_PX: steps[-1].expr},
-            "steps": steps, "side": side}
+
+
+def _build(variant):
+    steps, rules = _general(variant)
+    defs = {LIM_ELBO: steps[0].expr, **rules}
+    return {"statement": sp.Eq(LIM_ELBO, LOG_PX), "definitions": defs, "steps": steps, "kind": "general",
+            "title": r"General proof: every invertible $f$ on $\mathbb{R}^D$",
+            "hypotheses": [r"x = g(z),\ f = g^{-1}", r"f, g \in C^2", r"\sigma > 0"],
+            "scope": SCOPE, "model": MODEL, "side": _instances() if variant is None else []}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -204,60 +281,102 @@ def _coupling_flow(seed: int = 0):
     return f, f_inv, logdet
 
 
-def flow_dirac_elbo(sigma: float = SIGMA, n: int = N_SAMPLES, seed: int = 0) -> dict:
-    r"""Monte Carlo Dirac-ELBO of the 2-D coupling flow at ``x = (0.3, -0.8)``, and its exact $\log p(x)$.
+def _batch_jacobian(f, pts):
+    r"""$J_f$ at each row of ``pts`` ``(n, 2)`` -> ``(n, 2, 2)``, ``J[n, i, j] = df_i/dx_j`` (``torch.func.vmap(jacrev(f))``)."""
+    from torch.func import jacrev, vmap
 
-    Returns dict: ``elbo``/``se`` (MC, nats), ``log_px`` (change of variables), ``log_pf`` ($\log p(f(x))$),
-    ``logdet`` (coupling scales) and ``logdet_autograd`` (slogdet of the autograd Jacobian).
+    return vmap(jacrev(f))(pts)
+
+
+def _log_decoder(x_pt, xhat, J, sigma: float, decoder: str):
+    r"""$\log p_\sigma(x \mid z)$ for $x$ ``(..., 2)`` given $g(z)$ = ``xhat`` and $J = J_f(g(z))$ (torch, nats).
+
+    ``decoder="matched"``: $\mathcal{N}(g(z), \sigma^2 (J^\top J)^{-1})$, i.e.
+    $-\log 2\pi\sigma^2 + \log|\det J| - \|J(x - g(z))\|^2 / 2\sigma^2$ in 2-D; ``"isotropic"`` (the twin):
+    $\mathcal{N}(g(z), \sigma^2 I)$.
     """
     import torch
 
+    from torch.distributions import MultivariateNormal
+
+    if decoder == "matched":
+        prec = torch.einsum("...ki,...kj->...ij", J, J) / sigma**2  # precision (J^T J) / sigma^2
+        return MultivariateNormal(xhat, precision_matrix=prec).log_prob(x_pt)
+    cov = sigma**2 * torch.eye(2, dtype=xhat.dtype).expand(*xhat.shape[:-1], 2, 2)
+    return MultivariateNormal(xhat, covariance_matrix=cov).log_prob(x_pt)
+
+
+def flow_dirac_elbo(sigma: float = SIGMA, n: int = N_SAMPLES, seed: int = 0, decoder: str = "matched") -> dict:
+    r"""Monte Carlo Dirac-ELBO $\mathcal{L}_\sigma$ of the 2-D coupling flow at ``x = (0.3, -0.8)``, and its exact $\log p(x)$.
+
+    Args:
+        sigma: encoder scale (> 0).  n: draws.  seed: torch seed.  decoder: ``"matched"`` (the theorem's
+            $\sigma^2 (J^\top J)^{-1}$) or ``"isotropic"`` ($\sigma^2 I$, the ``fixed_decoder_cov`` twin).
+    Returns dict: ``elbo``/``se`` (MC, nats), ``log_px`` (change of variables), ``log_pf`` ($\log p(f(x))$),
+    ``logdet`` (coupling scales) and ``logdet_autograd`` (slogdet of the autograd Jacobian).
+    Raises: ValueError for ``sigma <= 0`` or an unknown decoder.
+    """
+    import torch
+    from torch.distributions import Independent, Normal
+
+    if sigma <= 0 or decoder not in ("matched", "isotropic"):
+        raise ValueError("need sigma > 0 and decoder in {'matched', 'isotropic'}")
     f, f_inv, logdet = _coupling_flow(0)
-
-    def batch_jacobian(pts):
-        # rows of $J_f$ by reverse mode; each output depends only on its own input point
-        pts = pts.detach().requires_grad_(True)
-        y = f(pts)
-        rows = [torch.autograd.grad(y[:, i].sum(), pts, retain_graph=True)[0] for i in range(2)]
-        return torch.stack(rows, 1).detach()  # (n, 2, 2), J[n, i, j] = dy_i / dx_j
-
     xx = torch.tensor([0.3, -0.8], dtype=torch.float64)
     fx = f(xx)
-    two_pi = torch.tensor(2 * np.pi, dtype=torch.float64)
-    log_pf = float((-0.5 * torch.log(two_pi) - 0.5 * fx**2).sum())
+    std_normal = Independent(Normal(torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)), 1)
+    log_pf = float(std_normal.log_prob(fx))
     ld = float(logdet(xx))
-    ld_ag = float(torch.linalg.slogdet(batch_jacobian(xx[None]))[1][0])
+    ld_ag = float(torch.linalg.slogdet(_batch_jacobian(f, xx[None]))[1][0])
     g = torch.Generator().manual_seed(seed)
     eps = torch.randn(n, 2, generator=g, dtype=torch.float64)
-    # $z \sim q(z \mid x) = \mathcal{N}(f(x), \sigma^2 I)$
+    # $z \sim q_\sigma(z \mid x) = \mathcal{N}(f(x), \sigma^2 I)$
     zz = fx + sigma * eps
     xhat = f_inv(zz)
-    J = batch_jacobian(xhat)  # (n, 2, 2), $J_f$ at $f^{-1}(z)$
-    r = torch.einsum("nij,nj->ni", J, xx - xhat)
-    # $\log p(x \mid z) = -\log 2\pi\sigma^2 + \log|\det J_f(\hat x)| - \|J_f(\hat x)(x - \hat x)\|^2 / 2\sigma^2$
-    log_dec = -torch.log(two_pi * sigma**2) + torch.linalg.slogdet(J)[1] - 0.5 * (r**2).sum(-1) / sigma**2
-    log_prior = (-0.5 * torch.log(two_pi) - 0.5 * zz**2).sum(-1)
-    log_q = -torch.log(two_pi * sigma**2) - 0.5 * (eps**2).sum(-1)
-    per = (log_dec + log_prior - log_q).numpy()
+    J = _batch_jacobian(f, xhat)  # $J_f$ at $g(z)$
+    log_dec = _log_decoder(xx, xhat, J, sigma, decoder)
+    log_q = Independent(Normal(fx, sigma * torch.ones(2, dtype=torch.float64)), 1).log_prob(zz)
+    per = (log_dec + std_normal.log_prob(zz) - log_q).numpy()
     return {"elbo": float(per.mean()), "se": float(per.std(ddof=1) / np.sqrt(n)), "log_px": log_pf + ld,
             "log_pf": log_pf, "logdet": ld, "logdet_autograd": ld_ag}
 
 
+def decoder_mass(sigma: float = 0.3, half_width: float = 8.0, points: int = 401) -> float:
+    r"""$\int p_\sigma(x \mid z)\, dx$ of the matched decoder at $z = f((0.3, -0.8))$, by grid quadrature (should be 1)."""
+    import torch
+
+    f, f_inv, _ = _coupling_flow(0)
+    z0 = f(torch.tensor([0.3, -0.8], dtype=torch.float64))
+    xhat = f_inv(z0)
+    J = _batch_jacobian(f, xhat[None])[0]
+    cov = sigma**2 * torch.linalg.inv(J.T @ J)
+    sd = torch.sqrt(torch.diagonal(cov))
+    axes = [torch.linspace(float(xhat[i] - half_width * sd[i]), float(xhat[i] + half_width * sd[i]), points,
+                           dtype=torch.float64) for i in range(2)]
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
+    dens = torch.exp(_log_decoder(grid, xhat, J, sigma, "matched"))
+    cell = float((axes[0][1] - axes[0][0]) * (axes[1][1] - axes[1][0]))
+    return float(dens.sum()) * cell
+
+
 def _check(seed, variant):
-    out = flow_dirac_elbo(seed=seed)
-    exact = out["log_pf"] if variant == "no_logdet" else out["log_px"]
-    ok, tol = within(out["elbo"], out["se"], exact)
+    out = flow_dirac_elbo(seed=seed, decoder="isotropic" if variant == "fixed_decoder_cov" else "matched")
+    exact = {"no_logdet": out["log_pf"], "logdet_sign": out["log_pf"] - out["logdet"]}.get(variant, out["log_px"])
+    _, tol = within(out["elbo"], out["se"], exact)
     tol += BIAS_ALLOWANCE
     ok = abs(out["elbo"] - exact) <= tol
     ok_ld = abs(out["logdet"] - out["logdet_autograd"]) <= 1e-10
+    mass = decoder_mass()
+    ok_mass = abs(mass - 1.0) <= 1e-6
     curve = elbo_of_sigma([1e-1, 1e-2, 1e-3], kind="log")
     ok_curve = abs(curve[-1] - log_px(kind="log")) <= 1e-5
     msg = (f"Dirac-ELBO(sigma={SIGMA:g}) = {out['elbo']:.6f} ± {out['se']:.2g} vs "
-           f"{'log p(f(x))' if variant == 'no_logdet' else 'log p(x)'} = {exact:.6f} (tol {tol:.2g}); "
+           f"{'log p(f(x))' if variant == 'no_logdet' else 'the claimed limit'} = {exact:.6f} (tol {tol:.2g}); "
            f"log|det J| = {out['logdet']:.6f} (autograd {out['logdet_autograd']:.6f}, {'ok' if ok_ld else 'MISMATCH'}); "
+           f"decoder integrates to {mass:.8f} ({'ok' if ok_mass else 'FAIL'}); "
            f"1-D f = log: ELBO(sigma=1e-3) = {curve[-1]:.6f} vs log p(x) = {log_px(kind='log'):.6f} "
            f"({'ok' if ok_curve else 'FAIL'})")
-    return NumericResult(bool(ok and ok_ld and ok_curve), out["elbo"], out["se"], exact, tol, msg)
+    return NumericResult(bool(ok and ok_ld and ok_curve and ok_mass), out["elbo"], out["se"], exact, tol, msg)
 
 
-IDENTITY = make_identity(NAME, TITLE, SOURCE, _build, _check, TWINS)
+IDENTITY = make_rule_identity(NAME, TITLE, SOURCE, _build, _check, TWINS)

@@ -15,7 +15,9 @@ residual :math:`a - b` reduces to :math:`0` by these rules only:
    (:math:`\log ab = \log a + \log b`), then the integrand must cancel exactly;
 4. **differentiation under the integral sign** (Leibniz; dominated convergence is a hypothesis of the
    theorem): :math:`\partial_\theta \int g\, dz = \int \partial_\theta g\, dz`;
-5. **change of variables** :math:`z = h(\epsilon)` when the chain declares it (``substitutions``), with
+5. **limits**: :math:`\lim_{\sigma \to 0} \int g_\sigma\, dz = \int \lim_{\sigma \to 0} g_\sigma\, dz` (dominated
+   convergence, a hypothesis of the theorem), then SymPy's ``limit`` on the integrand;
+6. **change of variables** :math:`z = h(\epsilon)` when the chain declares it (``substitutions``), with
    SymPy's ``Integral.transform`` (which multiplies by :math:`|h'|`).
 
 Inequalities :math:`a \ge b` need a witness :math:`W` with :math:`a - b - W \equiv 0` (by the rules above) and
@@ -141,6 +143,14 @@ def _linearize(e: sp.Basic, depth: int = 0) -> sp.Basic:
     if isinstance(e, sp.Derivative) and isinstance(e.expr, sp.Integral):
         inner = e.expr  # Leibniz: differentiate under the integral sign
         return _linearize(sp.Integral(sp.diff(inner.function, *e.variables), *inner.limits), depth)
+    if isinstance(e, sp.Limit):
+        body, var, point = e.args[0], e.args[1], e.args[2]
+        body = _expect_to_integral(body)
+        if isinstance(body, sp.Integral) and len(body.limits) == 1 and not body.limits[0][0] == var:
+            # dominated convergence (a hypothesis of the theorem): the limit moves inside the integral
+            return _linearize(sp.Integral(sp.Limit(body.function, var, point), *body.limits), depth)
+        done = sp.Limit(_linearize(body, depth), var, point).doit()
+        return e if done == e else _linearize(done, depth)
     if isinstance(e, sp.Derivative):
         done = e.doit()  # a derivative of a known expression: the chain rule (SymPy)
         return e if done == e else _linearize(done, depth)
