@@ -32,7 +32,7 @@ from sympy.core.function import AppliedUndef
 
 from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, linear_form
 from derivations.steps import ProofResult, Step
-from derivations.witnesses import Witness, expand_witnesses
+from derivations.witnesses import GibbsG, Witness, expand_witnesses
 
 __all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "known_nonnegative", "apply_rules"]
 
@@ -404,6 +404,8 @@ def known_nonnegative(w: sp.Basic) -> bool:
     non-negatives (monotonicity), SymPy's assumptions?"""
     if w.is_nonnegative is True:
         return True
+    if isinstance(w, GibbsG):
+        return known_positive(w.args[0])
     if isinstance(w, Witness):
         return w.is_nonnegative is True
     if isinstance(w, sp.Add):
@@ -418,6 +420,24 @@ def known_nonnegative(w: sp.Basic) -> bool:
     if isinstance(w, sp.Sum) and len(w.limits) == 1:
         _, lo, hi = w.limits[0]
         return known_nonnegative(w.function)
+    return False
+
+
+def known_positive(e: sp.Basic) -> bool:
+    """Is ``e > 0`` by the rules: positive symbols and densities combined by +, *, /, real powers; integrals,
+    sums and expectations of positive functions?"""
+    if e.is_positive is True:
+        return True
+    if isinstance(e, (sp.Add, sp.Mul)):
+        return all(known_positive(a) for a in e.args)
+    if isinstance(e, sp.Pow):
+        return known_positive(e.base) and e.exp.is_real is True
+    if isinstance(e, sp.Integral):
+        return known_positive(e.function)
+    if isinstance(e, sp.Sum):
+        return known_positive(e.function)
+    if isinstance(e, Expect):
+        return known_positive(e.expr)
     return False
 
 

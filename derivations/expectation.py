@@ -198,14 +198,11 @@ class Expect(sp.Expr):
 
 def _expand_logs(e: sp.Expr) -> sp.Expr:
     """Expand ``log NormalPDF`` and the logs of products/quotients of positive factors, then distribute."""
-    if e.has(NormalPDF):
-        e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], NormalPDF),
-                      lambda t: t.args[0].log_expanded())
-    if e.has(DiagNormalPDF):
-        e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], DiagNormalPDF),
-                      lambda t: t.args[0].log_expanded())
     if e.has(sp.log):
         e = sp.expand_log(e, force=True)  # every log argument here is a density, a weight or a ratio of them
+    if e.has(NormalPDF, DiagNormalPDF):
+        e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], (NormalPDF, DiagNormalPDF)),
+                      lambda t: t.args[0].log_expanded())
     return sp.expand(e)
 
 
@@ -299,6 +296,8 @@ def linear_form(e: sp.Basic) -> sp.Basic:
     integrals of coefficient-free integrands) that :mod:`derivations.engine` compares term by term.
     """
     e = expand_witnesses(e)
+    if isinstance(e, sp.log) and e.args[0].has(NormalPDF, DiagNormalPDF):
+        return linear_form(_expand_logs(e))
     if isinstance(e, Expect):
         return _lin_expect(e)
     if isinstance(e, sp.Sum):
