@@ -1,0 +1,126 @@
+"""Property tests (Hypothesis) of the trainer's command line: whatever the arguments, the exit code is 0, or the
+command prints exactly one line ``error: ...`` (exit 1 or 2) -- never a traceback, and never the catch-all
+"unexpected" error, which would mean an error we did not foresee.
+
+Runs in-process on the tiny IDX MNIST of ``conftest.py``, each example in its own fresh folder. Left out on
+purpose: ``--download`` (needs internet) and the ``reproduce`` command (it starts training processes by design;
+its options are those of ``train`` and ``evaluate``, which are fuzzed here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from training.__main__ import main as cli_main
+from training.train import train
+
+from conftest import train_config
+
+HOSTILE_NUMBERS = ["-1", "0", "1", "2", "3.5", "nan", "inf", "-inf", "1e400", "1e3", "abc", "", "0x10",
+                   "10000000000", "100001", "-0"]
+HOSTILE_TEXT = ["", " ", "..", "../../x", "/sys/x", "a/b", ".hidden", "x" * 70, "f", "r", "\x00", "ünï", "-", "--"]
+VALID_WORDS = ["relu", "softplus", "cosine", "constant", "autograd", "manual", "standard", "mog:2", "vamp:2", "cpu",
+               "auto", "cuda", "0.01", "1e-4", "r2", "res", "vae_x"]
+SETTINGS = settings(max_examples=int(os.environ.get("ELBO_LAB_FUZZ_EXAMPLES", "40")), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def value() -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(HOSTILE_NUMBERS + HOSTILE_TEXT + VALID_WORDS),
+                     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12))
+
+
+def option(flags: list[str]) -> st.SearchStrategy[list[str]]:
+    """One option: a flag alone, or a flag with one or two values."""
+    return st.tuples(st.sampled_from(flags), st.lists(value(), max_size=2)).map(lambda t: [t[0], *t[1]])
+
+
+TRAIN_FLAGS = ["--latent-dim", "--hidden", "--activation", "--epochs", "--batch-size", "--lr", "--lr-schedule",
+               "--warmup-epochs", "--lr-final", "--batch-size-late", "--batch-late-from", "--prior", "--seed",
+               "--gradients", "--data-root", "--train-subset", "--verify-data", "--no-verify-data", "--out-dir",
+               "--test-every", "--device", "--threads", "--progress", "--no-progress", "--max-minutes", "--resume",
+               "--overwrite", "--help", "--bogus"]
+EVAL_FLAGS = ["--name", "--results-dir", "--data-root", "--verify-data", "--no-verify-data", "--iwae-k",
+              "--iwae-images", "--train-subset", "--threads", "--note", "--allow-flagged", "--help", "--bogus"]
+
+
+def check(argv: list[str], capsys, workdir: Path) -> None:
+    old = os.getcwd()
+    os.chdir(workdir)
+    try:
+        rc = cli_main(argv)
+    finally:
+        os.chdir(old)
+        torch.set_num_threads(1)
+    out, err = capsys.readouterr()
+    event(f"exit code {rc}")
+    assert "Traceback" not in err and "Traceback" not in out, (argv, err)
+    if rc != 0:
+        assert rc in (1, 2), (argv, rc, err)
+        assert err.startswith("error: ") and err.count("\n") == 1 and err.endswith("\n"), (argv, err)
+        assert "unexpected" not in err, (argv, err)
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """A fresh folder per example (with a file ``f`` in it) and no $ELBO_LAB_DATA (no real MNIST by accident)."""
+    monkeypatch.delenv("ELBO_LAB_DATA", raising=False)
+    monkeypatch.setenv("ELBO_LAB_CACHE", str(tmp_path / "cache"))
+
+    def make() -> Path:
+        d = Path(tempfile.mkdtemp(dir=tmp_path))
+        (d / "f").write_text("a file, not a folder")
+        return d
+
+    return make
+
+
+@pytest.fixture
+def trained_run(tmp_path_factory, tiny_images):
+    """A finished 1-epoch run (hidden 16, like the fuzzed ``train`` base), made once per test."""
+    out = tmp_path_factory.mktemp("fuzz") / "run"
+    return train(train_config(out.parent, epochs=1, hidden=(16,), out_dir=str(out)), data=tiny_images)
+
+
+@SETTINGS
+@given(existing=st.booleans(), opts=st.lists(option(TRAIN_FLAGS), max_size=5))
+def test_train_cli_never_shows_a_traceback(existing, opts, tiny_mnist, trained_run, capsys, sandbox):
+    base = ["train", "--data-root", str(tiny_mnist), "--no-verify-data", "--out-dir", "r", "--epochs", "1",
+            "--hidden", "16", "--batch-size", "50", "--no-progress", "--threads", "1", "--test-every", "1"]
+    flat = [a for o in opts for a in o]
+    if "--download" in flat:
+        return
+    work = sandbox()
+    if existing:  # a run already in --out-dir: exercises --resume, --overwrite and the identity check
+        shutil.copytree(trained_run, work / "r")
+    check(base + flat, capsys, work)
+
+
+@SETTINGS
+@given(run=st.sampled_from(["RUN", "", "nope", "f", "RUN/checkpoint.pt"]), opts=st.lists(option(EVAL_FLAGS), max_size=5))
+def test_evaluate_cli_never_shows_a_traceback(run, opts, tiny_mnist, trained_run, capsys, sandbox):
+    flat = [a for o in opts for a in o]
+    run = run.replace("RUN", str(trained_run))
+    argv = ["evaluate", run, "--data-root", str(tiny_mnist), "--no-verify-data", "--results-dir", "res",
+            "--iwae-k", "3", "--iwae-images", "3", *flat]
+    check(argv, capsys, sandbox())
+
+
+TOKENS = ["train", "evaluate", "--help", "-h", "--resume", "--epochs", "--lr", "--out-dir", "--name", "1", "-1",
+          "nan", "x", "", "--", "-", "--no-progress"]
+
+
+@SETTINGS
+@given(argv=st.lists(st.one_of(st.sampled_from(TOKENS), value()), max_size=6))
+def test_any_argv_never_shows_a_traceback(argv, capsys, sandbox):
+    if "reproduce" in argv or "--download" in argv:
+        return
+    check(argv, capsys, sandbox())
