@@ -187,7 +187,7 @@ def _build(variant):
 # ---------------------------------------------------------------------------------------------------------
 
 def _lnp(y, mean, var):
-    """NumPy $\log \mathcal{N}(y; \mu, \sigma^2)$ (``var`` a variance), ``scipy.stats.norm.logpdf``."""
+    r"""NumPy $\log \mathcal{N}(y; \mu, \sigma^2)$ (``var`` a variance), ``scipy.stats.norm.logpdf``."""
     return norm.logpdf(y, loc=mean, scale=np.sqrt(var))
 
 
