@@ -41,7 +41,8 @@ class TrainConfig:
                           "lowered on --resume, e.g. after a NaN stop")
     lr_schedule: str = opt("constant", '"constant", or "cosine": linear warm-up from 0 over warmup_epochs, then '
                                        "cosine decay to lr_final at the end of the last epoch (defined in epochs: "
-                                       "a resumed run follows the same curve; epochs may not change on resume)")
+                                       "a resumed run follows the same curve; a change of epochs on resume (recorded in the run's "
+                                       "history) recomputes the curve over the new count)")
     warmup_epochs: float = opt(0.0, 'epochs of linear learning-rate warm-up ("cosine" schedule only)')
     lr_final: float = opt(0.0, 'learning rate at the end of the last epoch ("cosine" schedule only)')
     batch_size_late: int = opt(0, "images per step from epoch batch_late_from on (0 = batch_size throughout)")

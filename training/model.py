@@ -4,7 +4,8 @@ r"""The VAE of Hoffman & Johnson's Table 1: "a basic VAE" — MLP encoder and de
   ``logvar`` $= \log \sigma^2$ (shapes ``(B, D)``).
 - Decoder $p_\theta(x \mid z) = \prod_{d=1}^{784} \mathrm{Bernoulli}(x_d; \mathrm{sigmoid}(\ell_\theta(z)_d))$,
   returns logits ``(B, 784)``.
-- Prior $p(z) = \mathcal{N}(0, I)$.
+- Prior $p(z) = \mathcal{N}(0, I)$ (Table 1), or a learned prior from :mod:`training.priors` (``prior=``
+  ``"mog:K"`` or ``"vamp:K"``), whose KL term is then a one-sample Monte Carlo estimate.
 
 Default widths 784-500-500-D with softplus activations: softplus is smooth and has no dead units (a 2-D
 latent VAE is sensitive to units that switch off). It is not free: its forward and backward passes take
@@ -41,19 +42,33 @@ class ElboTerms:
 
     elbo: torch.Tensor  # E_q log p(x|z) - KL(q(z|x) || p(z))
     reconstruction: torch.Tensor  # E_q log p(x|z), one reparameterized sample
-    kl: torch.Tensor  # KL(q(z|x) || N(0, I)), closed form
+    kl: torch.Tensor  # KL(q(z|x) || p(z)): closed form for N(0, I); else log q(z|x) - log p(z) at the same z
 
 
 class VAE(nn.Module):
     """MLP VAE. ``x_dim`` pixels (784), ``latent_dim`` = D, ``hidden`` encoder widths (decoder reversed)."""
 
     def __init__(self, latent_dim: int = 2, hidden: tuple[int, ...] = (500, 500), activation: str = "softplus",
-                 x_dim: int = 784):
+                 x_dim: int = 784, prior: str = "standard"):
         super().__init__()
+        from .priors import build_prior
+
         self.latent_dim, self.x_dim = latent_dim, x_dim
         # Encoder trunk ends in one layer producing [mu, logvar] together (one GEMM instead of two).
         self.encoder = _mlp([x_dim, *hidden, 2 * latent_dim], activation)
         self.decoder = _mlp([latent_dim, *reversed(hidden), x_dim], activation)
+        # built last, so the networks' initialisation does not depend on the prior
+        self.prior = build_prior(prior, latent_dim, x_dim)
+
+    def prior_distribution(self) -> torch.distributions.Distribution:
+        """$p(z)$ as a ``torch.distributions`` object (``log_prob``: (..., D) -> (...), nats; ``sample``)."""
+        return self.prior.distribution(self.encode)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        r"""$\log p(z)$, ``z`` (..., D) -> (...). Nats. Closed form for N(0, I); else the prior's ``log_prob``."""
+        if not self.prior.learned:
+            return log_standard_normal(z)
+        return self.prior_distribution().log_prob(z)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` (B, 784) in {0, 1} -> ``(mu, logvar)``, each (B, D)."""
@@ -77,7 +92,11 @@ class VAE(nn.Module):
         # Reparameterization (Kingma & Welling 2014, eq. 4): $z = \mu + \sigma \odot \epsilon$, $\epsilon \sim N(0, I)$
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         reconstruction = self.log_px_given_z(x, self.decode(z))
-        kl = gaussian_kl_to_standard_normal(mu, logvar)
+        if self.prior.learned:
+            # no closed form: $\log q(z|x) - \log p(z)$ at the reparameterized z (unbiased for the KL)
+            kl = log_diag_gaussian(z, mu, logvar) - self.log_prior(z)
+        else:
+            kl = gaussian_kl_to_standard_normal(mu, logvar)
         return ElboTerms(elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl)
 
 

@@ -176,8 +176,6 @@ def resume_changes(saved: TrainConfig, cfg: TrainConfig) -> dict:
     """``{field: [old, new]}`` of every field that differs; :class:`ConfigError` if the run's identity differs."""
     old, new = saved.to_dict(), cfg.to_dict()
     identity = set(TrainConfig.identity_fields())
-    if saved.lr_schedule != "constant" or cfg.lr_schedule != "constant":
-        identity.add("epochs")  # a schedule is defined over the run's epochs (a resumed run follows the same curve)
     diff = sorted(k for k in identity if old.get(k) != new.get(k))
     if diff:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
