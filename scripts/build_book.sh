@@ -6,13 +6,16 @@
 #   2. runs `jupyter-book build book` with warnings as errors (-W) and --keep-going, so every problem shows;
 #      notebook execution is cached (book/_build/.jupyter_cache), and book/_ext/elbo_book.py re-executes a
 #      page when the registry, the palette or the training results it reads have changed;
-#   3. prints the time taken.  The result is book/_build/html/index.html, readable offline.
+#   3. builds the PDF with the LaTeX builder (`jupyter-book build book --builder pdflatex`, XeLaTeX via latexmk,
+#      the same execution cache) and copies it to book/_build/html/elbo-lab.pdf, where every chapter links it;
+#   4. prints the time taken.  The result is book/_build/html/index.html, readable offline.
 #
 # Nothing is fetched: MathJax comes from the sphinx-mathjax-offline package, the rest from the theme.
 #
 # Environment:
 #   ELBO_BOOK_SKIP_VIDEOS=1   build with whatever videos book/_static/videos already holds (pages show
 #                             "not rendered yet" for the others) instead of rendering them first.
+#   ELBO_BOOK_SKIP_PDF=1      skip step 3 (the HTML links to a PDF that is then not there).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,7 +61,23 @@ if ! "$JB" build "$BOOK" -W --keep-going; then
   die "jupyter-book build failed (warnings are errors); notebook tracebacks are in book/_build/html/reports/"
 fi
 [ -f "$BOOK/_build/html/index.html" ] || die "no book/_build/html/index.html after the build"
+html_done=$(date +%s)
+
+# 3. The PDF.  The LaTeX builder keeps its own doctrees so that it does not invalidate the HTML build's.
+if [ "${ELBO_BOOK_SKIP_PDF:-0}" = "1" ]; then
+  echo "build_book: ELBO_BOOK_SKIP_PDF=1, no PDF"
+else
+  command -v latexmk >/dev/null && command -v xelatex >/dev/null \
+    || die "the PDF needs latexmk and xelatex (Debian: latexmk texlive-xetex fonts-freefont-otf; run 'make setup')"
+  echo "build_book: jupyter-book build book --builder pdflatex -W --keep-going"
+  if ! "$JB" build "$BOOK" --builder pdflatex -W --keep-going; then
+    die "the PDF build failed (warnings are errors); the LaTeX log is book/_build/latex/elbo-lab.log"
+  fi
+  pdf="$BOOK/_build/latex/elbo-lab.pdf"
+  [ -f "$pdf" ] || die "no $pdf after the LaTeX build"
+  cp "$pdf" "$BOOK/_build/html/elbo-lab.pdf"
+fi
 
 end=$(date +%s)
-echo "build_book: done in $((end - start)) s (videos $((videos_done - start)) s, jupyter-book $((end - videos_done)) s)"
+echo "build_book: done in $((end - start)) s (videos $((videos_done - start)) s, HTML $((html_done - videos_done)) s, PDF $((end - html_done)) s)"
 echo "build_book: open book/_build/html/index.html"

@@ -22,9 +22,12 @@ import hashlib
 import html
 import json
 import posixpath
+import re
 from pathlib import Path
 
 from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -53,19 +56,9 @@ def _palette_css() -> str:
         ".elbo-swatch { display: inline-block; width: 1.2em; height: 1.2em; border-radius: 0.2em;",
         "  vertical-align: middle; margin-right: 0.5em; }",
         "ul.elbo-palette-legend { list-style: none; padding-left: 0; }",
-        "video.elbo-video { width: 100%; max-width: 854px; border-radius: 0.3em; }",
-        "figure.elbo-video-figure { margin-bottom: 0.3em; }",
-        "div.elbo-video-caption { font-size: 0.9em; color: var(--pst-color-text-muted, #555); margin-bottom: 1.5em; }",
-        "table.elbo-table1 td, table.elbo-table1 th { padding: 0.2em 0.6em; text-align: right; white-space: nowrap; }",
-        "div.elbo-table-wrap { overflow-x: auto; }",
-        "table.elbo-table1 .ours { font-weight: 600; }",
-        "table.elbo-table1 { margin-bottom: 1em; font-size: 0.9em; }",
-        "p.elbo-why { margin: 0 0 1em 2em; font-size: 0.9em; color: var(--pst-color-text-muted, #555); }",
-        "p.elbo-verdict { font-weight: 600; }",
-        'p.elbo-verdict[data-ok="true"] { color: var(--elbo-elbo); }',
-        'p.elbo-verdict[data-ok="false"] { color: var(--elbo-gap); }',
         ".elbo-not-trained { font-style: italic; }",
     ]
+    lines += LAYOUT_CSS.strip("\n").splitlines()
     return "\n".join(lines) + "\n"
 
 
@@ -106,11 +99,17 @@ def _refresh_built_palette_css(app: Sphinx, exception) -> None:
 
 # ------------------------------------------------------------------------------------------------ video
 class ElboVideo(SphinxDirective):
-    """``{elbo-video} SceneName`` -> ``<video controls>`` or a "not rendered yet" note."""
+    """``{elbo-video} SceneName`` -> a numbered figure: the video (HTML) or its poster frame (PDF), and a caption.
+
+    The player shows no control bar over the poster frame (it would cover the frame's labels): a play button
+    sits below the figure and the native controls appear only once the video plays.  ``:alt:`` is the text
+    alternative of the video and of its poster.  A scene not rendered yet gives a visible note instead.
+    """
 
     required_arguments = 1
     optional_arguments = 0
-    has_content = True  # an optional caption, parsed as MyST
+    has_content = True  # the caption, parsed as MyST
+    option_spec = {"alt": directives.unchanged, "name": directives.unchanged}
 
     def run(self) -> list[nodes.Node]:
         scene = self.arguments[0]
@@ -118,6 +117,7 @@ class ElboVideo(SphinxDirective):
         path = Path(self.env.srcdir) / rel_to_src
         # A dependency: rendering (or re-rendering) the scene makes Sphinx re-read this page.
         self.env.note_dependency(str(path))
+        alt = self.options.get("alt") or f"Animation {scene}"
         if not path.is_file():
             note = nodes.admonition(classes=["note", "elbo-video-missing"])
             note += nodes.title(text="Animation not rendered yet")
@@ -127,23 +127,254 @@ class ElboVideo(SphinxDirective):
             )
             return [note]
         src = posixpath.relpath(rel_to_src, posixpath.dirname(self.env.docname) or ".")
-        poster_path = path.with_suffix(".png")  # vizlab writes the last frame beside the video
+        poster_path = path.with_suffix(".png")  # vizlab writes a frame beside the video
         poster = f' poster="{src[:-4]}.png"' if poster_path.is_file() else ""
-        html = (
-            f'<figure class="elbo-video-figure">\n'
-            f'<video class="elbo-video" controls preload="metadata" data-scene="{scene}"{poster}>\n'
+        alt_attr = html.escape(alt, quote=True)
+        player = (
+            f'<video class="elbo-video" preload="metadata" data-scene="{scene}" aria-label="{alt_attr}"'
+            f' title="{alt_attr}"{poster}>\n'
             f'  <source src="{src}" type="video/mp4">\n'
             f"  Your browser cannot play this MP4 video; download it: "
             f'<a href="{src}">{scene}.mp4</a>.\n'
             f"</video>\n"
-            f"</figure>"
+            f'<div class="elbo-video-bar"><button type="button" class="elbo-play" '
+            f"onclick=\"const v=this.closest('figure').querySelector('video');v.controls=true;v.play();"
+            f"this.parentNode.style.display='none';\">&#9654; Play the animation</button>"
+            f' <a class="elbo-video-download" href="{src}" download>{scene}.mp4</a></div>'
         )
-        out: list[nodes.Node] = [nodes.raw("", html, format="html")]
-        if self.content:  # the caption, parsed as MyST (math, citations, roles)
-            caption = nodes.container(classes=["elbo-video-caption"])
-            caption += self.parse_content_to_nodes()
-            out.append(caption)
+        figure = nodes.figure(classes=["elbo-video-figure"])
+        figure += nodes.raw("", player, format="html")
+        if poster_path.is_file():  # the PDF shows the poster frame
+            only = addnodes.only(expr="latex")
+            only += nodes.image(uri=f"/{VIDEO_DIR}/{scene}.png", alt=alt, candidates={"*": f"{VIDEO_DIR}/{scene}.png"})
+            figure += only
+        caption_nodes = self.parse_content_to_nodes() if self.content else [nodes.paragraph(text=alt)]
+        caption = nodes.caption()
+        first = caption_nodes[0] if caption_nodes else None
+        if isinstance(first, nodes.paragraph):
+            caption.extend(first.children)
+            rest = caption_nodes[1:]
+        else:
+            caption += nodes.Text(f"Animation {scene}.")
+            rest = caption_nodes
+        caption.insert(0, nodes.strong(text="Animation. "))
+        figure += caption
+        if rest:
+            legend = nodes.legend()
+            legend.extend(rest)
+            figure += legend
+        if "name" in self.options:
+            self.add_name(figure)
+        else:
+            figure["ids"].append(f"video-{scene.lower()}")
+        return [figure]
+
+
+# -------------------------------------------------------------------------------------------- downloads
+PDF_NAME = "elbo-lab.pdf"  # written into the HTML build folder by scripts/build_book.sh
+NOTEBOOK_DIR = "_downloads/notebooks"  # inside the HTML build folder
+
+
+def _is_chapter(docname: str) -> bool:
+    return docname.startswith("chapters/")
+
+
+def _insert_downloads(app: Sphinx, doctree) -> None:
+    """``doctree-read``: a download line under each chapter's title (HTML only): notebook, PDF, index."""
+    docname = app.env.docname
+    if not _is_chapter(docname):
+        return
+    name = docname.split("/", 1)[1]
+    root = posixpath.relpath(".", posixpath.dirname(docname))
+    links = (
+        f'<p class="elbo-downloads">Download: '
+        f'<a class="elbo-download-ipynb" href="{root}/{NOTEBOOK_DIR}/{name}.ipynb" download>this chapter as a notebook (.ipynb)</a>'
+        f' · <a class="elbo-download-pdf" href="{root}/{PDF_NAME}">the book as a PDF</a>'
+        f' · <a class="elbo-link-index" href="{root}/genindex.html">index</a>'
+        f' · <a class="elbo-link-proofs" href="{root}/prf-prf.html">proof index</a></p>'
+    )
+    only = addnodes.only(expr="html")
+    only += nodes.raw("", links, format="html")
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None:
+        return
+    title = next(iter(section.findall(nodes.title)), None)
+    section.insert(section.index(title) + 1 if title is not None else 0, only)
+
+
+_IDENTITY_BLOCK = re.compile(r"^(`{3,})\{elbo-identity\}\s+(\w+)\s*\n(?::part:\s*(\w+)\s*\n)?\s*\1\s*$", re.M)
+_NOTEBOOK_CODE = {
+    "statement": (
+        "import sympy\nfrom IPython.display import Markdown, Math, display\n\nfrom derivations import get_identity\n\n"
+        'ident = get_identity("{name}")\ndisplay(Markdown(f"**{{ident.title}}**"), Math(sympy.latex(ident.statement)))'
+    ),
+    "derivation": (
+        "for derivation in ident.derivations:\n    display(Markdown(f\"**{{derivation.label}}**\"))\n"
+        "    for step in derivation.steps:\n        display(Math(sympy.latex(step.expr)))\n        print('   ', step.why)"
+    ),
+    "verification": (
+        "print(ident.prove().message)\nprint(ident.check(seed=0).message)\nfor twin in ident.wrong_twins:\n"
+        "    print(twin.name, '- rejected by prove():', not twin.prove().ok, '- by check():', not twin.check(0).ok)"
+    ),
+}
+
+
+def chapter_notebook(source: str):
+    """A chapter's MyST source as a runnable notebook: each ``{elbo-identity}`` block becomes the code it stands for."""
+    import jupytext
+
+    def replace(match: re.Match) -> str:
+        name, part = match.group(2), match.group(3) or "statement"
+        code = _NOTEBOOK_CODE[part].format(name=name)
+        return f"```{{code-cell}} ipython3\n{code}\n```"
+
+    return jupytext.reads(_IDENTITY_BLOCK.sub(replace, source), fmt="myst")
+
+
+def _write_notebooks(app: Sphinx, exception) -> None:
+    """``build-finished``: every chapter as ``_downloads/notebooks/<name>.ipynb`` in the HTML build."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import jupytext
+
+    out = Path(app.outdir) / NOTEBOOK_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for docname in sorted(app.env.found_docs):
+        if _is_chapter(docname):
+            source = Path(app.env.doc2path(docname)).read_text()
+            jupytext.write(chapter_notebook(source), out / f"{docname.split('/', 1)[1]}.ipynb", fmt="ipynb")
+
+
+# --------------------------------------------------------------------------------------------- notation
+class ElboNotation(SphinxDirective):
+    """``{elbo-notation}``: the table of ``derivations.notation`` (symbol, meaning, name in the code).
+
+    Each meaning is also a general-index entry.  The table is generated; the page says so.
+    """
+
+    def run(self) -> list[nodes.Node]:
+        from derivations import notation
+
+        self.env.note_dependency(notation.__file__)
+        rows = []
+        for entry in notation_entries(notation):
+            rows.append(f"* - ${entry['latex']}$\n  - {entry['meaning']}\n  - `{entry['code']}`")
+        table = "* - symbol\n  - meaning\n  - in the code\n" + "\n".join(rows)
+        text = (
+            "```{list-table} The symbols of `derivations/notation.py`, as the statements use them.\n"
+            ":header-rows: 1\n:name: tbl-notation\n:class: elbo-notation\n:widths: 35 45 20\n\n" + table + "\n```\n"
+        )
+        index = "\n".join(
+            f"```{{index}} {entry['index']}\n```" for entry in notation_entries(notation) if entry.get("index")
+        )
+        return self.parse_text_to_nodes(index + "\n\n" + text)
+
+
+def notation_entries(notation) -> list[dict]:
+    """``[{"latex", "meaning", "code", "index"}]`` from ``derivations.notation``, in source order.
+
+    Uses the module's own table when it has one (``NOTATION``: entries with ``symbol``/``latex``, ``meaning``,
+    ``code``/``name``), else every module-level SymPy symbol with its docstring comment (``#:``) as meaning.
+    """
+    import sympy
+
+    table = getattr(notation, "NOTATION", None)
+    out = []
+    if table:
+        items = table.items() if isinstance(table, dict) else enumerate(table)
+        for key, entry in items:
+            get = (entry.get if isinstance(entry, dict) else lambda k, d=None, e=entry: getattr(e, k, d))
+            symbol = get("latex") or get("symbol")
+            latex = symbol if isinstance(symbol, str) else sympy.latex(symbol)
+            meaning = get("meaning") or get("description") or ""
+            code = get("code") or get("name") or (key if isinstance(key, str) else "")
+            out.append({"latex": latex, "meaning": meaning, "code": code,
+                        "index": get("index") or _index_term(meaning)})
         return out
+    source = Path(notation.__file__).read_text().splitlines()
+    comments = {}
+    for i, line in enumerate(source):
+        m = re.match(r"^([A-Z_][A-Z0-9_]*)\s*=", line)
+        if m:
+            j, doc = i - 1, []
+            while j >= 0 and source[j].lstrip().startswith("#:"):
+                doc.insert(0, source[j].lstrip()[2:].strip())
+                j -= 1
+            inline = line.split("#", 1)[1].strip() if "#" in line and not line.strip().startswith("#") else ""
+            comments[m.group(1)] = " ".join(doc) or inline
+    for name in comments:
+        value = getattr(notation, name, None)
+        if isinstance(value, sympy.Symbol):
+            out.append({"latex": sympy.latex(value), "meaning": comments[name] or FALLBACK_MEANINGS.get(name, ""),
+                        "code": f"notation.{name}", "index": _index_term(comments[name] or FALLBACK_MEANINGS.get(name, ""))})
+    return out
+
+
+def _index_term(meaning: str) -> str:
+    """The general-index term of a meaning: its **bold** phrase, else its first clause."""
+    m = re.search(r"\*\*(.+?)\*\*", meaning)
+    term = m.group(1) if m else re.split(r"[,;(:$]", meaning, maxsplit=1)[0]
+    return term.strip().rstrip(".")
+
+
+#: Used only while ``derivations/notation.py`` gives a symbol no ``#:`` comment of its own.
+FALLBACK_MEANINGS = {
+    "LOG_PX": "the log **evidence** (log marginal likelihood) of an observation, in nats",
+    "P_X": "the **evidence** $p_\\theta(x) = \\int p_\\theta(x \\mid z)\\, p(z)\\, dz$",
+    "ELBO": "the **ELBO** (evidence lower bound) of $q$",
+    "KL_POST": "the **gap**: the KL divergence from $q$ to the true posterior",
+    "KL_PRIOR": "the **KL to the prior**",
+    "RECON": "the **reconstruction term**",
+    "E_LOG_JOINT": "the **energy**: the expected log joint density",
+    "ENTROPY": "the **entropy** of $q$",
+    "AVG_KL": "the **average KL** over the $N$ training observations",
+    "MARGINAL_KL": "the **marginal KL** from the aggregated posterior to the prior",
+    "INDEX_CODE_MI": "the **index-code mutual information** between the index $n$ and the code $z$",
+    "LOG_N": "the logarithm of the number of training observations $N$, the **upper bound of the mutual information**",
+}
+
+
+# ------------------------------------------------------------------------------------------------ layout
+LAYOUT_CSS = r"""
+/* Layout: nothing wider than the column, at 1366 px and at 390 px. */
+.bd-article-container { min-width: 0; }
+.elbo-why { margin: -0.4em 0 1em 2em; font-size: 0.92em; color: var(--pst-color-text-muted, #555); }
+div.math.elbo-eq-narrow { display: none; }
+@media (max-width: 640px) {
+  div.math.elbo-eq-wide { display: none; }
+  div.math.elbo-eq-narrow { display: block; }
+  .elbo-why { margin-left: 0.5em; }
+}
+div.math { max-width: 100%; }
+.elbo-identity-derivation div.math { margin: 0.2em 0; }
+.elbo-identity-derivation .elbo-derivation-title { margin-top: 1.2em; }
+.elbo-verdict.elbo-ok > .admonition-title { color: var(--elbo-elbo); }
+.elbo-verdict.elbo-failed > .admonition-title { color: var(--elbo-gap); }
+div.cell_output pre, div.output pre, .elbo-verdict pre, div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+@media (max-width: 640px) { div.cell_input pre { white-space: pre-wrap; overflow-wrap: anywhere; } }
+table.elbo-table, table.elbo-twins, table.elbo-notation { width: 100%; }
+table.elbo-table td, table.elbo-table th { padding: 0.25em 0.5em; white-space: normal; }
+table.elbo-table td { text-align: right; font-variant-numeric: tabular-nums; }
+table.elbo-twins td, table.elbo-notation td { overflow-wrap: anywhere; }
+/* Tables that cannot reflow scroll inside their own box, with a visible cue (a shadow at the hidden edge). */
+.pst-scrollable-table-container, .table-wrapper {
+  overflow-x: auto;
+  background: linear-gradient(to right, var(--pst-color-background, #fff) 30%, rgba(255,255,255,0)),
+              linear-gradient(to left, var(--pst-color-background, #fff) 30%, rgba(255,255,255,0)) 100% 0,
+              radial-gradient(farthest-side at 0 50%, rgba(0,0,0,.25), rgba(0,0,0,0)),
+              radial-gradient(farthest-side at 100% 50%, rgba(0,0,0,.25), rgba(0,0,0,0)) 100% 0;
+  background-repeat: no-repeat;
+  background-size: 40px 100%, 40px 100%, 14px 100%, 14px 100%;
+  background-attachment: local, local, scroll, scroll;
+}
+figure.elbo-video-figure video { width: 100%; max-width: 854px; border-radius: 0.3em; display: block; }
+.elbo-video-bar { margin: 0.3em 0; font-size: 0.9em; }
+.elbo-video-bar button.elbo-play { border: 1px solid var(--pst-color-border, #ccc); border-radius: 0.3em;
+  background: var(--pst-color-surface, #f5f5f5); padding: 0.2em 0.8em; cursor: pointer; }
+figure img { max-width: 100%; height: auto; }
+p.elbo-downloads { font-size: 0.9em; }
+.elbo-objectives ul { margin-bottom: 0.3em; }
+"""
 
 
 # -------------------------------------------------------------------------------------------- offline
@@ -247,4 +478,10 @@ def setup(app: Sphinx) -> dict:
     app.connect("build-finished", _store_fingerprints)
     app.connect("html-page-context", _drop_remote_scripts)
     app.connect("build-finished", _refresh_built_palette_css)
+    app.add_directive("elbo-notation", ElboNotation)
+    app.connect("doctree-read", _insert_downloads)
+    app.connect("build-finished", _write_notebooks)
+    import elbo_identity  # the {elbo-identity} directive, beside this file
+
+    elbo_identity.setup(app)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

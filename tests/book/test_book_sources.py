@@ -34,25 +34,44 @@ def test_every_toc_entry_exists():
         assert (BOOK / f"{f}.md").is_file(), f"_toc.yml names {f} but book/{f}.md does not exist"
 
 
+def _sections(text: str) -> list[str]:
+    """The chapter's ``## `` headings, in order."""
+    return re.findall(r"^## (.+)$", text, re.M)
+
+
 @pytest.mark.parametrize("name", _chapter_names())
-def test_chapter_shape(name: str):
+def test_chapter_is_prose_around_one_rendering_path(name: str):
+    """A chapter is its prose: the identity's sections come from the {elbo-identity} directive, once each."""
     text = (CHAPTERS / f"{name}.md").read_text()
-    # A MyST Markdown notebook, executed with the project's kernel.
-    assert text.startswith("---\njupytext:") and "kernelspec:" in text
-    # The statement is the registry's, as a sphinx-proof theorem with a labelled equation.
-    assert f'get_identity("{name}")' in text
-    assert "```{prf:theorem}" in text or "````{prf:theorem}" in text
-    assert re.search(r"```\{glue:math\} statement\n:label: eq-" + re.escape(name) + r"\n", text)
-    assert "sympy.latex(ident.statement)" in text
-    # Steps, proof and numeric check are executed from the registry, not typed.
-    assert "ident.steps" in text and "ident.prove()" in text and "ident.check(seed=0)" in text
-    # Exercises with hidden solutions.
-    n_ex = text.count("```{exercise}")
-    assert n_ex >= 1
-    assert text.count("```{solution}") == n_ex
-    assert text.count(":class: dropdown") >= n_ex
-    # At least one citation of the bibliography.
-    assert "{cite:" in text
+    assert text.startswith("---\njupytext:") and "kernelspec:" in text  # a MyST notebook (downloadable as .ipynb)
+    parts = re.findall(r"```\{elbo-identity\} (\w+)\n:part: (\w+)\n```", text)
+    assert parts == [(name, "statement"), (name, "derivation"), (name, "verification")], parts
+    # no page re-implements the machinery the directive owns
+    for copy in ("ident.prove()", "ident.check(", "sympy.latex(", "get_identity(", "elbo-verdict\" data-ok", "glue(\"statement\""):
+        assert copy not in text, f"{name} copies the directive's machinery ({copy})"
+
+
+def _scaffolded_pages() -> list[Path]:
+    return [CHAPTERS / f"{n}.md" for n in _chapter_names()] + sorted((BOOK / "practice").glob("*.md"))
+
+
+@pytest.mark.parametrize("page", _scaffolded_pages(), ids=lambda p: p.stem)
+def test_chapter_scaffolding(page: Path):
+    """Objectives and prerequisites first; key points, exercises with hidden solutions, further reading last."""
+    text = page.read_text()
+    body = text.split("\n---\n", 1)[1]
+    first_block = body.split("\n## ", 1)[0]
+    assert ":class: elbo-objectives" in first_block and "**You will be able to**" in first_block
+    assert "**Prerequisites:**" in first_block
+    sections = _sections(text)
+    assert sections[-3:] == ["Key points", "Exercises", "Further reading"], sections
+    key_points = text.split("## Key points", 1)[1].split("\n## ", 1)[0]
+    assert len(re.findall(r"^- ", key_points, re.M)) >= 2
+    exercises = text.split("## Exercises", 1)[1].split("\n## ", 1)[0]
+    n_ex = exercises.count("```{exercise}")
+    assert n_ex >= 2 and exercises.count("```{solution}") == n_ex and exercises.count(":class: dropdown") >= n_ex
+    reading = text.split("## Further reading", 1)[1]
+    assert len(re.findall(r"\{footcite:t\}`\w+`", reading)) >= 2 and "```{footbibliography}" in reading
 
 
 def test_videos_name_real_vizlab_scenes():
@@ -74,7 +93,7 @@ def test_citations_resolve_to_the_bibliography():
         assert needed in keys
     cited = set()
     for page in BOOK.rglob("*.md"):
-        for group in re.findall(r"\{cite:[tp]?\}`([^`]+)`", page.read_text()):
+        for group in re.findall(r"\{(?:foot)?cite:[tp]?\}`([^`]+)`", page.read_text()):
             cited.update(k.strip() for k in group.split(","))
     assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
     assert keys <= cited, f"in references.bib but never cited: {sorted(keys - cited)}"

@@ -1,0 +1,351 @@
+r"""``{elbo-identity}``: the one rendering path for an identity's sections (a chapter's source is its prose).
+
+Usage in a chapter (MyST)::
+
+    ```{elbo-identity} jensen
+    :part: statement
+    ```
+
+Parts:
+
+* ``statement`` -- the theorem box: the title (MyST, math allowed), what exactly was proved (``Identity.scope``),
+  the statement (``sympy.latex`` of the proved relational, labelled ``eq-<name>``), the source; then the worked
+  instance's model (``Identity.model``) when the registry states one.
+* ``derivation`` -- every derivation of the identity (general chain, worked instance, lemmas), each step displayed
+  as the registry shows it (``Step.display`` when present, else the checked expression) with its justification
+  (MyST, so ``$math$`` renders).
+* ``verification`` -- ``prove()``, ``check(seed=0)`` and every wrong twin, run by
+  :func:`derivations.report.evaluate` while the page is read.  A failed proof, a failed check or a twin that is
+  not rejected is a build warning, so ``-W`` stops the build.
+
+Everything is generated as MyST text and parsed by the page's own parser, so the HTML and the LaTeX/PDF builders
+render it natively (theorem boxes, numbered equations, admonitions, tables).
+
+Long display lines are broken at their top-level terms (``aligned``): a form for wide columns and, when it differs,
+a narrower one shown on phones only (CSS ``elbo-eq-wide`` / ``elbo-eq-narrow``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+_DERIVATIONS = Path(__file__).resolve().parents[2] / "derivations"
+
+#: Budgets, in estimated rendered characters, of one displayed line: the book's column at 1366 px and the PDF
+#: page hold about 70; a 390 px phone about 34.
+WIDE = 70
+NARROW = 34
+
+RELATIONS = {"=": "=", ">=": r"\geq", "<=": r"\leq"}
+KIND_TITLES = {
+    "general": "General proof",
+    "instance": "Worked instance",
+    "lemma": "Lemma",
+}
+
+
+# ------------------------------------------------------------------------------------------- line widths
+_FRAC = re.compile(r"\\(?:d|t)?frac\{([^{}]*)\}\{([^{}]*)\}")
+_ZERO_WIDTH = re.compile(
+    r"\\(?:left|right|big|Big|bigg|Bigg|mathrm|mathbb|mathcal|mathbf|operatorname|displaystyle|textstyle|limits|"
+    r"nolimits|text|mathit|boldsymbol)\b"
+)
+
+
+def visible_width(tex: str) -> int:
+    """A rough count of the characters a LaTeX line shows (fractions count their wider part, commands one)."""
+    s = tex
+    for _ in range(20):  # innermost fractions first
+        s, n = _FRAC.subn(lambda m: max(m.group(1), m.group(2), key=len), s)
+        if not n:
+            break
+    s = _ZERO_WIDTH.sub("", s)
+    s = re.sub(r"\\(?:quad|qquad)", "xx", s)
+    s = re.sub(r"\\[,;:! ]", "", s)
+    s = re.sub(r"\\[A-Za-z]+", "x", s)
+    s = re.sub(r"[{}^_&]", "", s)
+    s = re.sub(r"\s+", "", s)
+    return len(s)
+
+
+def _latex(expr) -> str:
+    import sympy
+
+    return expr if isinstance(expr, str) else sympy.latex(expr)
+
+
+def _signed_terms(expr) -> list[str] | None:
+    """The top-level terms of a SymPy sum as LaTeX with their signs, in the order ``sympy.latex`` prints them."""
+    import sympy
+    from sympy.printing.latex import LatexPrinter
+
+    if isinstance(expr, str) or not isinstance(expr, sympy.Add):
+        return None
+    printer = LatexPrinter()
+    out = []
+    for i, term in enumerate(printer._as_ordered_terms(expr)):
+        negative = term.could_extract_minus_sign()
+        body = printer._print(-term if negative else term)
+        if isinstance(-term if negative else term, sympy.Add):
+            body = rf"\left({body}\right)"
+        out.append(("- " if negative else ("" if i == 0 else "+ ")) + body)
+    return out
+
+
+def _pack(prefix: str, terms: list[str], budget: int) -> list[str]:
+    """Greedy: terms into lines of at most ``budget`` visible characters; the first line starts with ``prefix``."""
+    lines, current = [], prefix
+    for term in terms:
+        candidate = f"{current} {term}".strip()
+        if current.strip() and current != prefix and visible_width(candidate) > budget:
+            lines.append(current)
+            current = term
+        else:
+            current = candidate
+    lines.append(current)
+    return lines
+
+
+def broken(lhs, rel: str | None, rhs, budget: int) -> str:
+    """``lhs rel rhs`` (``lhs`` may be ``None``: a continued line ``rel rhs``) as one line or an ``aligned`` block.
+
+    Breaks only at the top-level ``+``/``-`` of ``rhs`` (then of ``lhs``); a single term wider than ``budget``
+    stays whole.
+    """
+    left = "" if lhs is None else _latex(lhs)
+    rel_tex = "" if rel is None else rel
+    one = f"{left} {rel_tex} {_latex(rhs)}".strip()
+    if visible_width(one) <= budget:
+        return one
+    rhs_terms = _signed_terms(rhs) or [_latex(rhs)]
+    if lhs is not None and visible_width(left) > budget // 2:
+        lhs_terms = _signed_terms(lhs) or [left]
+        left_lines = _pack("", lhs_terms, budget)
+        head = [f"& {line}" for line in left_lines[:-1]] + [f"& {left_lines[-1]}"]
+        body = _pack(f"{rel_tex}", rhs_terms, budget)
+        lines = head + [f"& {body[0]}"] + [rf"& \quad {line}" for line in body[1:]]
+    else:
+        body = _pack("", rhs_terms, budget)
+        lines = [f"{left} & {rel_tex} {body[0]}".strip()] + [rf"& \quad {line}" for line in body[1:]]
+    if len(lines) == 1:
+        return one
+    return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
+
+
+def _statement_parts(statement):
+    import sympy
+
+    kinds = {sympy.Eq: "=", sympy.GreaterThan: r"\geq", sympy.LessThan: r"\leq",
+             sympy.StrictGreaterThan: ">", sympy.StrictLessThan: "<"}
+    rel = kinds.get(type(statement))
+    if rel is None:
+        return None, None, statement
+    return statement.lhs, rel, statement.rhs
+
+
+# ------------------------------------------------------------------------------------------ registry access
+def _identity(name: str):
+    from derivations import get_identity
+
+    return get_identity(name)
+
+
+@lru_cache(maxsize=None)
+def _evaluation(name: str, stamp: str) -> dict:
+    """``derivations.report.evaluate`` once per identity and per registry fingerprint (``stamp``)."""
+    from derivations import report
+
+    return report.evaluate(_identity(name), seed=0, twins=True)
+
+
+def _step_display(step):
+    """What a step shows: its display form (proved equal to the checked expression by D1's API) or the expr."""
+    display = getattr(step, "display", None)
+    return step.expr if display is None else display
+
+
+def _derivations(ident) -> list[tuple[str, str, list]]:
+    """``[(title, kind, steps)]``: the registry's derivations, main first, with a reader's title."""
+    out = []
+    for i, der in enumerate(getattr(ident, "derivations", None) or []):
+        kind = getattr(der, "kind", None) or ("general" if i == 0 else "lemma")
+        title = getattr(der, "title", None) or (
+            KIND_TITLES.get(kind, "The chain") if der.label == "main" else der.label.replace("_", " ").capitalize())
+        out.append((title, kind, list(der.steps)))
+    return out
+
+
+def _scope(ident) -> str:
+    scope = getattr(ident, "scope", None)
+    if scope:
+        return str(scope)
+    return ("*What was proved:* the chain in the derivation below, on the model stated there "
+            "(the registry does not state a wider scope).")
+
+
+def _md_escape_code(text: str) -> str:
+    return text.replace("`", "'")
+
+
+def _fence(directive: str, body: str, options: dict | None = None, arg: str = "") -> str:
+    """A MyST directive block with a fence longer than any inside ``body``."""
+    longest = max([len(m) for m in re.findall(r"^(`{3,}|:{3,})", body, re.M)] + [2])
+    fence = "`" * max(3, longest + 1)
+    opts = "".join(f":{k}: {v}\n" for k, v in (options or {}).items())
+    return f"{fence}{{{directive}}} {arg}".rstrip() + f"\n{opts}\n{body.strip()}\n{fence}\n"
+
+
+def _math(tex_wide: str, tex_narrow: str, label: str | None = None) -> str:
+    """One display equation, with a phone-only broken form when it differs from the wide one."""
+    if tex_narrow == tex_wide:
+        opts = {"label": label} if label else {}
+        return _fence("math", tex_wide, opts)
+    opts = {"class": "elbo-eq-wide"}
+    if label:
+        opts["label"] = label
+    wide = _fence("math", tex_wide, opts)
+    narrow = _fence("math", tex_narrow, {"class": "elbo-eq-narrow"})
+    return wide + "\n" + _fence("only", narrow, arg="html")
+
+
+# ------------------------------------------------------------------------------------------------ parts
+def statement_md(ident) -> str:
+    lhs, rel, rhs = _statement_parts(ident.statement)
+    wide = broken(lhs, rel, rhs, WIDE) if rel else _latex(ident.statement)
+    narrow = broken(lhs, rel, rhs, NARROW) if rel else wide
+    body = "\n".join([
+        _scope(ident),
+        "",
+        _math(wide, narrow, label=f"eq-{ident.name}"),
+        f"*Source:* {ident.source}",
+    ])
+    out = _fence("prf:theorem", body, {"label": f"thm-{ident.name}"}, arg=ident.title)
+    model = getattr(ident, "model", None)
+    if model:
+        out += "\n" + _fence("admonition", str(model), {"class": "elbo-model"}, arg="The worked instance's model")
+    return out
+
+
+def derivation_md(ident) -> str:
+    parts = []
+    for title, kind, steps in _derivations(ident):
+        heading = KIND_TITLES.get(kind, kind.capitalize())
+        shown_title = title if title.lower().startswith(heading.lower()) else f"{heading}: {title}"
+        parts.append(_fence("container", f"**{shown_title}**", arg="elbo-derivation-title"))
+        for i, step in enumerate(steps):
+            shown = _step_display(step)
+            rel = None if i == 0 else RELATIONS.get(getattr(step, "rel", "="), "=")
+            wide = broken(None, rel, shown, WIDE)
+            narrow = broken(None, rel, shown, NARROW)
+            parts.append(_math(wide, narrow))
+            why = str(getattr(step, "why", "")).strip()
+            if why:
+                parts.append(_fence("container", f"({i}) {why}", arg="elbo-why"))
+    return "\n".join(parts)
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    return f"{x:.{digits}f}"
+
+
+def _lines(message: str) -> str:
+    """A verdict message with one clause per line (the registry joins its sub-checks with '; ')."""
+    return "\n".join(part.strip() for part in message.strip().split("; "))
+
+
+def numeric_sentence(numeric: dict) -> str:
+    """The numeric verdict in words: which error the ± is, and how the tolerance was set."""
+    est, se, exact, tol = (numeric[k] for k in ("estimate", "se", "exact", "tol"))
+    diff = abs(est - exact)
+    try:
+        from derivations.numeric import Z_TOL
+    except ImportError:  # the split of core.py by role may move it
+        Z_TOL = 4.0
+    if se and se > 0:
+        return (f"estimate {_fmt(est)} ± {_fmt(se)} (± one Monte Carlo standard error, seed 0) against the exact "
+                f"{_fmt(exact)}: the difference {diff:.2g} is within the tolerance {tol:.2g} "
+                f"({Z_TOL:g} standard errors plus a floating-point floor).")
+    return (f"computed without Monte Carlo error (closed form or quadrature): {est:.6g} against the exact {exact:.6g}; "
+            f"the difference {diff:.1e} is within the floating-point floor {tol:.0e}.")
+
+
+def verification_md(ident, evaluation: dict) -> tuple[str, list[str]]:
+    """MyST for the proof and check verdicts and the twins table; and the problems (build warnings)."""
+    problems = []
+    proof, numeric = evaluation["proof"], evaluation["numeric"]
+    if not proof["ok"]:
+        problems.append(f"prove() failed: {proof['message']}")
+    if not numeric["ok"]:
+        problems.append(f"check() failed: {numeric['message']}")
+    proof_title = "✔ Proved" if proof["ok"] else "✘ Proof failed"
+    scope = getattr(ident, "scope", None)
+    proof_body = (f"{scope}\n\n" if scope else "") + "```text\n" + _lines(proof["message"]) + "\n```"
+    out = [_fence("admonition", proof_body,
+                  {"class": f"elbo-verdict elbo-{'ok' if proof['ok'] else 'failed'}"}, arg=proof_title)]
+    numeric_title = "✔ Numeric check passed" if numeric["ok"] else "✘ Numeric check failed"
+    numeric_body = numeric_sentence(numeric) + "\n\n```text\n" + _lines(numeric["message"]) + "\n```"
+    out.append(_fence("admonition", numeric_body,
+                      {"class": f"elbo-verdict elbo-{'ok' if numeric['ok'] else 'failed'}"}, arg=numeric_title))
+    twins = evaluation.get("twins", [])
+    if twins:
+        rows = []
+        for twin in twins:
+            ok = twin["proof_rejected"] and twin["check_rejected"]
+            if not ok:
+                problems.append(f"wrong twin {twin['name']} was not rejected")
+            rows.append(
+                f"* - `{_md_escape_code(twin['name'])}`\n  - {twin['mistake']}\n"
+                f"  - {'rejected' if twin['proof_rejected'] else '**accepted**'}\n"
+                f"  - {'rejected' if twin['check_rejected'] else '**accepted**'}")
+        table = "* - twin\n  - the mistake\n  - proof\n  - check\n" + "\n".join(rows)
+        out.append(f"The wrong twins -- plausible mistakes -- each run through the same `prove()` and `check()` "
+                   f"({len(twins)} twin{'s' if len(twins) != 1 else ''}, all must be rejected):\n")
+        out.append(_fence("list-table", table, {"header-rows": "1", "class": "elbo-twins", "widths": "22 48 15 15"}))
+    return "\n".join(out), problems
+
+
+# -------------------------------------------------------------------------------------------- directive
+class ElboIdentity(SphinxDirective):
+    """``{elbo-identity} name`` with ``:part: statement | derivation | verification``."""
+
+    required_arguments = 1
+    option_spec = {"part": lambda arg: directives.choice(arg, ("statement", "derivation", "verification"))}
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        part = self.options.get("part", "statement")
+        # Sphinx re-reads this page when any module of the registry changes (mtime), which re-runs the proofs.
+        for path in sorted(_DERIVATIONS.rglob("*.py")):
+            self.env.note_dependency(str(path))
+        try:
+            ident = _identity(name)
+        except Exception as exc:  # an unknown name is a build error with the known names
+            logger.warning(f"elbo-identity: {exc}", location=self.get_location())
+            return []
+        problems: list[str] = []
+        if part == "statement":
+            text = statement_md(ident)
+        elif part == "derivation":
+            text = derivation_md(ident)
+        else:
+            stamp = str(max(p.stat().st_mtime_ns for p in _DERIVATIONS.rglob("*.py")))
+            text, problems = verification_md(ident, _evaluation(name, stamp))
+        for problem in problems:
+            logger.warning(f"elbo-identity {name}: {problem}", location=self.get_location())
+        container = nodes.container(classes=["elbo-identity", f"elbo-identity-{part}"])
+        container += self.parse_text_to_nodes(text, allow_section_headings=False)
+        return [container]
+
+
+def setup(app) -> dict:
+    app.add_directive("elbo-identity", ElboIdentity)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
