@@ -14,7 +14,8 @@ STAMP="$VENV/.elbo-lab-setup"
 
 APT_PACKAGES=(libcairo2-dev libpango1.0-dev pkg-config ffmpeg
   texlive-latex-base texlive-latex-extra texlive-fonts-recommended texlive-science dvisvgm
-  chromium)
+  chromium
+  latexmk texlive-xetex fonts-freefont-otf poppler-utils)  # the book's PDF (XeLaTeX, its fonts; pdftoppm to check it)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
