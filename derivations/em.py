@@ -125,30 +125,42 @@ def _general(variant):
     return steps, tight, rules
 
 
+PI = sp.symbols("pi1:4", positive=True)          # display symbols of the 3-state instance
+QS = sp.symbols("q^*_1:4", positive=True)
+ELL = sp.symbols("ell1:4", positive=True)
+PX_INST = sp.Symbol("p(x)", positive=True)
+
+
 def _instance_mixture(variant):
+    """The tightness step on K = 3 states; display symbols pi_k, q*_k, p(x) with their definitions as rules."""
     a = sp.symbols("a1:4", positive=True)
-    ell = sp.symbols("ell1:4", positive=True)
     pi = [ak / sum(a) for ak in a]
-    px = sum(pk * lk for pk, lk in zip(pi, ell))
+    px = sum(pk * lk for pk, lk in zip(pi, ELL))
     if variant == "prior_estep":
         qk = pi
     elif variant == "unnormalized_estep":
-        qk = [pk * lk for pk, lk in zip(pi, ell)]
+        qk = [pk * lk for pk, lk in zip(pi, ELL)]
     elif variant == "likelihood_only_estep":
-        qk = [lk / sum(ell) for lk in ell]
+        qk = [lk / sum(ELL) for lk in ELL]
     else:
-        qk = [pk * lk / px for pk, lk in zip(pi, ell)]
-    return Derivation("instance_mixture", [
-        Step(sum(q_ * sp.log(pk * lk / q_) for q_, pk, lk in zip(qk, pi, ell)), r"The ELBO of the E-step's $q^*$ on "
-                                                                               r"the 3-state instance."),
-        Step(sum(q_ * sp.log(px) for q_ in qk), r"Bayes: $\pi_k \ell_k / q^*_k = p(x)$ for every $k$."),
-        Step(sp.log(px), r"$\sum_k q^*_k = 1$."),
+        qk = [pk * lk / px for pk, lk in zip(pi, ELL)]
+    rules = {**dict(zip(PI, pi)), **dict(zip(QS, qk)), PX_INST: px}
+    der = Derivation("instance_mixture", [
+        Step(sum(q_ * sp.log(pk * lk / q_) for q_, pk, lk in zip(QS, PI, ELL)),
+             r"The ELBO of the E-step's $q^*_k = \pi_k \ell_k / p(x)$ on the 3-state instance, "
+             r"$\sum_k q^*_k \log \frac{\pi_k \ell_k}{q^*_k}$."),
+        Step(sum(q_ * sp.log(PX_INST) for q_ in QS), r"Bayes: $\pi_k \ell_k / q^*_k = p(x) = \sum_j \pi_j \ell_j$ "
+                                                     r"for every $k$."),
+        Step(sp.log(PX_INST), r"$\sum_k q^*_k = 1$."),
     ], r"Worked instance: a latent with $K = 3$ states", "instance")
+    return der, rules
 
 
 def _build(variant):
     steps, tight, rules = _general(variant)
-    side = [tight, _instance_mixture(variant)]
+    mixture, inst_rules = _instance_mixture(variant)
+    rules = {**rules, **inst_rules}
+    side = [tight, mixture]
     if variant is None:
         mp, vp = lg.posterior_mean_expr(), lg.posterior_var_expr()
         side.append(Derivation("linear_gaussian", [

@@ -144,6 +144,10 @@ def _general(variant):
     return steps, rules
 
 
+LOGN_LOG_X = sp.Symbol(r"\log \mathcal{N}(\log x; 0, 1)", real=True)
+ABS_FPRIME = sp.Symbol(r"|f'(x)|", positive=True)
+
+
 def _instances():
     Z = normal_rv("z", a * x + c, sigma**2)
     zz = sp.Symbol("z", real=True)
@@ -167,7 +171,8 @@ def _instances():
         ], r"Worked instance: decoder over encoder, pointwise", "instance"),
         Derivation("nonlinear_log", [
             Step(sp.Limit(h, sigma, 0), r"$f(x) = \log x$: the limit of the ELBO integrand at $z = \log x + \sigma\epsilon$."),
-            Step(_ln(sp.log(xp), 0, 1) - sp.log(xp), r"$\log p(f(x)) + \log|f'(x)|$, $f'(x) = 1/x$."),
+            Step(_ln(sp.log(xp), 0, 1) - sp.log(xp), r"$\log p(f(x)) + \log|f'(x)|$, $f'(x) = 1/x$.",
+                 display=LOGN_LOG_X + sp.log(ABS_FPRIME)),
             Step(-sp.log(xp) - sp.log(2 * sp.pi) / 2 - sp.log(xp) ** 2 / 2, r"CoV: $x = e^z$ is log-normal."),
         ], r"Worked instance: $D = 1$, $f(x) = \log x$", "instance"),
     ]
@@ -175,7 +180,8 @@ def _instances():
 
 def _build(variant):
     steps, rules = _general(variant)
-    defs = {LIM_ELBO: steps[0].expr, **rules}
+    xp = sp.Symbol("x", positive=True)
+    defs = {LIM_ELBO: steps[0].expr, **rules, LOGN_LOG_X: _ln(sp.log(xp), 0, 1), ABS_FPRIME: 1 / xp}
     return {"statement": sp.Eq(LIM_ELBO, LOG_PX), "definitions": defs, "steps": steps, "kind": "general",
             "title": r"General proof: every invertible $f$ on $\mathbb{R}^D$",
             "hypotheses": [r"x = g(z),\ f = g^{-1}", r"f, g \in C^2", r"\sigma > 0"],
