@@ -138,8 +138,8 @@ def apply_rules(e: sp.Basic, rules: dict) -> sp.Basic:
 
     A rule whose left side is a sum (``Sum(w[k], (k, 1, K)) -> 1``) is matched in the linear normal form too.
     """
-    if rules and any(isinstance(k, sp.Sum) for k in rules):
-        rules = {**rules, **{linear_form(k): v for k, v in rules.items() if isinstance(k, sp.Sum)}}
+    if rules and any(isinstance(k, (sp.Sum, Expect)) for k in rules):
+        rules = {**rules, **{linear_form(k): v for k, v in rules.items() if isinstance(k, (sp.Sum, Expect))}}
     for _ in range(6):
         new = e.xreplace(rules) if rules else e
         if new == e:
@@ -228,12 +228,31 @@ def _zero_pointwise(d: sp.Basic, rules: dict) -> bool:
     if not groups:
         return False
     for key, body in groups.items():
-        if not _zero_atomwise(_deindex(body), rules) and not reduces_to_zero(_deindex(body), rules=rules):
+        if _zero_atomwise(_deindex(body), rules):
+            continue
+        terms = sp.Add.make_args(sp.expand(body))
+        if len(terms) == 2 and _zero_atomwise(_deindex(sp.log(terms[0]) - sp.log(-terms[1])), rules):
+            continue  # two products of densities: equal when their logs are (Gaussians complete the square)
+        if not reduces_to_zero(_deindex(body), rules=rules):
             return False
     return _zero_atomwise(rest, rules) if rest != 0 else True
 
 
 _STD_INDEX = sp.Symbol("k__", integer=True)
+
+
+def _same_integrand(a, b, rules: dict) -> bool:
+    """Two integrals over the same variable and limits with integrands equal pointwise (directly, or as logs
+    of products of positive densities, e.g. Bayes' rule for Gaussians by completing the square)."""
+    if a is None or b is None:
+        return False
+    a, b = apply_rules(a, rules), apply_rules(b, rules)
+    if not (isinstance(a, sp.Integral) and isinstance(b, sp.Integral)) or a.limits != b.limits:
+        return False
+    fa, fb = a.function, b.function
+    if _zero_atomwise(fa - fb, rules):
+        return True
+    return known_positive(fa) and known_positive(fb) and _zero_atomwise(sp.log(fa) - sp.log(fb), rules)
 
 
 def _deindex(e: sp.Basic) -> sp.Basic:
@@ -308,7 +327,7 @@ def reduces_to_zero(d: sp.Expr, a: sp.Expr | None = None, b: sp.Expr | None = No
     rules = rules or {}
     d = apply_rules(d, rules)
     if _general(d):
-        if _zero_atomwise(d, rules) or _zero_pointwise(d, rules):
+        if _zero_atomwise(d, rules) or _zero_pointwise(d, rules) or _same_integrand(a, b, rules):
             return True
         if d.has(AppliedUndef, Expect):
             return False  # unknown densities cannot be evaluated
@@ -461,7 +480,8 @@ def _nonneg(d: sp.Expr, witness: Optional[sp.Expr], var: Optional[sp.Symbol], ru
     if witness is not None:
         if not reduces_to_zero(d - witness, rules=rules):
             return False
-        return known_nonnegative(apply_rules(witness, rules))
+        # the witness's own symbols may carry the assumption (e.g. a leave-one-out average A_i > 0 by definition)
+        return known_nonnegative(witness) or known_nonnegative(apply_rules(witness, rules))
     d = apply_rules(d, rules)
     if known_nonnegative(d) or sp.simplify(d).is_nonnegative is True:
         return True

@@ -247,7 +247,7 @@ def _lin_expect(e: Expect) -> sp.Expr:
             out += c * _gaussian_moments(g, var, dens)
         elif isinstance(dens, DiagNormalPDF) and dens.marginal(g) is not None:
             out += c * _lin_expect(Expect(g, *dens.marginal(g)))  # a function of z_d integrates against q_d
-        elif isinstance(var, sp.Symbol) and not isinstance(dens, (NormalPDF, DiagNormalPDF)):
+        elif isinstance(var, sp.Symbol) and not isinstance(dens, DiagNormalPDF):
             # E_q f = integral of q f over the space of var: expectations under different densities compare
             out += c * _lin_integral(sp.Integral(dens * g, (var, -sp.oo, sp.oo)))
         else:
@@ -255,23 +255,27 @@ def _lin_expect(e: Expect) -> sp.Expr:
     return out
 
 
+def _canonical_sum(g: sp.Expr, k, lo, hi) -> sp.Sum:
+    """``Sum(g, (k, lo, hi))`` with its index renamed by nesting height, so equal sums written with different
+    letters (or reached by different routes) are one atom."""
+    inner = [int(str(t.limits[0][0]).split("_")[-1]) for t in g.atoms(sp.Sum) if str(t.limits[0][0]).startswith("iota_")]
+    canon = sp.Symbol(f"iota_{1 + max(inner or [0])}", integer=True)
+    if canon != k and not g.has(canon):
+        g, k = g.xreplace({k: canon}), canon
+    return sp.Sum(g, (k, lo, hi))
+
+
 def _lin_sum(e: sp.Sum) -> sp.Expr:
     if len(e.limits) != 1:
         return e
     k, lo, hi = e.limits[0]
     f = _expand_logs(linear_form(e.function))
-    # canonical index name: by nesting height, so equal sums written with different letters are one atom
-    height = 1 + max([int(str(s.limits[0][0]).split("_")[-1]) for s in f.atoms(sp.Sum)
-                      if str(s.limits[0][0]).startswith("iota_")] or [0])
-    canon = sp.Symbol(f"iota_{height}", integer=True)
-    if canon != k and not f.has(canon):
-        f, k = f.xreplace({k: canon}), canon
     out = sp.Integer(0)
     for c, g in _split(f, k):
         if g == 1:
             out += c * (hi - lo + 1)  # sum of a constant
         else:
-            out += c * sp.Sum(g, (k, lo, hi))
+            out += c * _canonical_sum(g, k, lo, hi)
     return out
 
 
