@@ -37,9 +37,10 @@ sampling from q without the weight :math:`p(z)/q(z)`).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import sympy as sp
-from scipy.special import logsumexp
 
 from derivations.expectation import Expect, NormalPDF, density
 from derivations.identity import make_identity
@@ -253,6 +254,8 @@ def iwae_curve(ks=KS, n_rep: int = N_REP, seed: int = 0, params: dict | None = N
     Returns dict: ``k`` (list), ``iwae`` and ``se`` (lists, ``n_rep`` replicates each), ``elbo`` (exact
     $\mathcal{L}_1$), ``log_px`` (exact).
     """
+    from scipy.special import logsumexp
+
     p = dict(lg.DEFAULT, **(params or {}))
     rng = np.random.default_rng(seed)
     vals, ses = [], []
@@ -269,11 +272,15 @@ def iwae_curve(ks=KS, n_rep: int = N_REP, seed: int = 0, params: dict | None = N
             "log_px": float(lg.log_evidence(p["x"], p["w"], p["b"], p["s"]))}
 
 
+@lru_cache(maxsize=8)
+def _estimates(seed: int) -> tuple:
+    return evidence_estimators(seed), iwae_curve(seed=seed, n_rep=N_REP_CHECK)
+
+
 def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     """Components (evidence by naive and IS sampling, L_1 against the ELBO) and claims (variance ratio,
     L_K <= log p(x), monotone in K, normalization)."""
-    ev = evidence_estimators(seed)
-    cur = iwae_curve(seed=seed, n_rep=N_REP_CHECK)
+    ev, cur = _estimates(seed)
     p = dict(lg.DEFAULT)
     extra = []
     if variant == "naive_under_q":

@@ -116,6 +116,7 @@ def render_table(rows: list, total_seconds: float, file=None) -> None:
     import sys
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     out = file or sys.stdout
@@ -128,7 +129,7 @@ def render_table(rows: list, total_seconds: float, file=None) -> None:
         table.add_column(h, justify="right" if h == "seconds" else "left")
     for r in rows:
         cells = [r["name"], proof_cell(r), numeric_cell(r), twins_cell(r), f"{r['seconds']['total']:.2f}"]
-        table.add_row(*cells, style=None if r["ok"] else "bold red")
+        table.add_row(*map(escape, cells), style=None if r["ok"] else "bold red")
     console.print(table)
     twins = twin_rows(rows)
     if twins:
@@ -136,7 +137,7 @@ def render_table(rows: list, total_seconds: float, file=None) -> None:
         for h in ("identity", "twin", "the mistake", "proof", "check"):
             tt.add_column(h, overflow="fold")
         for t in twins:
-            tt.add_row(*t, style=None if t[3] == "rejected" and t[4] == "rejected" else "bold red")
+            tt.add_row(*map(escape, t), style=None if t[3] == "rejected" and t[4] == "rejected" else "bold red")
         console.print(tt)
     console.print(footer, style="green" if ok else "bold red")
     for line in failure_details(rows):
