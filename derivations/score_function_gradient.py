@@ -113,7 +113,8 @@ def _instance(phi, variant):
     return Derivation(f"instance_{phi}", [
         Step(sp.Derivative(sp.Integral(qd * f_expr(), inf), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$."),
         Step(sp.Integral(sp.Derivative(qd, phi) * f_expr(), inf), r"Differentiate under the integral sign."),
-        Step(sp.Integral(qd * score * f_expr(), inf), r"$\nabla q = q\, \nabla \log q$."),
+        Step(sp.Integral(qd * score.doit() * f_expr(), inf), r"$\nabla q = q\, \nabla \log q$.",
+             display=sp.Integral(qd * score * f_expr(), inf)),
         Step(E(f_expr(Z) * score.doit().subs(z, Z)), r"An expectation under $q = \mathcal{N}(\mu, \sigma^2)$."),
         Step(exact, r"Gaussian moments up to order 4 (SymPy): the exact gradient, "
                     rf"$\partial_{{{name}}}(c_1 \mu + c_2(\mu^2 + \sigma^2) + c_3(\mu^3 + 3\mu\sigma^2))$."),
