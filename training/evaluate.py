@@ -34,7 +34,7 @@ from .data import binarize, load_mnist
 from .model import VAE, gaussian_kl_to_standard_normal, log_diag_gaussian, log_standard_normal
 from .io import FolderLock, UsageError, atomic_write_set, check_name, npz_bytes, prepare_folder, remove_stale_temps
 from .result_files import PAPER_TABLE1, RESULTS_DIR, SCHEMA, ResultsError, problems, read_metrics
-from .surgery import surgery_terms
+from .surgery_estimators import surgery_terms
 from .train import CHECKPOINT, METRICS, load_checkpoint, model_from_checkpoint
 
 ENCODINGS_SUBSET = 5000
@@ -90,6 +90,7 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 250, see
     ``x`` (n, 784) -> (``{"value", "se"}`` averaged over the n images, per-image bounds (n,)). Nats.
     """
     gen = torch.Generator(device=x.device).manual_seed(seed)
+    prior = model.prior_distribution() if model.prior.learned else None  # a learned prior: built once
     per_image = []
     for i in range(len(x)):
         xi = x[i : i + 1]
@@ -99,7 +100,8 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 250, see
             c = min(chunk, k - j)
             z = mu + torch.exp(0.5 * logvar) * torch.randn((c, mu.shape[1]), generator=gen, device=x.device)
             # $\log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x)$
-            lw = model.log_px_given_z(xi, model.decode(z)) + log_standard_normal(z) - log_diag_gaussian(z, mu, logvar)
+            lp = log_standard_normal(z) if prior is None else prior.log_prob(z)
+            lw = model.log_px_given_z(xi, model.decode(z)) + lp - log_diag_gaussian(z, mu, logvar)
             logw.append(lw.double())
         lw = torch.cat(logw)
         per_image.append(torch.logsumexp(lw, 0) - math.log(k))
@@ -160,7 +162,7 @@ def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_di
         FolderBusy: another evaluate writes to the results folder. DataError: MNIST missing or corrupt.
     """
     check_options(name, iwae_k, iwae_images, train_subset, threads, note)
-    out = prepare_folder(results_dir if results_dir else RESULTS_DIR, "--results-dir")
+    out = prepare_folder(RESULTS_DIR if results_dir is None else results_dir, "--results-dir")
     t0 = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
@@ -206,19 +208,27 @@ def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_im
 
     mu, logvar = encode_all(model, xtr)
     rec = reconstruction_term(model, xtr, mu, logvar, seed=seed)
-    surg = surgery_terms(mu, logvar, seed=seed)
-    avg_kl = surg["avg_kl"].value
+    prior = model.prior_distribution() if model.prior.learned else None  # None: N(0, I), closed-form KL
+    surg = surgery_terms(mu, logvar, seed=seed, prior=prior)
+    avg_kl, avg_kl_se = surg["avg_kl"].value, surg["avg_kl"].se  # se 0 for N(0, I); Monte Carlo otherwise
     terms = {
-        "elbo": _est(rec["value"] - avg_kl, rec["se"]),
+        "elbo": _est(rec["value"] - avg_kl, math.hypot(rec["se"], avg_kl_se)),
         "reconstruction": rec,
-        "avg_kl": _est(avg_kl, 0.0),
+        "avg_kl": _est(avg_kl, avg_kl_se),
         "marginal_kl": surg["marginal_kl"].to_dict(),
         "index_code_mi": surg["index_code_mi"].to_dict(),
         "index_code_mi_direct": surg["index_code_mi_direct"].to_dict(),
     }
     mu_te, logvar_te = encode_all(model, xte)
     rec_te = reconstruction_term(model, xte, mu_te, logvar_te, seed=seed)
-    kl_te = gaussian_kl_to_standard_normal(mu_te.double(), logvar_te.double()).mean().item()
+    if prior is None:
+        kl_te, kl_te_se = gaussian_kl_to_standard_normal(mu_te.double(), logvar_te.double()).mean().item(), 0.0
+    else:  # one draw per test image: log q(z|x) - log p(z), its mean and standard error
+        g_te = torch.Generator(device=xte.device).manual_seed(seed + 1)
+        z_te = mu_te + torch.exp(0.5 * logvar_te) * torch.randn(mu_te.shape, generator=g_te, device=xte.device)
+        k = (log_diag_gaussian(z_te, mu_te, logvar_te) - torch.cat([prior.log_prob(z_te[i : i + 4096])
+                                                                    for i in range(0, len(z_te), 4096)])).double()
+        kl_te, kl_te_se = k.mean().item(), k.std().item() / math.sqrt(len(k))
     n_iw = min(iwae_images, len(xte))
     iw, _ = iwae_bound(model, xte[:n_iw], k=iwae_k, seed=seed)
 
@@ -252,7 +262,7 @@ def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_im
     result = {
         "schema": SCHEMA,
         "name": name,
-        "model": {"latent_dim": d, "hidden": list(cfg.hidden), "activation": cfg.activation, "prior": "N(0,I)",
+        "model": {"latent_dim": d, "hidden": list(cfg.hidden), "activation": cfg.activation, "prior": model.prior.describe(),
                   "encoder": "diagonal Gaussian", "decoder": "Bernoulli"},
         "config": cfg.to_dict(),
         "provenance": {
@@ -268,8 +278,8 @@ def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_im
         },
         "units": "nats",
         "train": {"n": len(xtr), "terms": terms, "log_n": surg["log_n"], "flags": flags},
-        "test": {"n": len(xte), "elbo": _est(rec_te["value"] - kl_te, rec_te["se"]),
-                 "reconstruction": rec_te, "avg_kl": _est(kl_te, 0.0),
+        "test": {"n": len(xte), "elbo": _est(rec_te["value"] - kl_te, math.hypot(rec_te["se"], kl_te_se)),
+                 "reconstruction": rec_te, "avg_kl": _est(kl_te, kl_te_se),
                  "iwae": {**iw, "k": iwae_k, "n_images": n_iw}},
         "paper": PAPER_TABLE1.get(d),
         "files": names,

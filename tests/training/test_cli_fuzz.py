@@ -39,8 +39,10 @@ def value() -> st.SearchStrategy[str]:
 
 
 def option(flags: list[str]) -> st.SearchStrategy[list[str]]:
-    """One option: a flag alone, or a flag with one or two values."""
-    return st.tuples(st.sampled_from(flags), st.lists(value(), max_size=2)).map(lambda t: [t[0], *t[1]])
+    """One option: a flag with one value (mostly), or alone, or with two values."""
+    arity = st.sampled_from([1, 1, 1, 1, 0, 2])
+    return st.tuples(st.sampled_from(flags), arity).flatmap(
+        lambda t: st.lists(value(), min_size=t[1], max_size=t[1]).map(lambda vs: [t[0], *vs]))
 
 
 TRAIN_FLAGS = ["--latent-dim", "--hidden", "--activation", "--epochs", "--batch-size", "--lr", "--lr-schedule",
@@ -83,6 +85,28 @@ def sandbox(tmp_path, monkeypatch):
     return make
 
 
+FLAG_SETTINGS = settings(SETTINGS, max_examples=max(5, SETTINGS.max_examples // 5))
+
+
+@pytest.mark.parametrize("flag", [f for f in TRAIN_FLAGS if f != "--help"])
+@FLAG_SETTINGS
+@given(v=value())
+def test_each_train_option_with_any_value(flag, v, tiny_mnist, capsys, sandbox):
+    """One option at a time, so every field's own check is reached (mixed options mostly stop at the first)."""
+    base = ["train", "--data-root", str(tiny_mnist), "--no-verify-data", "--out-dir", "r", "--epochs", "1",
+            "--hidden", "16", "--batch-size", "50", "--no-progress", "--threads", "1", "--test-every", "1"]
+    check(base + [flag, v], capsys, sandbox())
+
+
+@pytest.mark.parametrize("flag", [f for f in EVAL_FLAGS if f != "--help"])
+@FLAG_SETTINGS
+@given(v=value())
+def test_each_evaluate_option_with_any_value(flag, v, tiny_mnist, trained_run, capsys, sandbox):
+    argv = ["evaluate", str(trained_run), "--data-root", str(tiny_mnist), "--no-verify-data", "--results-dir", "res",
+            "--iwae-k", "3", "--iwae-images", "3", flag, v]
+    check(argv, capsys, sandbox())
+
+
 @pytest.fixture
 def trained_run(tmp_path_factory, tiny_images):
     """A finished 1-epoch run (hidden 16, like the fuzzed ``train`` base), made once per test."""
@@ -91,7 +115,7 @@ def trained_run(tmp_path_factory, tiny_images):
 
 
 @SETTINGS
-@given(existing=st.booleans(), opts=st.lists(option(TRAIN_FLAGS), max_size=5))
+@given(existing=st.booleans(), opts=st.lists(option(TRAIN_FLAGS), max_size=3))
 def test_train_cli_never_shows_a_traceback(existing, opts, tiny_mnist, trained_run, capsys, sandbox):
     base = ["train", "--data-root", str(tiny_mnist), "--no-verify-data", "--out-dir", "r", "--epochs", "1",
             "--hidden", "16", "--batch-size", "50", "--no-progress", "--threads", "1", "--test-every", "1"]
@@ -105,7 +129,7 @@ def test_train_cli_never_shows_a_traceback(existing, opts, tiny_mnist, trained_r
 
 
 @SETTINGS
-@given(run=st.sampled_from(["RUN", "", "nope", "f", "RUN/checkpoint.pt"]), opts=st.lists(option(EVAL_FLAGS), max_size=5))
+@given(run=st.sampled_from(["RUN", "", "nope", "f", "RUN/checkpoint.pt"]), opts=st.lists(option(EVAL_FLAGS), max_size=3))
 def test_evaluate_cli_never_shows_a_traceback(run, opts, tiny_mnist, trained_run, capsys, sandbox):
     flat = [a for o in opts for a in o]
     run = run.replace("RUN", str(trained_run))

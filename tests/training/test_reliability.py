@@ -246,6 +246,7 @@ def test_case5_the_nan_advice_works_and_is_recorded(tmp_path, tiny_mnist, capsys
     lowered = float(advice[advice.index("--lr") + 1])
     ckpt = load_checkpoint(out)
     assert ckpt["epoch"] == 2 and ckpt["config"].lr == lowered
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == lowered  # Adam used it (load_state_dict restores the old)
     assert ckpt["history"][-1]["changed"]["lr"] == [1e-3, lowered]
     assert run(capsys, *eval_args(out, tiny_mnist, res))[0] == 0
     prov = result_files.load(2, res)["provenance"]
@@ -257,7 +258,8 @@ def test_case5_the_nan_advice_works_and_is_recorded(tmp_path, tiny_mnist, capsys
 @pytest.mark.parametrize("extra, word", [
     (["--name", "../../x"], "--name"), (["--name", "/tmp/x"], "--name"), (["--name", ".."], "--name"),
     (["--iwae-images", "-3"], "--iwae-images"), (["--train-subset", "-100"], "--train-subset"),
-    (["--iwae-k", "0"], "--iwae-k"), (["--threads", "100000"], "--threads"),
+    (["--iwae-k", "0"], "--iwae-k"), (["--threads", "100000"], "--threads"), (["--results-dir", ""], "--results-dir"),
+    (["--note", "a\x00b"], "--note"),
 ])
 def test_case6_evaluate_options_are_bounded(tmp_path, tiny_mnist, capsys, extra, word):
     out, res = tmp_path / "r", tmp_path / "a" / "b" / "res"
