@@ -61,6 +61,7 @@ pix = density("p_pix", n_vars=1, symbol="p")
 i = sp.Symbol("i", integer=True, positive=True)
 P = sp.Symbol("P", integer=True, positive=True)
 X = sp.IndexedBase("x", real=True)
+q_inst = density("q_inst", symbol="q")  # the instance's q(z) = N(z; m, v), named for display
 RECON_MEAN = sp.Symbol(r"\frac{1}{P} \sum_{i} \mathbb{E}_{q} \log p(x_i \mid z)", real=True)
 KL_PRIOR_REV = sp.Symbol(r"\mathrm{KL}(p(z) \| q(z))", real=True)
 
@@ -106,7 +107,8 @@ def _build(variant):
     defs[E_LOG_JOINT] = Expect(sp.log(joint(x, z)), z, Q)
     defs[ENTROPY] = -Expect(sp.log(Q), z, Q)
     zz, m, v = lg.z, lg.m, lg.v
-    Qn = NormalPDF(zz, m, v)
+    Qn = q_inst(zz)
+    defs[q_inst(zz)] = NormalPDF(zz, m, v)
     lik_n, prior_n = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1)
     recon_n = Expect(sp.log(lik_n), zz, Qn)
     out["side"] = [
@@ -124,7 +126,8 @@ def _build(variant):
                  r"a sum over pixels, not a mean."),
         ], title=r"The reconstruction term sums over the $P$ pixels", kind="general"),
         Derivation("instance", [
-            Step(Expect(sp.log(lik_n * prior_n / Qn), zz, Qn), r"The ELBO of the linear-Gaussian model."),
+            Step(Expect(sp.log(lik_n * prior_n / Qn), zz, Qn), r"The ELBO of the linear-Gaussian model, "
+                 r"$q(z) = \mathcal{N}(z; m, v)$."),
             Step(recon_n - Expect(sp.log(Qn / prior_n), zz, Qn), r"Factorize, expand the log, linearity."),
             Step(recon_n - kl_standard_normal_expr(), r"Gaussian moments: $\mathrm{KL}(\mathcal{N}(m, v) \| "
                  r"\mathcal{N}(0, 1)) = \tfrac12(m^2 + v - 1 - \log v)$ (Prince 2023, eq. 17.24 with $D = 1$)."),

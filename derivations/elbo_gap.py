@@ -79,6 +79,8 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $z \sim \mathcal{N}(0, 1
          r"$x = 3$, $w = 2$, $b = 0.5$, $s = 0.8$, $m = 0.3$, $v = 0.5$.")
 
 # Instance display symbols
+q_inst = density("q_inst", symbol="q")  # the instance's q(z) = N(z; m, v), named for display
+post_inst = density("post_inst", symbol="p")  # the instance's p(z | x) = N(z; m*, v*), named for display
 M_STAR = sp.Symbol(r"m_{\star}", real=True)
 V_STAR = sp.Symbol(r"v_{\star}", positive=True)
 ELBO_MV = sp.Function(r"\mathcal{L}", real=True)(lg.m, lg.v)
@@ -112,16 +114,16 @@ def _general_steps(variant) -> list:
 
 def _instance() -> list:
     """The same chain on the linear-Gaussian model: every expectation is a Gaussian moment."""
-    zz, m, v = lg.z, lg.m, lg.v
-    Q = NormalPDF(zz, m, v)
-    lik, prior, posterior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1), NormalPDF(zz, M_STAR, V_STAR)
+    zz = lg.z
+    Q = q_inst(zz)
+    lik, prior, posterior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1), post_inst(zz, lg.x)
     return [
         Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)), r"The evidence of the model, "
              r"$p(x) = \mathcal{N}(x; b, w^2 + s^2)$ (derivation 'bayes')."),
         Step(Expect(sp.log(lik * prior) - sp.log(posterior), zz, Q), r"Bayes' rule under $\mathbb{E}_q$: "
              r"$\log p(x) = \log p(x \mid z) p(z) - \log p(z \mid x)$ for every $z$."),
         Step(Expect(sp.log(lik * prior / Q), zz, Q) + Expect(sp.log(Q / posterior), zz, Q),
-             r"Add and subtract $\log q(z)$; linearity."),
+             r"Add and subtract $\log q(z)$, $q(z) = \mathcal{N}(z; m, v)$; linearity."),
         Step(ELBO_MV + KL_MV, r"Gaussian moments $\mathbb{E}_q z = m$, $\mathbb{E}_q z^2 = m^2 + v$: the ELBO "
              r"$\mathcal{L}(m, v)$ and $\mathrm{KL}(m, v)$ in closed form (see the model)."),
     ]
@@ -143,7 +145,8 @@ def _build(variant):
     wgt = joint(x, z) / Q
     mp, vp = lg.posterior_mean_expr(), lg.posterior_var_expr()
     out["definitions"].update({
-        M_STAR: mp, V_STAR: vp, ELBO_MV: lg.elbo_expr(), KL_MV: lg.kl_posterior_expr()})
+        M_STAR: mp, V_STAR: vp, ELBO_MV: lg.elbo_expr(), KL_MV: lg.kl_posterior_expr(),
+        q_inst(lg.z): NormalPDF(lg.z, lg.m, lg.v), post_inst(lg.z, lg.x): NormalPDF(lg.z, M_STAR, V_STAR)})
     zz, m, v = lg.z, lg.m, lg.v
     Qn = NormalPDF(zz, m, v)
     lik, prior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1)

@@ -97,6 +97,7 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $z \sim \mathcal{N}(0, 1
          r"$x = 3$, $w = 2$, $b = 0.5$, $s = 0.8$; importance sampling with $q = \mathcal{N}(m_\star + "
          r"0.1\sqrt{v_\star}, 1.3 v_\star)$ and the IWAE bounds with $q = \mathcal{N}(0.3, 0.5)$.")
 
+q_inst = density("q_inst", symbol="q")  # the instance's q(z) = N(z; m, v), named for display
 M_STAR = sp.Symbol(r"m_{\star}", real=True)
 V_STAR = sp.Symbol(r"v_{\star}", positive=True)
 
@@ -157,7 +158,7 @@ def _instance() -> list:
     px = NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)
     post = NormalPDF(zz, M_STAR, V_STAR)
     joint = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2) * NormalPDF(zz, 0, 1)
-    Qn = NormalPDF(zz, m, v)
+    Qn = q_inst(zz)
     return [
         Step(px, r"The closed-form evidence $\mathcal{N}(x; b, w^2 + s^2)$."),
         Step(px * sp.Integral(post, inf), r"The posterior density integrates to 1."),
@@ -204,7 +205,8 @@ def _build(variant):
     out = {"statement": sp.Eq(P_X, target), "steps": steps, "definitions": defs, **common}
     if variant is not None:
         return out
-    defs.update({M_STAR: lg.posterior_mean_expr(), V_STAR: lg.posterior_var_expr()})
+    defs.update({M_STAR: lg.posterior_mean_expr(), V_STAR: lg.posterior_var_expr(),
+                 q_inst(lg.z): NormalPDF(lg.z, lg.m, lg.v)})
     out["side"] = [
         Derivation("iwae_monotone", _iwae_general(), kind="general",
                    title=r"IWAE: $\mathcal{L}_K \le \mathcal{L}_{K+1}$ for every $K \ge 1$"),

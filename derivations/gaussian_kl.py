@@ -72,6 +72,10 @@ mu = sp.IndexedBase(r"\mu", real=True)
 var = sp.IndexedBase("v", positive=True)
 zv = sp.IndexedBase("z", real=True)
 
+q_vec, p_vec = density("q_vec", symbol="q"), density("p_vec", symbol="p")  # named for display
+q_d = density("q_coord", symbol="q_d")
+q_k = [density(f"q_{i + 1}", symbol=f"q_{i + 1}") for i in range(D_INSTANCE)]
+
 SCOPE = (r"in every dimension $D \ge 1$, for every mean $\mu \in \mathbb{R}^D$ and diagonal "
          r"$\Sigma = \operatorname{diag}(v_1, \dots, v_D)$ with $v_d > 0$; $\mathrm{KL} \ge 0$ for every pair "
          r"of densities")
@@ -111,9 +115,8 @@ def _coord_term(variant, mm, vv):
 
 
 def _build(variant):
-    q = DiagNormalPDF(zv, mu, var, DIM, d)
-    p = DiagNormalPDF(zv, 0, 1, DIM, d)
-    qd, pd = NormalPDF(zv[d], mu[d], var[d]), NormalPDF(zv[d], 0, 1)
+    q, p = q_vec(zv), p_vec(zv)
+    qd, pd = q_d(zv[d]), NormalPDF(zv[d], 0, 1)
     coord = _coord_term(variant, mu[d], var[d])
     sums = {TR: _sum(var[d]), MUMU: _sum(mu[d] ** 2), LOGDET: _sum(sp.log(var[d])),
             LOG_SIGMA: _sum(sp.log(sp.sqrt(var[d]))), PREC_TERM: _sum((1 + mu[d] ** 2) / var[d])}
@@ -127,7 +130,8 @@ def _build(variant):
     }[variant]
     steps = [
         Step(Expect(sp.log(q / p), zv, q), r"The KL of $q = \mathcal{N}(\mu, \Sigma)$ from "
-             r"$p = \mathcal{N}(0, I)$: $\mathbb{E}_q[\log q(z) - \log p(z)]$."),
+             r"$p = \mathcal{N}(0, I)$: $\mathbb{E}_q[\log q(z) - \log p(z)]$; write "
+             r"$q_d(z_d) = \mathcal{N}(z_d; \mu_d, v_d)$ for the $d$-th marginal of $q$."),
         Step(Expect(_sum(sp.log(qd) - sp.log(pd)), zv, q), r"Both densities factorize over the $D$ coordinates "
              r"($\Sigma$ diagonal), so the log-ratio is a sum over $d$."),
         Step(_sum(Expect(sp.log(qd) - sp.log(pd), zv[d], qd)), r"Linearity: each term depends on $z_d$ only, "
@@ -137,7 +141,8 @@ def _build(variant):
         Step(closed, r"$\Sigma = \operatorname{diag}(v)$: $\operatorname{tr}\Sigma = \sum_d v_d$, "
              r"$\mu^\top\mu = \sum_d \mu_d^2$, $\log\det\Sigma = \sum_d \log v_d$.", display=shown),
     ]
-    defs = {KL_STD: steps[0].expr, **sums}
+    defs = {KL_STD: steps[0].expr, **sums, q: DiagNormalPDF(zv, mu, var, DIM, d), p: DiagNormalPDF(zv, 0, 1, DIM, d),
+            qd: NormalPDF(zv[d], mu[d], var[d])}
     out = {"statement": sp.Eq(KL_STD, shown), "definitions": defs, "steps": steps, "kind": "general",
            "scope": SCOPE, "model": MODEL, "hypotheses": [r"\Sigma = \operatorname{diag}(v_1, \dots, v_D)",
                                                           r"v_d > 0", r"D \ge 1"],
@@ -155,6 +160,7 @@ def _build(variant):
     z3 = sp.symbols("z1:4", real=True)
     Sig = sp.diag(*vs)
     mvec = sp.Matrix(mus)
+    defs.update({q_k[k](z3[k]): NormalPDF(z3[k], mus[k], vs[k]) for k in range(D_INSTANCE)})
     out["side"] = [
         Derivation("gibbs", [
             Step(Expect(sp.log(qf(zs) / pf(zs)), zs, qf(zs)), r"$\mathrm{KL}(q \| p)$ for any densities $q, p$ "
@@ -174,9 +180,9 @@ def _build(variant):
                  witness=GibbsG(v) / 2 + m**2 / 2),
         ], title=r"The closed form is $\ge 0$", kind="lemma"),
         Derivation("instance_D3", [
-            Step(sum(Expect(sp.log(NormalPDF(z3[k], mus[k], vs[k]) / NormalPDF(z3[k], 0, 1)), z3[k],
-                            NormalPDF(z3[k], mus[k], vs[k])) for k in range(D_INSTANCE)),
-                 r"The sum over $d$ of the coordinate KLs, $D = 3$."),
+            Step(sum(Expect(sp.log(q_k[k](z3[k]) / NormalPDF(z3[k], 0, 1)), z3[k], q_k[k](z3[k]))
+                     for k in range(D_INSTANCE)),
+                 r"The sum over $d$ of the coordinate KLs, $D = 3$, $q_d = \mathcal{N}(\mu_d, v_d)$."),
             Step(sum(_half(vs[k] + mus[k] ** 2 - 1 - sp.log(vs[k])) for k in range(D_INSTANCE)),
                  r"Gaussian moments, coordinate by coordinate."),
             Step(_half(Sig.trace() + (mvec.T * mvec)[0, 0] - D_INSTANCE - sp.log(Sig.det())),

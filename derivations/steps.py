@@ -26,10 +26,17 @@ class UnknownIdentityError(KeyError):
 
 
 def _visible_len(tex: str) -> int:
-    """Rough count of the characters a LaTeX string shows (commands count as one glyph, braces as none)."""
+    """Rough count of the characters a LaTeX line shows: commands count as one glyph, braces as none, and a
+    fraction as its longer part (numerator over denominator)."""
     import re
 
-    return len(re.sub(r"[{}]|\\left|\\right|\\,|\\ ", "", re.sub(r"\\[a-zA-Z]+", "x", tex)))
+    frac = re.compile(r"\\frac\{((?:[^{}]|\{[^{}]*\})*)\}\{((?:[^{}]|\{[^{}]*\})*)\}")
+    for _ in range(8):
+        new = frac.sub(lambda m: max(m.group(1), m.group(2), key=len), tex)
+        if new == tex:
+            break
+        tex = new
+    return len(re.sub(r"[{}]|\\left|\\right|\\,|\\ |\\quad|&", "", re.sub(r"\\[a-zA-Z]+", "x", tex)))
 
 
 @dataclass(frozen=True)
