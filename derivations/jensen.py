@@ -49,7 +49,7 @@ from derivations.witnesses import GibbsG, gibbs_lemma_steps, tangent_gap
 N_SAMPLES = 200_000
 
 NAME = "jensen"
-TITLE = r"Jensen's inequality: $\varphi(\mathbb{E}[y]) \ge \mathbb{E}[\varphi(y)]$ for concave $\varphi$"
+TITLE = "Jensen's inequality: φ(E[y]) ≥ E[φ(y)] for concave φ, so log E[y] ≥ E[log y]"
 SOURCE = ("S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, fig. 17.4; "
           "A. Isachenko, *Deep Generative Models*, Lecture 5, slide 'ELBO derivation 1 (inequality)'; "
           "J. L. W. V. Jensen, Acta Mathematica 30 (1906)")

@@ -35,6 +35,8 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
+from derivations.rv import log_normal  # the package's one SymPy Gaussian log-density
+
 __all__ = [
     "x", "z", "w", "b", "s", "m", "v",
     "log_normal", "log_evidence_expr", "posterior_mean_expr", "posterior_var_expr", "elbo_expr",
@@ -54,10 +56,6 @@ v = sp.Symbol("v", positive=True)
 #: Default numeric parameters used by the checks and offered to scenes: q deliberately off the posterior.
 DEFAULT = {"x": 3.0, "w": 2.0, "b": 0.5, "s": 0.8, "m": 0.3, "v": 0.5}
 
-
-def log_normal(y, mean, var):
-    r"""$\log \mathcal{N}(y; \mu, \sigma^2) = -\tfrac12 \log 2\pi\sigma^2 - (y - \mu)^2 / 2\sigma^2$ (SymPy)."""
-    return -sp.log(2 * sp.pi * var) / 2 - (y - mean) ** 2 / (2 * var)
 
 
 def log_evidence_expr():
