@@ -70,8 +70,8 @@ SCOPE = (r"for every $N \ge 1$, every encoder $q(z \mid x_n)$ and every prior $p
          r"or continuous), with $q_{\mathrm{agg}} = \frac1N \sum_n q(z \mid x_n)$; the instance below repeats "
          r"the chain with $N = K = 2$")
 MODEL = (r"Worked instance: a discrete latent $z \in \{1, 2\}$ and $N = 2$ observations; the encoder's rows "
-         r"$q(z = k \mid x_n) = c_{nk} / (c_{n1} + c_{n2})$ and the prior $p(z = k) = a_k / (a_1 + a_2)$, "
-         r"with all $c_{nk}, a_k > 0$.")
+         r"$q_{nk} = q(z = k \mid x_n) = c_{nk} / (c_{n1} + c_{n2})$, the prior $p_k = p(z = k) = a_k / (a_1 + a_2)$, "
+         r"all $c_{nk}, a_k > 0$, and $\bar q_k = q_{\mathrm{agg}}(k) = \frac12 (q_{1k} + q_{2k})$.")
 
 # the encoder means and log-variances of the numeric check: well separated, so I is close to log N
 MU = np.array([[-2.0, 0.5], [1.5, 1.5], [0.5, -2.0], [2.0, -0.5]])
@@ -136,7 +136,7 @@ def _general(variant):
         Derivation("marginal_kl_nonneg", [
             Step(marginal, r"$\mathrm{KL}(q_{\mathrm{agg}} \| p)$."),
             Step(sp.Integer(0), r"Gibbs, with $\mathbb{E}_{q_{\mathrm{agg}}}[p / q_{\mathrm{agg}}] = 1$; zero iff "
-                                r"$p = q_{\mathrm{agg}}$, the optimal prior (Isachenko, 'Optimal VAE prior').",
+                                r"$p = q_{\mathrm{agg}}$, the optimal prior (Isachenko, Deep Generative Models, Lecture 5, 'Optimal VAE prior').",
                  rel=">=", witness=Expect(GibbsG(pz / qa), z, qa)),
         ], r"$\mathrm{KL}(q_{\mathrm{agg}} \| p) \ge 0$", "lemma"),
     ]
@@ -151,33 +151,38 @@ def _general(variant):
         Step(S(Rn(n) - En(sp.log(qn / pz))), r"The average ELBO: reconstruction $R_n = \mathbb{E}_{q_n} \log "
                                               r"p(x_n \mid z)$ minus the KL to the prior."),
         Step(S(Rn(n)) - mi - marginal, r"The main chain: reconstruction $-\ \mathbb{I}_q[n, z] - "
-                                        r"\mathrm{KL}(q_{\mathrm{agg}} \| p)$ (Isachenko, 'ELBO revisiting')."),
+                                        r"\mathrm{KL}(q_{\mathrm{agg}} \| p)$ (Isachenko, Lecture 5, 'ELBO revisiting')."),
     ], r"The ELBO carved up", "lemma"))
     return steps, lemmas, rules, {AVG_KL: avg_kl, MARGINAL_KL: marginal, INDEX_CODE_MI: mi}
 
 
 def _instance():
-    """The same chain on N = K = 2 with every probability a ratio of positive symbols (worked example)."""
+    """The same chain on N = K = 2: display symbols q_{nk}, p_k, q^agg_k, r_{nk} = q(n | k), defined as rules."""
     Nn, K = N_OBS, K_STATES
-    cs = [sp.symbols(f"c{i + 1}_1:{K + 1}", positive=True) for i in range(Nn)]
+    nr, kr, rN = range(Nn), range(K), sp.Rational(1, Nn)
+    cs = [sp.symbols(f"c{i + 1}_1:{K + 1}", positive=True) for i in nr]
     a = sp.symbols(f"a1:{K + 1}", positive=True)
-    qq = [[cnk / sum(cn) for cnk in cn] for cn in cs]
-    pp = [ak / sum(a) for ak in a]
-    qa = [sum(qq[i][k] for i in range(Nn)) / Nn for k in range(K)]
-    rN, kr, nr = sp.Rational(1, Nn), range(K), range(Nn)
-    avg_kl = rN * sum(qq[i][k] * sp.log(qq[i][k] / pp[k]) for i in nr for k in kr)
-    marginal = sum(qa[k] * sp.log(qa[k] / pp[k]) for k in kr)
-    mi_avg = rN * sum(qq[i][k] * sp.log(qq[i][k] / qa[k]) for i in nr for k in kr)
-    qnk = [[qq[i][k] / (Nn * qa[k]) for k in kr] for i in nr]
-    mi_h = sp.log(Nn) - sum(qa[k] * -sum(qnk[i][k] * sp.log(qnk[i][k]) for i in nr) for k in kr)
-    return Derivation("instance", [
-        Step(avg_kl, r"The average KL on the instance ($N = K = 2$)."),
-        Step(rN * sum(qq[i][k] * (sp.log(qa[k] / pp[k]) + sp.log(qq[i][k] / qa[k])) for i in nr for k in kr),
-             r"Multiply and divide by $q_{\mathrm{agg}}(k)$ inside the logarithm."),
-        Step(marginal + mi_avg, r"$\frac12 \sum_n q(k \mid x_n) = q_{\mathrm{agg}}(k)$."),
-        Step(marginal + mi_h, r"Bayes with $q(n) = \frac1N$: $q(n \mid k) = q(k \mid x_n) / (N q_{\mathrm{agg}}(k))$, "
-                              r"so $\mathbb{I} = \log N - \mathbb{E}_{q_{\mathrm{agg}}} \mathbb{H}[q(n \mid z)]$."),
+    Q = [[sp.Symbol(f"q_{{{i + 1}{k + 1}}}", positive=True) for k in kr] for i in nr]
+    P = [sp.Symbol(f"p_{k + 1}", positive=True) for k in kr]
+    QA = [sp.Symbol(rf"\bar{{q}}_{k + 1}", positive=True) for k in kr]
+    R = [[sp.Symbol(f"r_{{{i + 1}{k + 1}}}", positive=True) for k in kr] for i in nr]
+    rules = {**{Q[i][k]: cs[i][k] / sum(cs[i]) for i in nr for k in kr},
+             **{P[k]: a[k] / sum(a) for k in kr},
+             **{QA[k]: rN * sum(Q[i][k] for i in nr) for k in kr},
+             **{R[i][k]: Q[i][k] / (Nn * QA[k]) for i in nr for k in kr}}
+    marginal = sum(QA[k] * sp.log(QA[k] / P[k]) for k in kr)
+    der = Derivation("instance", [
+        Step(rN * sum(Q[i][k] * sp.log(Q[i][k] / P[k]) for i in nr for k in kr),
+             r"The average KL on the instance, $\frac12 \sum_{n,k} q_{nk} \log \frac{q_{nk}}{p_k}$."),
+        Step(rN * sum(Q[i][k] * (sp.log(QA[k] / P[k]) + sp.log(Q[i][k] / QA[k])) for i in nr for k in kr),
+             r"Multiply and divide by $\bar q_k = q_{\mathrm{agg}}(k)$ inside the logarithm."),
+        Step(marginal + rN * sum(Q[i][k] * sp.log(Q[i][k] / QA[k]) for i in nr for k in kr),
+             r"$\frac12 \sum_n q_{nk} = \bar q_k$: the marginal KL plus the average KL to $\bar q$."),
+        Step(marginal + sp.log(Nn) + sum(QA[k] * sum(R[i][k] * sp.log(R[i][k]) for i in nr) for k in kr),
+             r"Bayes with $q(n) = \frac12$: $r_{nk} = q(n \mid k) = q_{nk} / (2 \bar q_k)$, so the MI is "
+             r"$\log N - \sum_k \bar q_k \mathbb{H}[r_{\cdot k}]$ (Hoffman & Johnson 2016, eq. 17)."),
     ], r"Worked instance: $N = 2$ observations, $K = 2$ states", "instance")
+    return der, rules
 
 
 def _build(variant):
@@ -185,7 +190,11 @@ def _build(variant):
     statement = sp.Eq(AVG_KL, MARGINAL_KL + INDEX_CODE_MI)
     if variant == "log_n_minus_1":
         defs = {**defs, LOG_N: sp.log(N)}
-    side = lemmas + ([_instance()] if variant is None else [])
+    side = list(lemmas)
+    if variant is None:
+        inst, inst_rules = _instance()
+        side.append(inst)
+        rules = {**rules, **inst_rules}
     return {"statement": statement, "definitions": {**defs, **rules}, "steps": steps, "kind": "general",
             "title": r"General proof: every $N \ge 1$, every encoder $q(z \mid x_n)$",
             "hypotheses": [r"N \ge 1", r"q_{\mathrm{agg}}(z) = \tfrac1N \textstyle\sum_n q(z \mid x_n)"],

@@ -68,11 +68,12 @@ LOG_PX_OLD = sp.Symbol(r"\log p(x \mid \theta)", real=True)
 
 z = sp.Symbol("z", real=True)
 x = sp.Symbol("x", real=True)
-theta, theta_new = sp.symbols("theta theta'", real=True)
+theta = sp.Symbol("theta", real=True)
+theta_new = sp.Symbol(r"\theta'", real=True)
 post = density("p_post", 1, symbol="p")          # p(z | x, theta)
 prior = density("p_prior", 1, symbol="p")        # p(z | theta)
 lik = density("p_lik", 1, symbol="p")            # p(x | z, theta), a density of x
-evidence = sp.Function("p_ev", positive=True)   # p(x | theta)
+evidence = density("p_ev", 1, symbol="p")        # p(x | theta), a density of x
 joint = sp.Function("p_joint", positive=True)   # p(x, z | theta)
 norm_c = sp.Function("C", positive=True)        # a normalizing constant of the twins' responsibilities
 DELTA_M = sp.Symbol(r"\Delta_M", nonnegative=True)
@@ -105,7 +106,7 @@ def _general(variant):
         Step(L_new + Expect(sp.log(qs / post(z, x, theta_new)), z, qs),
              r"The variational decomposition $\log p(x \mid \theta') = \mathcal{L}(q^*, \theta') + "
              r"\mathrm{KL}(q^* \| p(z \mid x, \theta'))$, from Bayes' rule $p(x, z) = p(z \mid x)\, p(x)$ and "
-             r"$\mathbb{E}_{q^*} 1 = 1$ (Isachenko, 'Variational decomposition')."),
+             r"$\mathbb{E}_{q^*} 1 = 1$ (Isachenko, Deep Generative Models, Lecture 5, 'Variational decomposition')."),
         Step(L_new, r"Gibbs: the KL is an expectation of $G(t) = t - 1 - \log t \ge 0$ at "
                     r"$t = p(z \mid x, \theta') / q^*(z)$.", rel=">=",
              witness=Expect(sp.Function("G")(post(z, x, theta_new) / qs), z, qs)),

@@ -57,7 +57,7 @@ from scipy.stats import norm
 from derivations.expectation import Expect, density
 from derivations.notation import LOG_PX
 from derivations.numeric import within
-from derivations.operator_rules import make_rule_identity
+from derivations.operator_rules import RawSymbol, make_rule_identity
 from derivations.rv import expect_rv as E, normal_rv
 from derivations.steps import Derivation, NumericResult, Step
 
@@ -88,9 +88,9 @@ c = sp.Symbol("c", real=True)
 sigma = sp.Symbol("sigma", positive=True)
 D = sp.Symbol("D", integer=True, positive=True)
 
-LIM_ELBO = sp.Symbol(r"\lim_{\sigma \to 0} \mathcal{L}_{\sigma}(x)", real=True)
-LOG_PF = sp.Symbol(r"\log p(f(x))", real=True)
-LOG_DET_JF = sp.Symbol(r"\log|\det J_f(x)|", real=True)
+LIM_ELBO = RawSymbol(r"\lim_{\sigma \to 0} \mathcal{L}_{\sigma}(x)", real=True)
+LOG_PF = RawSymbol(r"\log p(f(x))", real=True)
+LOG_DET_JF = RawSymbol(r"\log|\det J_f(x)|", real=True)
 
 
 def _named(latex: str, **assumptions):
@@ -106,10 +106,10 @@ NORM_EPS = _named(r"\|\epsilon\|^2", nonnegative=True)(epsv)
 NORM_JINV_EPS = _named(r"\|J_f(x)^{-1}\epsilon\|^2", nonnegative=True)(epsv)
 R_J, R_P, R_Q, R_QQ = (_named(t, real=True)(epsv) for t in (r"r_J(\epsilon)", r"r_p(\epsilon)",
                                                             r"\epsilon^\top \rho(\epsilon)", r"\|\rho(\epsilon)\|^2"))
-LDJ_Z = sp.Symbol(r"\log|\det J_f(g(z))|", real=True)
-LOGP_Z = sp.Symbol(r"\log p(z)", real=True)
-LOGDET_DEC = sp.Symbol(r"\log\det(\sigma^2 (J^\top J)^{-1})", real=True)
-DEC_Q = sp.Symbol(r"\tfrac{1}{\sigma^2}\|J (x - g(z))\|^2", real=True)
+LDJ_Z = RawSymbol(r"\log|\det J_f(g(z))|", real=True)
+LOGP_Z = RawSymbol(r"\log p(z)", real=True)
+LOGDET_DEC = RawSymbol(r"\log\det(\sigma^2 (J^\top J)^{-1})", real=True)
+DEC_Q = RawSymbol(r"\tfrac{1}{\sigma^2}\|J (x - g(z))\|^2", real=True)
 
 
 def _ln(y, mean, var):
@@ -126,11 +126,14 @@ def _general(variant):
     half_log_2pi = D * sp.log(2 * sp.pi) / 2
     # $\log p_\sigma(x \mid z) + \log p(z) - \log q_\sigma(z \mid x)$ at $z = f(x) + \sigma\epsilon$
     h0 = (-half_log_2pi - LOGDET_DEC / 2 - DEC_Q / 2) + LOGP_Z - (-half_log_2pi - D * sp.log(sigma) - NORM_EPS / 2)
+    dec = sp.Add(-half_log_2pi, -LOGDET_DEC / 2, -DEC_Q / 2, evaluate=False)
+    enc = sp.Add(-half_log_2pi, -D * sp.log(sigma), -NORM_EPS / 2, evaluate=False)
+    h0_shown = sp.Add(dec, LOGP_Z, sp.Mul(-1, enc, evaluate=False), evaluate=False)
     lim = lambda e: sp.Limit(Expect(e, epsv, phi(epsv)), sigma, 0)  # noqa: E731
     h1 = LOGP_Z - (DEC_Q - NORM_EPS) / 2 + (0 if fixed else LDJ_Z)
     end = {"no_logdet": LOG_PF, "logdet_sign": LOG_PF - LOG_DET_JF}.get(variant, LOG_PF + LOG_DET_JF)
     steps = [
-        Step(lim(h0), r"The ELBO $\mathcal{L}_\sigma(x)$ with $z = f(x) + \sigma\epsilon$: the Gaussian log-densities "
+        Step(lim(h0), display=lim(h0_shown), why=r"The ELBO $\mathcal{L}_\sigma(x)$ with $z = f(x) + \sigma\epsilon$: the Gaussian log-densities "
                       r"of the decoder $\mathcal{N}(g(z), \sigma^2 (J^\top J)^{-1})$, the prior and the encoder "
                       r"$\mathcal{N}(f(x), \sigma^2 I_D)$, for $D$ dimensions."),
         Step(lim(h1), r"The normalizers cancel for every $D$: $\log\det(\sigma^2 (J^\top J)^{-1}) = 2D \log\sigma "
@@ -141,13 +144,13 @@ def _general(variant):
              r"so $J(x - g(z))/\sigma = -\epsilon + \sigma\rho(\epsilon)$; $\log|\det J_f|$ and $\log p$ are $C^1$."),
         Step(end, r"Dominated convergence moves the limit inside $\mathbb{E}_\epsilon$; every $O(\sigma)$ term "
                   r"vanishes and $\mathbb{E}_\epsilon 1 = 1$ (the Dirac delta property of the lecture)."),
-        Step(LOG_PX, r"Change of variables: $p(x) = p(f(x))\, |\det J_f(x)|$ (Isachenko, 'Normalizing flow as VAE')."),
+        Step(LOG_PX, r"Change of variables: $p(x) = p(f(x))\, |\det J_f(x)|$ (Isachenko, Deep Generative Models, Lecture 5, 'Normalizing flow as VAE')."),
     ]
     return steps, rules
 
 
-LOGN_LOG_X = sp.Symbol(r"\log \mathcal{N}(\log x; 0, 1)", real=True)
-ABS_FPRIME = sp.Symbol(r"|f'(x)|", positive=True)
+LOGN_LOG_X = RawSymbol(r"\log \mathcal{N}(\log x; 0, 1)", real=True)
+ABS_FPRIME = RawSymbol(r"|f'(x)|", positive=True)
 
 
 def _instances():

@@ -33,6 +33,7 @@ deliberately incomplete: a wrong chain is never accepted, a true one may need an
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import sympy as sp
@@ -44,7 +45,7 @@ from derivations.identity import Identity
 from derivations.steps import ProofResult, Step
 from derivations.witnesses import GibbsG, expand_witnesses as expand_gibbs
 
-__all__ = ["density", "is_density", "linearize", "reduces_by_rules", "nonnegative", "link_ok", "prove_general",
+__all__ = ["RawSymbol", "density", "is_density", "linearize", "reduces_by_rules", "nonnegative", "link_ok", "prove_general",
            "RuleIdentity", "make_rule_identity"]
 
 
@@ -313,9 +314,24 @@ def integrand_counterexample(a: sp.Basic, b: sp.Basic, seed: int = 0) -> Optiona
     return None
 
 
+class RawSymbol(sp.Symbol):
+    """A display symbol printed verbatim (SymPy would read ``_`` in its name as a subscript)."""
+
+    def _latex(self, printer):
+        return self.name
+
+
+def _explicit(e: sp.Basic) -> sp.Basic:
+    """``NormalPDF(z, m, v)`` (a display form) -> its explicit density."""
+    from derivations.expectation import NormalPDF
+
+    return e.replace(lambda t: isinstance(t, NormalPDF), lambda t: t.explicit()) if e.has(NormalPDF) else e
+
+
 def link_ok(prev: Step, step: Step, substitutions: Optional[dict] = None, rules: Optional[dict] = None) -> tuple:
     """Check one link by these rules; fall back to the core engine (instances, closed forms)."""
-    a, b = prev.expr, step.expr
+    a, b = _explicit(prev.expr), _explicit(step.expr)
+    prev, step = dataclasses.replace(prev, expr=a), dataclasses.replace(step, expr=b)
     general = (a - b).has(AppliedUndef, Expect) or (step.witness is not None and step.witness.has(AppliedUndef, Expect))
     if not general:
         if step.rel == "=" and integrands_equal(apply_rules(a, rules or {}), apply_rules(b, rules or {})):

@@ -58,7 +58,7 @@ SOURCE = ("Gupta & Wang, 'ELBO and KL-divergence' (UCSD, 2018), eqs. (16)-(17); 
 TWINS = {
     "drop_dz_dsigma": "grad_sigma f(mu + sigma eps) = f'(z)  (the sigma-path's chain-rule factor eps dropped)",
     "variance_as_scale": "z = mu + sigma^2 eps  (the variance used as the scale: mu + exp(logvar) * eps)",
-    "score_plus_path": "grad E_q f = E[grad f(g(eps))] + E_q[f grad log q]  (pathwise and score terms both kept)",
+    "score_plus_path": "grad E_q f = E_eps grad f(g(eps)) + E_q(f grad log q)  (pathwise and score terms both kept)",
 }
 SCOPE = (r"for every location-scale family $q(z \mid \mu, \sigma) = \frac1\sigma s(\frac{z - \mu}{\sigma})$ (any base "
          r"density $s$, $\sigma > 0$) and every differentiable $f$, when differentiation under the integral sign "
@@ -88,9 +88,9 @@ def _general(phi, variant):
                                                       r"$q(z \mid \mu, \sigma) = \frac1\sigma s(\frac{z - \mu}{\sigma})$."),
         Step(sp.Derivative(Expect(f(path), eps, s(eps)), phi),
              r"Change of variables $z = \mu + \sigma\epsilon$, $dz = \sigma\, d\epsilon$: the law of the unconscious "
-             r"statistician (Isachenko, 'LOTUS trick'); $\epsilon \sim s$ does not depend on $(\mu, \sigma)$."),
+             r"statistician (Isachenko, Lecture 5, 'LOTUS trick'); $\epsilon \sim s$ does not depend on $(\mu, \sigma)$."),
         Step(Expect(inner, eps, s(eps)), r"Differentiate under the integral sign: the density $s(\epsilon)$ is "
-                                         r"free of the parameter (Gupta & Wang, eq. 17)."),
+                                         r"free of the parameter (Gupta & Wang 2018, eq. 17)."),
         Step(Expect(last, eps, s(eps)), rf"The chain rule: $\partial z / \partial {sp.latex(phi)} = "
                                         rf"{sp.latex(sp.diff(path, phi))}$."),
     ]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations.expectation import Expect, density
+from derivations.expectation import Expect, NormalPDF, density
 from derivations.models import gradient_estimators as gradients
 from derivations.numeric import within
 from derivations.operator_rules import make_rule_identity
@@ -47,7 +47,7 @@ SOURCE = ("Gupta & Wang, 'ELBO and KL-divergence' (UCSD, 2018), eqs. (10)-(15); 
           "Lecture 5, 'ELBO gradients (E-step)'")
 TWINS = {
     "score_sign": "grad_mu log q(z) = (mu - z)/sigma^2  (sign error in the score)",
-    "no_log": "grad E_q f = E_q[f grad q]  (the score function without the log)",
+    "no_log": "grad E_q f = E_q(f grad q)  (the score function without the log)",
     "dlog_dvariance": "grad_sigma log q taken as d log q / d sigma^2  (variance and standard deviation mixed up)",
 }
 SCOPE = (r"for every density family $q(z \mid \theta)$ differentiable in $\theta$ and every $f$ that does not depend on "
@@ -82,13 +82,13 @@ def _general(variant):
         score = -score
     steps = [
         Step(sp.Derivative(Expect(f(z), z, qz), theta), r"The gradient of an expectation whose density depends on "
-                                                        r"$\theta$ (Gupta & Wang, eq. 10)."),
+                                                        r"$\theta$ (Gupta & Wang 2018, eq. 10)."),
         Step(sp.Integral(sp.Derivative(qz, theta) * f(z), (z,)),
-             r"Differentiate under the integral sign; $f$ does not depend on $\theta$ (eq. 10)."),
+             r"Differentiate under the integral sign; $f$ does not depend on $\theta$ (Gupta & Wang 2018, eq. 10)."),
         Step(sp.Integral(qz * score * f(z), (z,)),
-             r"The log-derivative trick $\nabla_\theta q = q\, \nabla_\theta \log q$ (eqs. 11-12)."),
-        Step(Expect(f(z) * score, z, qz), r"An integral against $q$ is an expectation under $q$ (eq. 13): it can "
-                                          r"be estimated from samples of $q$ alone (eq. 15)."),
+             r"The log-derivative trick $\nabla_\theta q = q\, \nabla_\theta \log q$ (Gupta & Wang 2018, eqs. 11-12)."),
+        Step(Expect(f(z) * score, z, qz), r"An integral against $q$ is an expectation under $q$ (Gupta & Wang 2018, "
+                                          r"eq. 13): it can be estimated from samples of $q$ alone (eq. 15 there)."),
     ]
     if variant == "no_log":
         steps[2:] = [Step(Expect(f(z) * sp.Derivative(qz, theta), z, qz),
@@ -110,11 +110,15 @@ def _instance(phi, variant):
         score = sp.diff(logq.subs(sigma, sp.sqrt(v)), v).subs(v, sigma**2)
     exact = sp.diff(c[0] * mu + c[1] * (mu**2 + sigma**2) + c[2] * (mu**3 + 3 * mu * sigma**2), phi)
     name = sp.latex(phi)
+    Nd = NormalPDF(z, mu, sigma**2)  # display form of q
+    shown_score = sp.Derivative(sp.log(Nd), phi) * (-1 if variant == "score_sign" and phi == mu else 1)
     return Derivation(f"instance_{phi}", [
-        Step(sp.Derivative(sp.Integral(qd * f_expr(), inf), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$."),
-        Step(sp.Integral(sp.Derivative(qd, phi) * f_expr(), inf), r"Differentiate under the integral sign."),
+        Step(sp.Derivative(sp.Integral(qd * f_expr(), inf), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$.",
+             display=sp.Derivative(sp.Integral(Nd * f_expr(), inf), phi)),
+        Step(sp.Integral(sp.Derivative(qd, phi) * f_expr(), inf), r"Differentiate under the integral sign.",
+             display=sp.Integral(sp.Derivative(Nd, phi) * f_expr(), inf)),
         Step(sp.Integral(qd * score.doit() * f_expr(), inf), r"$\nabla q = q\, \nabla \log q$.",
-             display=sp.Integral(qd * score * f_expr(), inf)),
+             display=sp.Integral(Nd * shown_score * f_expr(), inf)),
         Step(E(f_expr(Z) * score.doit().subs(z, Z)), r"An expectation under $q = \mathcal{N}(\mu, \sigma^2)$."),
         Step(exact, r"Gaussian moments up to order 4 (SymPy): the exact gradient, "
                     rf"$\partial_{{{name}}}(c_1 \mu + c_2(\mu^2 + \sigma^2) + c_3(\mu^3 + 3\mu\sigma^2))$."),

@@ -9,6 +9,7 @@ from derivations import REGISTRY
 from derivations import elbo_surgery as es
 from derivations import em
 from derivations import flow_as_dirac_vae as fl
+from derivations.engine import apply_rules
 from derivations.expectation import Expect
 from derivations.models.surgery_oracles import discrete_surgery_terms
 from derivations.operator_rules import density, nonnegative, reduces_by_rules
@@ -61,9 +62,12 @@ def test_surgery_lemmas_cover_both_mi_bounds():
 
 
 def test_discrete_oracle_matches_the_proved_instance_expressions():
-    inst = {d.label: d for d in REGISTRY["elbo_surgery"].derivations}["instance"]
-    syms = sorted(inst.steps[0].expr.free_symbols, key=lambda s: s.name)
-    avg, split = sp.lambdify(syms, inst.steps[0].expr), sp.lambdify(syms, inst.steps[-1].expr)
+    ident = REGISTRY["elbo_surgery"]
+    inst = {d.label: d for d in ident.derivations}["instance"]
+    first, last = (apply_rules(inst.steps[i].expr, ident.rules) for i in (0, -1))
+    syms = sorted(first.free_symbols, key=lambda s: s.name)
+    assert [s.name for s in syms] == ["a1", "a2", "c1_1", "c1_2", "c2_1", "c2_2"]
+    avg, split = sp.lambdify(syms, first), sp.lambdify(syms, last)
     rng = np.random.default_rng(5)
     for _ in range(5):
         vals = dict(zip([s.name for s in syms], rng.uniform(0.1, 3.0, size=len(syms))))
