@@ -124,3 +124,26 @@ def test_operator_rules_are_not_fooled():
     from derivations.witnesses import GibbsG
     assert nonnegative(E(GibbsG(p(z) / q(z)), q(z)))
     assert not nonnegative(E(sp.log(p(z) / q(z)), q(z)))
+
+
+def test_flow_log_kind_helpers_match_the_proved_log_instance():
+    inst = {d.label: d for d in REGISTRY["flow_as_dirac_vae"].derivations}["nonlinear_log"]
+    xp = sorted(inst.steps[-1].expr.free_symbols, key=lambda s: s.name)[0]
+    exact = sp.lambdify(xp, inst.steps[-1].expr)
+    for xv in (0.4, 0.7, 2.5):
+        assert fl.log_px(xv, "log") == pytest.approx(exact(xv), abs=1e-12)
+        assert fl.elbo_of_sigma([1e-4], x=xv, kind="log")[0] == pytest.approx(exact(xv), abs=1e-6)
+
+
+@pytest.mark.parametrize("which", ["log_pf", "logdet"])
+def test_flow_check_rejects_a_five_percent_error_in_either_term(which):
+    pytest.importorskip("torch")
+    from derivations.numeric import within
+
+    out = fl.flow_dirac_elbo()
+    terms = {"log_pf": out["log_pf"], "logdet": out["logdet"]}
+    assert within(out["elbo"], out["se"], sum(terms.values()), floor=0)[1] + fl.BIAS_ALLOWANCE >= abs(out["elbo"] - out["log_px"])
+    terms[which] *= 1.05
+    wrong = sum(terms.values())
+    _, tol = within(out["elbo"], out["se"], wrong)
+    assert abs(out["elbo"] - wrong) > tol + fl.BIAS_ALLOWANCE
