@@ -6,7 +6,7 @@ Modules (one job each, nothing runs at import):
 - :mod:`training.data`     -- MNIST through torchvision, sha256-verified, dynamically binarized.
 - :mod:`training.model`    -- the MLP VAE and its ELBO terms, returned by name (nats).
 - :mod:`training.train`    -- the resumable training loop (atomic checkpoints, JSON-lines metrics).
-- :mod:`training.surgery`  -- Hoffman & Johnson (2016) ELBO-surgery estimators (marginal KL, index-code MI).
+- :mod:`training.surgery_estimators`  -- Hoffman & Johnson (2016) ELBO-surgery estimators (marginal KL, index-code MI).
 - :mod:`training.evaluate` -- the results file (train terms, test ELBO, IWAE bound, encodings, manifold).
 - :mod:`training.result_files` -- read the committed result files (the contract with vizlab/ and book/).
 """

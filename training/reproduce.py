@@ -391,7 +391,10 @@ def reproduce(args) -> Path:
                 _write_json(sessions_path, sessions)
             if all(s == "done" for s in state.values()):
                 break
+            n_checked = len(plan.get("replan_points_checked", []))
             new_e = _replan(plan, runs, state, elapsed_before + time.time() - session["t0"], args.replan_epochs)
+            if new_e is None and len(plan.get("replan_points_checked", [])) != n_checked:
+                _write_json(plan_path, plan)
             if new_e is not None:
                 _write_json(plan_path, plan)
                 print(f"\nre-plan after {plan['replan']['at_epoch']} epochs: {plan['replan']['seconds_per_epoch']:.0f} s "
@@ -437,39 +440,52 @@ def reproduce(args) -> Path:
 
 
 def _replan(plan: dict, runs: dict, state: dict, elapsed: float, at_epochs: int) -> int | None:
-    """Once, after every run has ``at_epochs`` epochs: fit the epochs to the budget at the measured speed.
+    """Refit the epochs to the budget at the measured speed, at epochs ``at_epochs`` x 1, 2, 4, 8, ...
 
-    The calibration sees a few seconds of the machine; the machine is shared, and its load moves. After the
-    first epochs the real seconds per epoch are known: the remaining budget (``--minutes`` minus the job's
-    time so far, the evaluation estimate and a margin) divided by them gives the epochs. Recorded in the plan
-    (``plan["replan"]``), so a resumed job keeps it. Returns the new epoch count, or None (no change).
+    The calibration sees a few seconds of the machine; the machine is shared and its load moves (seen here: a
+    load average from 2 to 16 within minutes). At each re-plan point the median seconds per epoch of every run's
+    last three epochs is known: the remaining budget (``--minutes`` minus the job's time so far, the evaluation
+    estimate and a minute's margin) divided by it gives the epochs. A re-plan happens only while less than half
+    of the planned epochs are done (late changes would bend the end of the decay) and only if it moves the epochs
+    by more than 10%. Every re-plan is recorded in ``plan["replans"]``, so a resumed job keeps the last one.
+    Returns the new epoch count, or None (no change).
     """
-    if plan.get("replan") is not None or not plan.get("calibration") or at_epochs <= 0:
-        return None
-    if any(state[d] != "train" for d in runs):
+    if not plan.get("calibration") or at_epochs <= 0 or any(state[d] != "train" for d in runs):
         return None
     done = {d: _epochs_done(rd) for d, rd in runs.items()}
-    if min(done.values()) < at_epochs:
+    e_min, e_now = min(done.values()), max(done.values())
+    points = [at_epochs * 2 ** i for i in range(12)]
+    due = [pt for pt in points if pt <= e_min]
+    checked = plan.setdefault("replan_points_checked", [])
+    if not due or due[-1] in checked or e_now >= plan["epochs"] / 2:
         return None
+    checked.append(due[-1])
     secs = []
     for rd in runs.values():
         ms = [json.loads(l) for l in (rd / "metrics.jsonl").read_text().splitlines() if l.strip()]
-        secs += [m["seconds"] for m in ms[1:]] or [ms[-1]["seconds"]]  # epoch 1 includes start-up
+        recent = [m["seconds"] for m in ms[1:]][-3:]  # epoch 1 includes start-up
+        secs += recent or [ms[-1]["seconds"]]
     sec = sorted(secs)[len(secs) // 2]
     c = plan["calibration"]
     r = plan["recipe"]
-    # the late (larger) batches run at the calibrated ratio of speeds
     rates = c["images_per_s_per_run"]
     f_late = r["late_fraction"] if r["batch_size_late"] else 0.0
-    late_ratio = rates[str(r["batch_size"])] / rates[str(r["batch_size_late"] or r["batch_size"])]
-    sec_mean = sec * ((1 - f_late) + f_late * late_ratio)
+    # the late (larger) batches at the calibrated ratio of speeds, capped at 1: a larger batch is not slower per
+    # image; a few seconds of calibration on a loaded machine can say otherwise when the load moves in between
+    late_ratio = min(1.0, rates[str(r["batch_size"])] / rates[str(r["batch_size_late"] or r["batch_size"])])
+    frac_left_late = f_late  # (re-plans happen in the first half, before any late epoch)
+    sec_mean = sec * ((1 - frac_left_late) + frac_left_late * late_ratio)
     remaining = 60.0 * plan["minutes"] - elapsed - c["eval_seconds_estimate"] - 60.0
-    e_now = max(done.values())
     new_e = max(e_now + 1, e_now + int(remaining / sec_mean))
-    plan["replan"] = {"at_epoch": e_now, "seconds_per_epoch": sec, "elapsed_s": elapsed, "epochs_before": plan["epochs"],
-                      "epochs_after": new_e, "loadavg": list(os.getloadavg()), "time": _now()}
-    if new_e == plan["epochs"]:
+    old = plan["epochs"]
+    record = {"at_epoch": e_now, "seconds_per_epoch": sec, "elapsed_s": elapsed, "epochs_before": old,
+              "epochs_after": new_e, "loadavg": list(os.getloadavg()), "time": _now()}
+    if abs(new_e - old) <= 0.1 * old:
+        record["epochs_after"] = old
+        plan.setdefault("replans", []).append(record)
         return None
+    plan.setdefault("replans", []).append(record)
+    plan["replan"] = record
     plan["epochs"] = new_e
     return new_e
 

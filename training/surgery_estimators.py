@@ -7,7 +7,10 @@ $$\underbrace{\tfrac1N \textstyle\sum_n \mathrm{KL}(q(z\mid n)\,\|\,p(z))}_{\tex
   = \underbrace{\mathrm{KL}(q_{\mathrm{agg}}\,\|\,p)}_{\text{marginal KL}}
   + \underbrace{I_q[n; z]}_{\text{index-code MI}}, \qquad 0 \le I_q[n; z] \le \log N. \quad \text{(H\&J eq. 3)}$$
 
-All estimators take ``mu``, ``logvar`` of shape ``(N, D)`` (float tensors, any device) and return nats.
+All estimators take ``mu``, ``logvar`` of shape ``(N, D)`` (float tensors, any device) and return nats. The prior
+is any distribution with ``log_prob`` (``(S, D) -> (S,)``, e.g. a ``torch.distributions`` object or
+:meth:`training.model.VAE.prior_distribution`); ``None`` means $\mathcal{N}(0, I)$. The identity holds for every
+prior: the index-code MI does not involve $p$, the average and marginal KL both do.
 
 - :func:`average_kl` — closed form (exact given the encodings).
 - :func:`marginal_kl` — Monte Carlo as in the poster's eq. (19): $\hat n \sim \mathrm{Unif}\{1..N\}$,
@@ -16,7 +19,10 @@ All estimators take ``mu``, ``logvar`` of shape ``(N, D)`` (float tensors, any d
   GEMM (:func:`log_density_matrix`). Also gives the index-code MI directly as
   $\mathbb{E}[\log q(z \mid \hat n) - \log q_{\mathrm{agg}}(z)]$ from the same samples.
 - :func:`surgery_terms` — everything together, with standard errors and flags for violations of
-  $0 \le I \le \log N$ (reported, never clipped).
+  $0 \le I \le \log N$ (reported, never clipped). For a prior without a closed-form KL the average KL is the
+  Monte Carlo mean of $\log q(z \mid \hat n) - \log p(z)$ over the same draws.
+- :func:`optimal_prior_elbo` — the ELBO the same encoder and decoder would have with the prior $p = q_{\mathrm{agg}}$
+  (Hoffman & Johnson's "optimal prior"): ELBO + marginal KL.
 - :func:`minibatch_marginal_kl` — the minibatch weighted sampling (MWS) and stratified sampling (MSS) estimators
   of Chen et al. (2018, β-TCVAE, eqs. S5 and S6), which use a minibatch of M points instead of all N and are
   biased; shown beside the full-data estimator.
@@ -31,7 +37,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .model import gaussian_kl_to_standard_normal
+from .model import gaussian_kl_to_standard_normal, log_diag_gaussian, log_standard_normal
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -103,9 +109,14 @@ def _logsumexp_rows(a: torch.Tensor) -> torch.Tensor:
     return s.log_().add_(m.squeeze(1))
 
 
-def _log_std_normal(z: torch.Tensor) -> torch.Tensor:
-    # $\log \mathcal{N}(z; 0, I) = -\tfrac12(\|z\|^2 + D\log 2\pi)$
-    return -0.5 * (z.pow(2).sum(-1) + z.shape[-1] * LOG_2PI)
+def log_prior(z: torch.Tensor, prior=None, chunk_size: int = 4096) -> torch.Tensor:
+    r"""$\log p(z_s)$ for ``z`` (S, D) -> (S,): $\mathcal{N}(0, I)$ if ``prior`` is None, else ``prior.log_prob``.
+
+    Evaluated in chunks of samples (a mixture's ``log_prob`` makes an (S, K, D) intermediate).
+    """
+    if prior is None:
+        return log_standard_normal(z)
+    return torch.cat([prior.log_prob(z[i : i + chunk_size]).to(z.dtype) for i in range(0, z.shape[0], chunk_size)])
 
 
 def _mean_se(x: torch.Tensor) -> Estimate:
@@ -126,7 +137,7 @@ def sample_aggregated_posterior(mu: torch.Tensor, logvar: torch.Tensor, num_samp
 
 @torch.no_grad()
 def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | None = None, chunk_size: int = 2048,
-                seed: int = 0) -> dict[str, Estimate]:
+                seed: int = 0, prior=None) -> dict[str, Estimate]:
     r"""Monte Carlo marginal KL and direct index-code MI over all N points (H&J poster eq. 19).
 
     Args:
@@ -134,12 +145,14 @@ def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | None 
         num_samples: S, samples from $q_{\mathrm{agg}}$ (default N).
         chunk_size: samples per (chunk, N) log-density block; bounds the memory.
         seed: seeds the sampling (its own generator; the global RNG is untouched).
+        prior: $p(z)$ with ``log_prob`` (None: $\mathcal{N}(0, I)$).
 
     Returns:
-        ``{"marginal_kl": Estimate, "index_code_mi_direct": Estimate}`` with
+        ``{"marginal_kl": Estimate, "index_code_mi_direct": Estimate, "avg_kl_mc": Estimate}`` with
         $\mathrm{KL}(q_{\mathrm{agg}}\|p) \approx \frac1S \sum_s [\log q_{\mathrm{agg}}(z_s) - \log p(z_s)]$ and
-        $I \approx \frac1S \sum_s [\log q(z_s \mid \hat n_s) - \log q_{\mathrm{agg}}(z_s)]$, each with the standard
-        error of its sample mean.
+        $I \approx \frac1S \sum_s [\log q(z_s \mid \hat n_s) - \log q_{\mathrm{agg}}(z_s)]$ and the average KL
+        $\approx \frac1S \sum_s [\log q(z_s \mid \hat n_s) - \log p(z_s)]$, each with the standard error of its
+        sample mean.
     """
     if mu.ndim != 2 or mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must both have shape (N, D); got {tuple(mu.shape)} and {tuple(logvar.shape)}")
@@ -148,28 +161,38 @@ def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | None 
     z, n_hat = sample_aggregated_posterior(mu, logvar, s, gen)
     lq_agg = log_q_agg(z, mu, logvar, chunk_size)
     # $\log q(z_s \mid \hat n_s)$, the sample's own encoder density
-    lq_own = -0.5 * (((z - mu[n_hat]) ** 2) * torch.exp(-logvar[n_hat]) + logvar[n_hat] + LOG_2PI).sum(-1)
+    lq_own = log_diag_gaussian(z, mu[n_hat], logvar[n_hat])
+    lp = log_prior(z, prior)
     return {
-        "marginal_kl": _mean_se(lq_agg - _log_std_normal(z)),
+        "marginal_kl": _mean_se(lq_agg - lp),
         "index_code_mi_direct": _mean_se(lq_own - lq_agg),
+        "avg_kl_mc": _mean_se(lq_own - lp),
     }
 
 
 @torch.no_grad()
 def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | None = None, chunk_size: int = 2048,
-                  seed: int = 0, n_sigma: float = 3.0) -> dict:
+                  seed: int = 0, n_sigma: float = 3.0, prior=None) -> dict:
     r"""All ELBO-surgery terms of the encodings ``mu``, ``logvar`` (N, D), in nats.
 
-    Returns a dict with ``avg_kl`` (exact, se 0), ``marginal_kl`` and ``index_code_mi`` (= avg KL − marginal KL,
-    H&J eq. 3) with the marginal KL's standard error, ``index_code_mi_direct`` (the direct estimate), ``log_n``,
+    ``prior``: $p(z)$ with ``log_prob``; None is $\mathcal{N}(0, I)$, whose average KL is exact (closed form).
+
+    Returns a dict with ``avg_kl`` (exact, se 0, for N(0, I); else the Monte Carlo mean over the same draws),
+    ``marginal_kl`` and ``index_code_mi`` (= avg KL − marginal KL, H&J eq. 3) with the marginal KL's standard
+    error (for a learned prior: the standard error of the per-draw difference, which is the direct MI's), ``index_code_mi_direct`` (the direct estimate), ``log_n``,
     and ``flags``: a list of strings naming each violation of $0 \le I \le \log N$ by more than ``n_sigma``
     standard errors, and each disagreement of the two MI estimates beyond ``n_sigma`` combined errors.
     """
     n = mu.shape[0]
-    avg = average_kl(mu.double(), logvar.double()).mean().item()
-    mc = marginal_kl(mu, logvar, num_samples, chunk_size, seed)
+    mc = marginal_kl(mu, logvar, num_samples, chunk_size, seed, prior=prior)
     mkl, mi_direct = mc["marginal_kl"], mc["index_code_mi_direct"]
-    mi = Estimate(avg - mkl.value, mkl.se, mkl.n_samples)
+    if prior is None:
+        avg_est = Estimate(average_kl(mu.double(), logvar.double()).mean().item(), 0.0, n)
+        mi = Estimate(avg_est.value - mkl.value, mkl.se, mkl.n_samples)
+    else:  # same draws: avg KL - marginal KL is, draw by draw, the direct MI's summand
+        avg_est = mc["avg_kl_mc"]
+        mi = Estimate(avg_est.value - mkl.value, mi_direct.se, mkl.n_samples)
+    avg = avg_est.value
     log_n = math.log(n)
     flags = []
     for name, est in (("index_code_mi", mi), ("index_code_mi_direct", mi_direct)):
@@ -181,8 +204,21 @@ def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | Non
         flags.append(f"marginal_kl = {mkl.value:.4f} ± {mkl.se:.4f} < 0")
     if abs(mi.value - mi_direct.value) > n_sigma * math.hypot(mi.se, mi_direct.se):
         flags.append(f"MI by subtraction {mi.value:.4f} and direct {mi_direct.value:.4f} disagree")
-    return {"avg_kl": Estimate(avg, 0.0, n), "marginal_kl": mkl, "index_code_mi": mi,
+    return {"avg_kl": avg_est, "marginal_kl": mkl, "index_code_mi": mi,
             "index_code_mi_direct": mi_direct, "log_n": log_n, "flags": flags}
+
+
+def optimal_prior_elbo(elbo: Estimate | dict, marginal: Estimate | dict) -> Estimate:
+    r"""ELBO with the optimal prior $p^\star = q_{\mathrm{agg}}$ for the same encoder and decoder, in nats.
+
+    $\mathcal{L}(p) = \text{reconstruction} - \text{MI} - \mathrm{KL}(q_{\mathrm{agg}} \| p)$ (H&J eq. 3); only the last
+    term depends on $p$, and it is 0 at $p = q_{\mathrm{agg}}$, so $\mathcal{L}(q_{\mathrm{agg}}) = \mathcal{L}(p) +
+    \mathrm{KL}(q_{\mathrm{agg}} \| p)$. The two estimates come from independent draws: their standard errors add
+    in quadrature.
+    """
+    e = elbo if isinstance(elbo, dict) else elbo.to_dict()
+    m = marginal if isinstance(marginal, dict) else marginal.to_dict()
+    return Estimate(e["value"] + m["value"], math.hypot(e["se"], m["se"]), int(m.get("n_samples", 0)))
 
 
 @torch.no_grad()
@@ -222,5 +258,5 @@ def minibatch_marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, batch_size: in
         z = mu[idx] + torch.exp(0.5 * logvar[idx]) * eps
         # (M, M): row i = sample z_i, column j = point n_j; weights in log space
         lq = torch.logsumexp(log_density_matrix(z, mu[idx], logvar[idx]) + log_w, dim=1)
-        vals.append(lq - _log_std_normal(z))
+        vals.append(lq - log_standard_normal(z))
     return _mean_se(torch.cat(vals))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from derivations.models.surgery_oracles import gaussian_surgery_terms
-from training.surgery import (average_kl, log_density_matrix, log_q_agg, marginal_kl, minibatch_marginal_kl,
+from training.surgery_estimators import (average_kl, log_density_matrix, log_q_agg, marginal_kl, minibatch_marginal_kl,
                               surgery_terms)
 
 
@@ -65,7 +65,7 @@ def test_mi_reaches_log_n_for_separated_encodings_and_is_zero_for_one_point():
 
 
 def test_violation_of_mi_bounds_is_flagged_not_hidden(monkeypatch):
-    import training.surgery as s
+    import training.surgery_estimators as s
 
     mu, logvar = _encodings()
     real = s.marginal_kl
@@ -108,7 +108,7 @@ def test_average_kl_float32_equals_float64():
 
 
 def test_floored_logsumexp_matches_torch_on_wide_ranges():
-    from training.surgery import _logsumexp_rows
+    from training.surgery_estimators import _logsumexp_rows
 
     g = torch.Generator().manual_seed(0)
     a = torch.randn(64, 5000, generator=g) * 300.0  # entries spread over hundreds of nats, most far below the max
