@@ -27,6 +27,8 @@ derivations: setup
 videos: setup
 	$(PY) -m vizlab render --quality l --out book/_static/videos
 
+reproduce: setup ; $(PY) -m training reproduce --minutes 60  # Table 1: train, evaluate, write training/results/ (resumable)
+
 train: setup
 	$(PY) -m training --latent-dim 2 --epochs 10
 
