@@ -93,7 +93,8 @@ def _build(variant):
         Step(elbo, r"The ELBO, $\mathcal{L}(q) = \mathbb{E}_q \log \frac{p(x, z)}{q(z)}$."),
         Step(Expect(sp.log(lik(x, z) * prior(z) / Q), z, Q), r"The model factorizes: "
              r"$p(x, z) = p(x \mid z)\, p(z)$."),
-        Step(recon - kl, r"The log of a product is a sum of logs; linearity of $\mathbb{E}_q$."),
+        Step(sp.Add(recon, -kl, evaluate=False), r"The log of a product is a sum of logs; linearity of "
+             r"$\mathbb{E}_q$."),
         Step(last, r"The definitions of the reconstruction term and of $\mathrm{KL}(q \| p) = "
              r"\mathbb{E}_q \log \frac{q}{p}$ (Kullback & Leibler, 1951).", display=shown),
     ]
@@ -128,8 +129,10 @@ def _build(variant):
         Derivation("instance", [
             Step(Expect(sp.log(lik_n * prior_n / Qn), zz, Qn), r"The ELBO of the linear-Gaussian model, "
                  r"$q(z) = \mathcal{N}(z; m, v)$."),
-            Step(recon_n - Expect(sp.log(Qn / prior_n), zz, Qn), r"Factorize, expand the log, linearity."),
-            Step(recon_n - kl_standard_normal_expr(), r"Gaussian moments: $\mathrm{KL}(\mathcal{N}(m, v) \| "
+            Step(sp.Add(recon_n, -Expect(sp.log(Qn / prior_n), zz, Qn), evaluate=False),
+                 r"Factorize, expand the log, linearity."),
+            Step(sp.Add(recon_n, -sp.Mul(sp.Rational(1, 2), sp.Add(m**2, v, -1, -sp.log(v), evaluate=False),
+                                         evaluate=False), evaluate=False), r"Gaussian moments: $\mathrm{KL}(\mathcal{N}(m, v) \| "
                  r"\mathcal{N}(0, 1)) = \tfrac12(m^2 + v - 1 - \log v)$ (Prince 2023, eq. 17.24 with $D = 1$)."),
         ], title="Worked instance: the same chain on the linear-Gaussian model", kind="instance"),
         Derivation("instance_entropy", [

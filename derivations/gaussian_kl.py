@@ -95,8 +95,9 @@ def kl_diag_standard_normal(mu, logvar):
     return 0.5 * (np.exp(logvar) + mu**2 - 1.0 - logvar).sum(-1)
 
 
-def _half(e):
-    return sp.Mul(sp.Rational(1, 2), e, evaluate=False)
+def _half(*terms):
+    """``(t_1 + t_2 + ...) / 2`` kept unevaluated, the terms in the order given (as a lecturer writes them)."""
+    return sp.Mul(sp.Rational(1, 2), sp.Add(*terms, evaluate=False), evaluate=False)
 
 
 def _sum(e):
@@ -106,11 +107,11 @@ def _sum(e):
 def _coord_term(variant, mm, vv):
     """The per-coordinate closed form each variant claims (nats)."""
     return {
-        None: _half(vv + mm**2 - 1 - sp.log(vv)),
-        "bits": _half(vv + mm**2 - 1 - sp.log(vv)),
-        "missing_D": _half(vv + mm**2 - sp.log(vv)),
-        "logdet_from_std": _half(vv + mm**2 - 1 - sp.log(sp.sqrt(vv))),
-        "reversed": _half((1 + mm**2) / vv - 1 + sp.log(vv)),
+        None: _half(vv, mm**2, -1, -sp.log(vv)),
+        "bits": _half(vv, mm**2, -1, -sp.log(vv)),
+        "missing_D": _half(vv, mm**2, -sp.log(vv)),
+        "logdet_from_std": _half(vv, mm**2, -1, -sp.log(sp.sqrt(vv))),
+        "reversed": _half((1 + mm**2) / vv, -1, sp.log(vv)),
     }[variant]
 
 
@@ -121,12 +122,12 @@ def _build(variant):
     sums = {TR: _sum(var[d]), MUMU: _sum(mu[d] ** 2), LOGDET: _sum(sp.log(var[d])),
             LOG_SIGMA: _sum(sp.log(sp.sqrt(var[d]))), PREC_TERM: _sum((1 + mu[d] ** 2) / var[d])}
     closed, shown = {
-        None: (_half(sums[TR] + sums[MUMU] - DIM - sums[LOGDET]), _half(TR + MUMU - DIM - LOGDET)),
-        "missing_D": (_half(sums[TR] + sums[MUMU] - sums[LOGDET]), _half(TR + MUMU - LOGDET)),
-        "logdet_from_std": (_half(sums[TR] + sums[MUMU] - DIM - sums[LOG_SIGMA]), _half(TR + MUMU - DIM - LOG_SIGMA)),
-        "reversed": (_half(sums[PREC_TERM] - DIM + sums[LOGDET]), _half(PREC_TERM - DIM + LOGDET)),
-        "bits": (_half(sums[TR] + sums[MUMU] - DIM - sums[LOGDET]) / sp.log(2),
-                 _half(TR + MUMU - DIM - LOGDET) / sp.log(2)),
+        None: (_half(sums[TR], sums[MUMU], -DIM, -sums[LOGDET]), _half(TR, MUMU, -DIM, -LOGDET)),
+        "missing_D": (_half(sums[TR], sums[MUMU], -sums[LOGDET]), _half(TR, MUMU, -LOGDET)),
+        "logdet_from_std": (_half(sums[TR], sums[MUMU], -DIM, -sums[LOG_SIGMA]), _half(TR, MUMU, -DIM, -LOG_SIGMA)),
+        "reversed": (_half(sums[PREC_TERM], -DIM, sums[LOGDET]), _half(PREC_TERM, -DIM, LOGDET)),
+        "bits": (_half(sums[TR], sums[MUMU], -DIM, -sums[LOGDET]) / sp.log(2),
+                 _half(TR, MUMU, -DIM, -LOGDET) / sp.log(2)),
     }[variant]
     steps = [
         Step(Expect(sp.log(q / p), zv, q), r"The KL of $q = \mathcal{N}(\mu, \Sigma)$ from "
@@ -175,7 +176,7 @@ def _build(variant):
             Step((sp.log(v2 / v1) + (v1 + (m1 - m2) ** 2) / v2 - 1) / 2, r"Gaussian moments."),
         ], title="Two 1-D Gaussians", kind="lemma"),
         Derivation("kl_gauss_nonneg", [
-            Step(_half(m**2 + v - 1 - sp.log(v)), r"$\mathrm{KL}(\mathcal{N}(m, v) \| \mathcal{N}(0, 1))$."),
+            Step(_half(v, m**2, -1, -sp.log(v)), r"$\mathrm{KL}(\mathcal{N}(m, v) \| \mathcal{N}(0, 1))$."),
             Step(sp.Integer(0), r"$= \tfrac12 G(v) + \tfrac12 m^2 \ge 0$, zero iff $m = 0$ and $v = 1$.", rel=">=",
                  witness=GibbsG(v) / 2 + m**2 / 2),
         ], title=r"The closed form is $\ge 0$", kind="lemma"),
@@ -183,9 +184,9 @@ def _build(variant):
             Step(sum(Expect(sp.log(q_k[k](z3[k]) / NormalPDF(z3[k], 0, 1)), z3[k], q_k[k](z3[k]))
                      for k in range(D_INSTANCE)),
                  r"The sum over $d$ of the coordinate KLs, $D = 3$, $q_d = \mathcal{N}(\mu_d, v_d)$."),
-            Step(sum(_half(vs[k] + mus[k] ** 2 - 1 - sp.log(vs[k])) for k in range(D_INSTANCE)),
+            Step(sp.Add(*[_half(vs[k], mus[k] ** 2, -1, -sp.log(vs[k])) for k in range(D_INSTANCE)], evaluate=False),
                  r"Gaussian moments, coordinate by coordinate."),
-            Step(_half(Sig.trace() + (mvec.T * mvec)[0, 0] - D_INSTANCE - sp.log(Sig.det())),
+            Step(_half(Sig.trace(), (mvec.T * mvec)[0, 0], -D_INSTANCE, -sp.log(Sig.det())),
                  r"$\operatorname{tr}\Sigma + \mu^\top\mu - 3 - \log\det\Sigma$."),
         ], title=r"Worked instance: $D = 3$", kind="instance"),
     ]

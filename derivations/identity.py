@@ -155,8 +155,11 @@ class Identity:
         return self.check_fn(seed)
 
     def latex(self) -> str:
-        """``sympy.latex(self.statement)``."""
-        return sp.latex(self.statement)
+        r"""``sympy.latex(self.statement)``, in the author's term order when the statement fixes one
+        (an unevaluated sum, e.g. $\operatorname{tr}\Sigma + \mu^\top\mu - D - \log\det\Sigma$)."""
+        from derivations.steps import latex_as_written
+
+        return latex_as_written(self.statement)
 
     def statement_latex(self) -> str:
         r"""The statement with its hypotheses, e.g. ``\log E[y] \ge E[\log y] \quad (y > 0)``."""

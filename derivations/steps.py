@@ -25,6 +25,20 @@ class UnknownIdentityError(KeyError):
         return str(self.args[0]) if self.args else "unknown identity"
 
 
+def written_order(expr: sp.Basic) -> str:
+    """``"none"`` (print the terms as written) if ``expr`` holds an unevaluated sum whose terms the author
+    ordered (``Add(..., evaluate=False)``), else ``None`` (SymPy's usual printing order)."""
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Add) and node.args != sp.Add(*node.args).args:
+            return "none"
+    return None
+
+
+def latex_as_written(expr: sp.Basic) -> str:
+    """``sympy.latex`` in the author's term order when the expression fixes one (see :func:`written_order`)."""
+    return sp.latex(expr, order=written_order(expr))
+
+
 def _visible_len(tex: str) -> int:
     """Rough count of the characters a LaTeX line shows: commands count as one glyph, braces as none, and a
     fraction as its longer part (numerator over denominator)."""
@@ -75,12 +89,13 @@ class Step:
         ``max_chars`` bounds the *visible* characters of a line (LaTeX commands and braces not counted), so
         a line fits the book's column (about 750 px at 1366 px).
         """
-        tex = sp.latex(self.shown)
+        tex = latex_as_written(self.shown)  # terms in the order the author wrote them
         if _visible_len(tex) <= max_chars or not isinstance(self.shown, sp.Add):
             return tex
         lines, cur = [], ""
-        for term in self.shown.as_ordered_terms():
-            t = sp.latex(term)
+        order = written_order(self.shown)
+        for term in (self.shown.args if order == "none" else self.shown.as_ordered_terms()):
+            t = latex_as_written(term)
             piece = t if not cur and not lines else (" - " + t[1:].lstrip() if t.startswith("-") else " + " + t)
             if cur and _visible_len(cur + piece) > max_chars:
                 lines.append(cur)
