@@ -73,11 +73,6 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $p(z) = \mathcal{N}(0, 1
          r"$x = (3, -1, 0.5, 2)$, $w = (2, -0.5, 1, 0.3)$, $b = (0.5, 0, 0.2, -0.3)$, $s = 0.8$, $m = 0.3$, $v = 0.5$.")
 
 
-def kl_standard_normal_expr(mm=lg.m, vv=lg.v):
-    r"""$\mathrm{KL}(\mathcal{N}(m, v) \| \mathcal{N}(0, 1)) = \tfrac12 (m^2 + v - 1 - \log v)$ (nats)."""
-    return (mm**2 + vv - 1 - sp.log(vv)) / 2
-
-
 def _build(variant):
     Q = q(z)
     elbo = Expect(sp.log(joint(x, z) / Q), z, Q)

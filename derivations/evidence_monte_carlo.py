@@ -184,8 +184,7 @@ def _iwae_k3() -> list:
 def _build(variant):
     rules = {evid(x): sp.Integral(lik(x, z) * prior(z), (z, -sp.oo, sp.oo)),
              A[i]: (S_ALL - wts[i]) / K, Expect(Wbar(zeta), zeta, Qs(zeta)): evid(x)}
-    hyps = [r"p(x) = \int p(x \mid z)\, p(z)\, dz", r"q(z) > 0 \text{ where } p(x \mid z) p(z) > 0",
-            r"K \ge 1", r"A_i = \tfrac1K \sum_{k \ne i} w_k > 0"]
+    hyps = [r"p(x) = \int p(x \mid z)\, p(z)\, dz", r"q(z) > 0 \text{ where } p(x \mid z) p(z) > 0"]
     common = {"hypotheses": hyps, "kind": "general", "scope": SCOPE, "model": MODEL,
               "title": r"General proof: every model and every proposal $q$"}
     if variant == "log_unbiased":
