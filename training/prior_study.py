@@ -1,0 +1,243 @@
+r"""Beyond Table 1 (issue 15): what the surgery asks for, measured on trained models.
+
+    python -m training.prior_study vae_d2 vae_d10 vae_d20 --runs runs/reproduce     # adds "beyond" to each results file
+
+For each trained model (a run folder with ``checkpoint.pt`` and its ``training/results/NAME.json``) it measures,
+on one fixed seeded binarization of MNIST (the same seed as :mod:`training.evaluate`):
+
+- **The optimal-prior row** (Hoffman & Johnson 2016, sec. 3 and poster): with $p = q_{\mathrm{agg}}$ the marginal KL
+  vanishes, so $\mathcal{L}(q_{\mathrm{agg}}) = \mathcal{L}(p) + \mathrm{KL}(q_{\mathrm{agg}} \| p)$ for the same
+  encoder and decoder (:func:`training.surgery_estimators.optimal_prior_elbo`).
+- **Learned priors fitted to the trained model** (encoder and decoder frozen): a mixture of K diagonal Gaussians
+  and a VampPrior with K pseudo-inputs, each fitted by maximising $\mathbb{E}_{q_{\mathrm{agg}}} \log p(z)$, i.e.
+  minimising the marginal KL, the only ELBO term that depends on the prior. Their ELBO is
+  $\mathcal{L}(\mathcal{N}) + \mathrm{KL}(q_{\mathrm{agg}} \| \mathcal{N}) - \mathrm{KL}(q_{\mathrm{agg}} \| p)$, each
+  marginal KL by the full-data estimator. This is not the same as training with the prior from the start (the
+  encoder would then move too); on this shared 2-core machine there was no CPU for those runs (see the report).
+- **The IWAE bound against K** (Burda et al. 2016, eq. 8): $\mathcal{L}_K$ for K = 1, 5, 50, 500, 5000 on the
+  first ``--iwae-images`` test images, all K from the same 5000 draws per image (for K < 5000 the average over
+  the 5000 / K disjoint groups), with the standard error over images.
+- **Active units** (Burda et al. 2016, sec. 5.2): unit u is active if $\mathrm{Cov}_x(\mathbb{E}_{q(z|x)}[z_u]) >
+  0.01$, over the 10000 test images.
+
+For D = 2 it also writes ``NAME.priors.npz`` for the pictures of the aggregated posterior under each prior.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import binarize, load_mnist
+from .evaluate import encode_all
+from .io import atomic_write, npz_bytes
+from .model import VAE, log_diag_gaussian, log_standard_normal
+from .priors import MixturePrior, VampPrior
+from .surgery_estimators import log_q_agg, marginal_kl, optimal_prior_elbo, sample_aggregated_posterior
+from .train import load_model
+
+IWAE_KS = (1, 5, 50, 500, 5000)
+ACTIVE_THRESHOLD = 0.01
+
+
+def _est(x: torch.Tensor) -> dict:
+    x = x.double()
+    return {"value": x.mean().item(), "se": (x.std().item() / math.sqrt(len(x))) if len(x) > 1 else 0.0,
+            "n_samples": int(len(x))}
+
+
+@torch.no_grad()
+def iwae_vs_k(model: VAE, x: torch.Tensor, ks=IWAE_KS, chunk: int = 1000, seed: int = 0,
+              prior=None) -> dict:
+    r"""$\mathcal{L}_K$ for each K in ``ks`` on images ``x`` (n, 784): ``{str(K): {"value", "se", "n_samples"}}``.
+
+    One set of $K_{\max}$ draws $z \sim q(z|x)$ per image; $\mathcal{L}_K$ is averaged over the $K_{\max}/K$ disjoint
+    groups of K (unbiased for $\mathbb{E}\,\mathcal{L}_K$, less noisy than one group). The standard error is over
+    images; the values for different K are paired (same images, same draws), so their differences are far more
+    precise than each one's standard error. ``prior``: a distribution with ``log_prob``, default the model's.
+    Raises ``ValueError`` if a K does not divide the largest.
+    """
+    kmax = max(ks)
+    if any(kmax % k for k in ks):
+        raise ValueError(f"every K must divide the largest ({kmax}): got {ks}")
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    if prior is None and model.prior.learned:
+        prior = model.prior_distribution()
+    per = {k: [] for k in ks}
+    for i in range(len(x)):
+        xi = x[i : i + 1]
+        mu, logvar = model.encode(xi)
+        lws = []
+        for j in range(0, kmax, chunk):
+            c = min(chunk, kmax - j)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn((c, mu.shape[1]), generator=gen, device=x.device)
+            lp = log_standard_normal(z) if prior is None else prior.log_prob(z)
+            lws.append((model.log_px_given_z(xi, model.decode(z)) + lp - log_diag_gaussian(z, mu, logvar)).double())
+        lw = torch.cat(lws)
+        for k in ks:
+            per[k].append((torch.logsumexp(lw.view(kmax // k, k), dim=1) - math.log(k)).mean())
+    return {str(k): _est(torch.stack(v)) for k, v in per.items()}
+
+
+@torch.no_grad()
+def active_units(mu: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> dict:
+    r"""Burda et al. (2016): unit u is active if $\mathrm{Var}_x(\mu_u(x)) > 0.01$. ``mu`` (n, D) encoder means."""
+    var = mu.double().var(0, unbiased=True)
+    return {"count": int((var > threshold).sum().item()), "of": int(mu.shape[1]), "threshold": threshold,
+            "variance_per_unit": [float(v) for v in var]}
+
+
+def fit_prior(model: VAE, mu: torch.Tensor, logvar: torch.Tensor, spec: str, k: int, steps: int, batch: int = 1000,
+              lr: float = 1e-2, seed: int = 0, init_images: torch.Tensor | None = None):
+    r"""Fit a prior to the frozen model's aggregated posterior: maximise $\mathbb{E}_{q_{\mathrm{agg}}} \log p(z)$.
+
+    ``spec`` "mog" (K diagonal Gaussians) or "vamp" (K pseudo-inputs through the frozen encoder). Adam,
+    ``steps`` steps of ``batch`` draws from $q_{\mathrm{agg}}$. MoG means start at K random encodings; VampPrior
+    pseudo-inputs at K random training images (grey levels) when ``init_images`` is given. Returns the fitted
+    :class:`training.priors.Prior` and the per-step objective (nats).
+    """
+    g = torch.Generator().manual_seed(seed)
+    d = mu.shape[1]
+    if spec == "mog":
+        prior = MixturePrior(d, k)
+        with torch.no_grad():
+            idx = torch.randint(0, len(mu), (k,), generator=g)
+            prior.means.copy_(mu[idx])
+            prior.logvars.copy_(logvar[idx].clamp(min=-6.0))
+        encode = None
+    else:
+        prior = VampPrior(d, k)
+        if init_images is not None:
+            with torch.no_grad():
+                prior.pseudo_raw.copy_(init_images[torch.randint(0, len(init_images), (k,), generator=g)])
+        frozen = copy.deepcopy(model)
+        for p in frozen.parameters():
+            p.requires_grad_(False)
+        encode = frozen.encode
+    opt = torch.optim.Adam(prior.parameters(), lr=lr if spec == "mog" else lr * 0.5)
+    trace = []
+    for s in range(steps):
+        z, _ = sample_aggregated_posterior(mu, logvar, batch, g)
+        loss = -prior.distribution(encode).log_prob(z).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        trace.append(-loss.item())
+    return prior, trace, encode
+
+
+@torch.no_grad()
+def _samples(dist, n: int, seed: int) -> torch.Tensor:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return dist.sample((n,))
+
+
+def study(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: int, fit_steps: int, seed: int = 0,
+          data_root: str | None = None, ks=IWAE_KS, threads: int = 1, verify: bool = True) -> dict:
+    """Measure one model and add ``beyond`` to ``results_dir/NAME.json``; return the ``beyond`` dict."""
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    path = results_dir / f"{name}.json"
+    result = json.loads(path.read_text())
+    model, cfg, epochs = load_model(run_dir)
+    if epochs != result["provenance"]["epochs"]:
+        raise SystemExit(f"error: {run_dir} has {epochs} epochs but {path} was evaluated at "
+                         f"{result['provenance']['epochs']}: evaluate the same checkpoint")
+    (tr_x, tr_y), (te_x, _) = load_mnist(True, data_root, verify=verify), load_mnist(False, data_root, verify=verify)
+    gen = torch.Generator().manual_seed(seed)
+    xtr, xte = binarize(tr_x, gen), binarize(te_x, gen)  # the same fixed draws as training.evaluate
+    with torch.no_grad():
+        mu, logvar = encode_all(model, xtr)
+        mu_te, _ = encode_all(model, xte)
+    terms = result["train"]["terms"]
+    beyond = {"seed": seed, "git_commit": result["provenance"].get("git_commit")}
+    beyond["optimal_prior"] = {
+        "elbo": optimal_prior_elbo(terms["elbo"], terms["marginal_kl"]).to_dict(),
+        "what": "ELBO with p = q_agg for the same encoder and decoder: ELBO + marginal KL (H&J 2016)",
+    }
+    beyond["active_units"] = active_units(mu_te)
+    t1 = time.perf_counter()
+    beyond["iwae_vs_k"] = {"k": list(ks), "n_images": min(iwae_images, len(xte)),
+                           "bounds": iwae_vs_k(model, xte[:iwae_images], ks=ks, seed=seed)}
+    beyond["iwae_vs_k"]["seconds"] = time.perf_counter() - t1
+    fitted = {}
+    npz = {}
+    if fit_steps > 0 and not model.prior.learned:
+        std_mkl = terms["marginal_kl"]
+        for spec in ("mog", "vamp"):
+            t2 = time.perf_counter()
+            prior, trace, encode = fit_prior(model, mu, logvar, spec, fit_k, fit_steps, seed=seed, init_images=tr_x)
+            with torch.no_grad():
+                dist = prior.distribution(encode)
+                mkl = marginal_kl(mu, logvar, seed=seed, prior=dist)["marginal_kl"]
+            elbo = {"value": terms["elbo"]["value"] + std_mkl["value"] - mkl.value,
+                    "se": math.hypot(terms["elbo"]["se"], std_mkl["se"], mkl.se)}
+            fitted[f"{spec}:{fit_k}"] = {
+                "marginal_kl": mkl.to_dict(), "elbo": elbo,
+                "avg_kl": {"value": terms["index_code_mi"]["value"] + mkl.value,
+                           "se": math.hypot(terms["index_code_mi"]["se"], mkl.se)},
+                "fit_steps": fit_steps, "fit_batch": 1000, "objective_last": float(np.mean(trace[-20:])),
+                "seconds": time.perf_counter() - t2,
+            }
+            if cfg.latent_dim == 2:
+                with torch.no_grad():
+                    if spec == "mog":
+                        npz.update(mog_weights=torch.softmax(prior.logits, 0).numpy(), mog_means=prior.means.numpy(),
+                                   mog_logvars=prior.logvars.numpy())
+                    else:
+                        pm, plv = encode(prior.pseudo_inputs())
+                        npz.update(vamp_means=pm.numpy(), vamp_logvars=plv.numpy(),
+                                   vamp_pseudo_inputs=prior.pseudo_inputs().numpy())
+                    npz[f"{spec}_samples"] = _samples(dist, 5000, seed).numpy()
+        beyond["fitted_priors"] = {
+            "what": "prior fitted to the trained model's aggregated posterior, encoder and decoder frozen "
+                    "(maximise E_q_agg log p(z)); ELBO = ELBO(N(0,I)) + marginal KL(N(0,I)) - marginal KL(fitted)",
+            "priors": fitted,
+        }
+    if cfg.latent_dim == 2:
+        m = min(5000, len(mu))
+        with torch.no_grad():
+            npz.update(mu=mu[:m].numpy(), logvar=logvar[:m].numpy(), labels=tr_y[:m].numpy().astype(np.int64),
+                       q_agg_samples=sample_aggregated_posterior(mu, logvar, 5000, torch.Generator().manual_seed(seed))[0].numpy(),
+                       standard_samples=_samples(model.prior_distribution(), 5000, seed).numpy())
+        fname = f"{name}.priors.npz"
+        atomic_write(results_dir / fname, npz_bytes(**{k: np.asarray(v, dtype=np.int64 if k == "labels" else np.float32)
+                                                      for k, v in npz.items()}))
+        beyond["priors_npz"] = fname
+    beyond["seconds"] = time.perf_counter() - t0
+    result["beyond"] = beyond
+    atomic_write(path, json.dumps(result, indent=2) + "\n")
+    return beyond
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.prior_study", description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="+", help="results names, e.g. vae_d2 vae_d10 vae_d20")
+    p.add_argument("--runs", default="runs/reproduce", help="folder holding one run folder per name")
+    p.add_argument("--results-dir", default=str(Path(__file__).resolve().parent / "results"))
+    p.add_argument("--iwae-images", type=int, default=500)
+    p.add_argument("--fit-k", type=int, default=500, help="components / pseudo-inputs of the fitted priors")
+    p.add_argument("--fit-steps", type=int, default=1000)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-verify", action="store_true", help="skip the MNIST checksum (test data)")
+    a = p.parse_args(argv)
+    for name in a.names:
+        b = study(name, Path(a.runs) / name, Path(a.results_dir), a.iwae_images, a.fit_k, a.fit_steps,
+                  data_root=a.data_root, threads=a.threads, verify=not a.no_verify)
+        print(name, json.dumps({k: v for k, v in b.items() if k in ("optimal_prior", "active_units")})[:300],
+              {k: round(v["value"], 2) for k, v in b["iwae_vs_k"]["bounds"].items()}, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
