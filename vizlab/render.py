@@ -1,10 +1,11 @@
-"""Render scenes to ``DIR/<SceneName>.mp4`` (+ a last-frame poster ``DIR/<SceneName>.png``).
+"""Render scenes to ``DIR/<SceneName>.mp4`` (+ a last-frame poster ``DIR/<SceneName>.png``), and optionally
+their slide decks (manim-slides' ``<SceneName>.json`` + clips) into a slides folder, from the same render.
 
 Each scene is rendered inside ``manim.tempconfig`` (global config is restored afterwards) into a private
 temporary directory under ``DIR``; the finished files are then moved into place with ``os.replace``, so a
 reader never sees a half-written video.  ``DIR/manifest.json`` records, per scene, a SHA-256 over
 
-* the scene's chapter file, the vizlab helpers (``palette.py``, ``common.py``, ``data.py``),
+* the scene's chapter file, the vizlab helpers (``HELPERS``),
 * every input file the scene declares (``SceneSpec.inputs``: derivations sources, result files;
   a missing file hashes as "missing", so its later arrival triggers a re-render),
 * the quality and the Manim version,
@@ -31,7 +32,8 @@ from vizlab.scenes import SCENES, SceneSpec, get_spec
 __all__ = ["QUALITIES", "RenderResult", "scene_hash", "render_scene", "render", "read_manifest"]
 
 _VIZLAB = Path(__file__).resolve().parent
-HELPERS = ("palette.py", "common.py", "data.py")
+HELPERS = ("palette.py", "style.py", "formulas.py", "plots.py", "fast_number.py", "camera.py", "lecture.py",
+           "data.py")
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "elbo-lab/vizlab-manifest/v1"
 
@@ -102,8 +104,11 @@ def cache_dir() -> Path:
     return Path(root) / "manim"
 
 
-def render_scene(spec: SceneSpec, quality: str, out: Path) -> RenderResult:
-    """Render one scene now (no skip check); returns timing and the last frame."""
+def render_scene(spec: SceneSpec, quality: str, out: Path, slides_dir: Path | None = None) -> RenderResult:
+    """Render one scene now (no skip check); returns timing and the last frame.
+
+    The scene is a ``LectureScene`` (a manim-slides ``Slide``): its slides (``<SceneName>.json`` and one clip
+    per slide under ``files/<SceneName>/``) are written to ``slides_dir`` when given, else discarded."""
     from manim import tempconfig  # heavy import only when rendering
 
     width, height, fps = QUALITIES[quality]
@@ -130,7 +135,7 @@ def render_scene(spec: SceneSpec, quality: str, out: Path) -> RenderResult:
             "verbosity": "WARNING",
         }
         with tempconfig(opts):
-            scene = cls()
+            scene = cls(output_folder=Path(slides_dir).resolve() if slides_dir else tmp / "slides")
             scene.render()
             movie = Path(scene.renderer.file_writer.movie_file_path)
             frame = np.array(scene.renderer.get_frame())[..., :3].copy()
@@ -152,8 +157,11 @@ def _save_png(frame: np.ndarray, path: Path) -> None:
 
 
 def render(names: list[str] | None = None, quality: str = "l", out: Path | str = "media/videos",
-           force: bool = False, log=print) -> list[RenderResult]:
+           force: bool = False, log=print, slides_dir: Path | str | None = None) -> list[RenderResult]:
     """Render ``names`` (all scenes by default, in story order) into ``out``; skip unchanged ones.
+
+    With ``slides_dir``, each scene's slides are written there too, and a scene is skipped only if its
+    ``slides_dir/<SceneName>.json`` exists as well.
 
     Raises ``KeyError`` for an unknown name before rendering anything.  A scene that raises is reported
     as ``"failed"`` (its previous video and manifest entry are kept) and the others still render.
@@ -169,12 +177,13 @@ def render(names: list[str] | None = None, quality: str = "l", out: Path | str =
         manifest = read_manifest(out)
         entry = manifest["scenes"].get(spec.name)
         video = out / f"{spec.name}.mp4"
-        if not force and entry and entry.get("hash") == digest and video.exists():
+        slides_ok = slides_dir is None or (Path(slides_dir) / f"{spec.name}.json").exists()
+        if not force and entry and entry.get("hash") == digest and video.exists() and slides_ok:
             results.append(RenderResult(spec.name, "skipped", 0.0, video))
             log(f"skipped   {spec.name:<22} (unchanged)")
             continue
         try:
-            res = render_scene(spec, quality, out)
+            res = render_scene(spec, quality, out, slides_dir=slides_dir)
         except Exception as exc:  # noqa: BLE001 - report, keep the old video, go on with the next scene
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
             results.append(RenderResult(spec.name, "failed", 0.0, video, error=msg))

@@ -85,7 +85,7 @@ def test_second_render_skips_everything(rendered):
 def test_failed_scene_is_reported_and_others_go_on(tmp_path, monkeypatch):
     import vizlab.render as vr
 
-    def boom(spec, quality, out):
+    def boom(spec, quality, out, slides_dir=None):
         raise RuntimeError(f"{spec.name} exploded")
 
     monkeypatch.setattr(vr, "render_scene", boom)

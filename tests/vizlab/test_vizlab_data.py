@@ -1,8 +1,9 @@
-"""vizlab.data reads the trainer's result files per docs/ARCHITECTURE.md and tolerates missing ones."""
+"""vizlab.data reads the trainer's result files through training.result_files and tolerates missing ones."""
 
 import math
 
 import numpy as np
+import pytest
 
 from vizlab import data
 
@@ -14,7 +15,9 @@ def test_results_dir_override(fixture_results):
 
 def test_load_results_and_terms(fixture_results):
     res = data.load_results(2)
-    assert res["schema"] == data.SCHEMA and res["units"] == "nats"
+    from training.result_files import SCHEMA
+
+    assert res["schema"] == SCHEMA and res["units"] == "nats"
     value, se = data.term(res, "avg_kl")
     mi, _ = data.term(res, "index_code_mi")
     mkl, _ = data.term(res, "marginal_kl")
@@ -43,3 +46,24 @@ def test_declared_inputs_name_result_files(fixture_results):
     names = {p.name for p in get_spec("ElboSurgery").inputs()}
     assert {"vae_d2.json", "vae_d10.json", "vae_d20.json", "vae_d2.encodings.npz", "elbo_surgery.py"} <= names
     assert {p.name for p in get_spec("LearnedManifold").inputs()} == {"vae_d2.json", "vae_d2.manifold.npz"}
+
+
+def test_one_list_of_latent_sizes():
+    from training import result_files
+
+    assert data.LATENT_DIMS is result_files.LATENT_DIMS
+
+
+def test_invalid_file_is_an_error_not_a_missing_one(fixture_results, tmp_path, monkeypatch):
+    """A results file with the wrong schema raises training.result_files' error (only absence gives None)."""
+    import json
+
+    from training.result_files import ResultsError
+
+    bad = json.loads((fixture_results / "vae_d2.json").read_text())
+    bad["schema"] = "elbo-lab/results/v0"
+    (tmp_path / "vae_d2.json").write_text(json.dumps(bad))
+    monkeypatch.setenv("ELBO_LAB_RESULTS_DIR", str(tmp_path))
+    with pytest.raises(ResultsError):
+        data.load_results(2)
+    assert data.load_results(10) is None

@@ -32,7 +32,7 @@ class SceneSpec:
         return _HERE / f"{self.module}.py"
 
     def load(self):
-        """The Manim ``Scene`` subclass (imports Manim)."""
+        """The scene class, a ``vizlab.lecture.LectureScene`` (imports Manim and manim-slides)."""
         mod = importlib.import_module(f"vizlab.scenes.{self.module}")
         return getattr(mod, self.name)
 
@@ -43,29 +43,28 @@ def _derivations(*modules: str) -> Callable[[], list[Path]]:
 
 def _with_results(modules: tuple[str, ...], dims, kinds: tuple[str, ...]) -> Callable[[], list[Path]]:
     """Derivations modules + result files: ``kinds`` of the 2-D model, the JSON of every dim in ``dims``."""
-    return lambda: (data.derivations_files(*modules) + data.result_files(dims, kinds=("json",))
-                    + data.result_files((2,), kinds=kinds))
+    return lambda: data.derivations_files(*modules) + data.result_paths(dims) + data.result_paths((2,), kinds)
 
 
 SCENES: tuple[SceneSpec, ...] = (
     SceneSpec("EvidenceMonteCarlo", "ch00_evidence",
               "naive vs importance-sampled estimates of p(x); IWAE bounds between the ELBO and log p(x)",
-              _derivations("evidence_monte_carlo", "linear_gaussian")),
+              _derivations("evidence_monte_carlo", "models.linear_gaussian")),
     SceneSpec("JensenInequality", "ch01_jensen",
               "chords under log, the mean of points lies below the curve (UDL fig. 17.4)",
               _derivations("jensen")),
     SceneSpec("ElboGap", "ch02_elbo",
               "log p(x) = ELBO + KL(q || posterior) as q moves to the exact linear-Gaussian posterior",
-              _derivations("elbo_gap", "linear_gaussian")),
+              _derivations("elbo_gap", "models.linear_gaussian")),
     SceneSpec("ElboDecomposition", "ch02_elbo",
               "ELBO = reconstruction - KL to the prior; the Gaussian KL closed form term by term",
-              _with_results(("elbo_decompositions", "gaussian_kl", "linear_gaussian"), data.LATENT_DIMS,
+              _with_results(("elbo_decompositions", "gaussian_kl", "models.linear_gaussian"), data.LATENT_DIMS,
                             ("encodings",))),
     SceneSpec("Reparameterization", "ch03_gradients",
               "sampling moved out of the path; score-function vs pathwise gradient variances",
-              _derivations("score_function_gradient", "reparameterization_gradient", "gradients")),
+              _derivations("score_function_gradient", "reparameterization_gradient", "models.gradient_estimators")),
     SceneSpec("EmCoordinateAscent", "ch04_em",
-              "EM: the E-step closes the gap, the M-step raises the bound", _derivations("em", "linear_gaussian")),
+              "EM: the E-step closes the gap, the M-step raises the bound", _derivations("em", "models.linear_gaussian")),
     SceneSpec("FlowAsDiracVae", "ch05_flows",
               "Gaussian encoder with sigma -> 0: the ELBO converges to the flow's log p(x)",
               _derivations("flow_as_dirac_vae")),
@@ -74,7 +73,7 @@ SCENES: tuple[SceneSpec, ...] = (
               _with_results(("elbo_surgery",), data.LATENT_DIMS, ("encodings",))),
     SceneSpec("LearnedManifold", "ch07_manifold",
               "the 2-D decoder on a Gaussian inverse-CDF grid (Kingma & Welling fig. 4)",
-              lambda: data.result_files((2,), kinds=("json", "manifold"))),
+              lambda: data.result_paths((2,), ("manifold",))),
 )
 
 SCENE_NAMES: tuple[str, ...] = tuple(s.name for s in SCENES)

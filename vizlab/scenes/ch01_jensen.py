@@ -11,52 +11,41 @@ of the inequality come from ``derivations.jensen.jensen_gap``.
 from __future__ import annotations
 
 import numpy as np
-from manim import (
-    DOWN,
-    LEFT,
-    RIGHT,
-    UP,
-    UR,
-    Axes,
-    Create,
-    DashedLine,
-    Dot,
-    FadeIn,
-    Line,
-    Scene,
-    Text,
-    ValueTracker,
-    VGroup,
-    Write,
-    always_redraw,
-)
+from manim import DOWN, LEFT, RIGHT, UP, UR, Create, DashedLine, Dot, FadeIn, Line, Text, ValueTracker, VGroup
+from manim import Write, always_redraw
 
-from vizlab.common import LABEL_SIZE, SMALL_SIZE, fmt_nats, statement, title
+from vizlab.formulas import statement
+from vizlab.lecture import LectureScene, proof_notes
 from vizlab.palette import FOREGROUND, TERM_COLORS
+from vizlab.plots import axes, label_axes
+from vizlab.style import LABEL_SIZE, SMALL_SIZE, fmt_nats, title
 
-JENSEN_IDENTITIES = ("jensen", "jensen_inequality", "jensen_log")
+IDENTITY = "jensen"
 SEED = 3  # the random points y_i
 N_POINTS = 6
 Y_RANGE = (0.25, 3.8)  # where the points are drawn (uniform), inside the plotted range
 
 
-class JensenInequality(Scene):
+class JensenInequality(LectureScene):
     """Chords of log lie below the curve; the mean of points on log lies below log of their mean."""
 
     def construct(self):
         # Step: title, statement, the concave log curve
+        self.step(proof_notes(IDENTITY))
         head = title("Jensen's inequality")
-        formula = statement(*JENSEN_IDENTITIES, max_width=8.0, font_size=34)
-        formula.to_corner(UR, buff=0.4)
-        ax = Axes(x_range=[0, 4.2, 1], y_range=[-1.6, 1.6, 1], x_length=8.0, y_length=5.2,
-                  axis_config={"color": FOREGROUND, "include_numbers": True, "font_size": 20})
-        ax.to_edge(DOWN, buff=0.4).to_edge(LEFT, buff=0.6)
-        curve = ax.plot(np.log, x_range=[0.2, 4.2], color=FOREGROUND, stroke_width=3)
-        curve_label = Text("log y", font_size=LABEL_SIZE, color=FOREGROUND).next_to(ax.c2p(4.2, np.log(4.2)), UP)
-        self.play(FadeIn(head), Write(formula), Create(ax), run_time=1.5)
+        formula = statement(IDENTITY, max_width=6.5, font_size=36)
+        formula.to_corner(UR, buff=0.45)
+        ax = axes([0, 4.2, 1], [-1.5, 1.5, 0.5], x_length=7.2, y_length=5.0)
+        ax.to_edge(DOWN, buff=0.85).to_edge(LEFT, buff=1.1)
+        ax_labels = label_axes(ax, "y = p(x, z) / q(z)", "log y (nats)")
+        curve = ax.plot(np.log, x_range=[np.exp(-1.5), 4.2], color=FOREGROUND, stroke_width=3)
+        curve_label = Text("log y", font_size=LABEL_SIZE, color=FOREGROUND)
+        curve_label.next_to(ax.c2p(4.2, np.log(4.2)), DOWN + LEFT, buff=0.15).shift(DOWN * 0.25)
+        self.play(FadeIn(head), Write(formula), Create(ax), FadeIn(ax_labels), run_time=1.5)
         self.play(Create(curve), FadeIn(curve_label), run_time=1.2)
 
         # Step: one chord; its points (weighted means) stay under the curve
+        self.step("Concavity: every point of a chord, a weighted mean of two points on log, lies below the curve.")
         rng = np.random.default_rng(SEED)
         ys = np.sort(rng.uniform(*Y_RANGE, size=N_POINTS))
         a, b = ys[0], ys[-1]
@@ -81,6 +70,8 @@ class JensenInequality(Scene):
         self.remove(moving)
 
         # Step: N random points on the curve; their mean lies below the curve at the mean
+        self.step(f"{N_POINTS} points y_i ~ U{Y_RANGE} (seed {SEED}). Their centroid (mean y, mean log y) is a "
+                  "convex combination, so it lies below the curve at mean y: E[log y] <= log E[y].")
         pts = VGroup(*[Dot(ax.c2p(y, np.log(y)), color=FOREGROUND, radius=0.06) for y in ys])
         self.play(FadeIn(pts, lag_ratio=0.2), run_time=1.2)
         from derivations.jensen import jensen_gap  # both sides of the inequality, nats
@@ -96,11 +87,12 @@ class JensenInequality(Scene):
         self.play(FadeIn(on_curve), Create(gap), run_time=1.0)
 
         # Step: the two numbers and their gap, computed from the points above
+        self.step("With y = p(x,z)/q(z), z ~ q: E[log y] is the ELBO, log E[y] = log p(x), the gap is "
+                  "KL(q || p(z|x)). Numbers from derivations.jensen.jensen_gap.")
         readout = VGroup(
-            Text(f"log E[y] = {fmt_nats(log_mean, unit='')}", font_size=LABEL_SIZE, color=TERM_COLORS["log_px"]),
-            Text(f"E[log y] = {fmt_nats(mean_log, unit='')}", font_size=LABEL_SIZE, color=TERM_COLORS["elbo"]),
-            Text(f"gap = {fmt_nats(jg['gap'], unit='')} \u2265 0", font_size=LABEL_SIZE,
-                 color=TERM_COLORS["gap"]),
+            Text(f"log E[y] = {fmt_nats(log_mean)}", font_size=LABEL_SIZE, color=TERM_COLORS["log_px"]),
+            Text(f"E[log y] = {fmt_nats(mean_log)}", font_size=LABEL_SIZE, color=TERM_COLORS["elbo"]),
+            Text(f"gap = {fmt_nats(jg['gap'])} \u2265 0", font_size=LABEL_SIZE, color=TERM_COLORS["gap"]),
             Text(f"{N_POINTS} points y\u1d62 ~ U{Y_RANGE}, seed {SEED}", font_size=SMALL_SIZE, color=FOREGROUND),
         ).arrange(DOWN, aligned_edge=LEFT, buff=0.18)
         readout.next_to(formula, DOWN, buff=0.6).to_edge(RIGHT, buff=0.5)

@@ -5,42 +5,52 @@ The bound L(q, theta) <= log p(x | theta) is raised in turns: the E-step sets q 
 the current theta, which closes the gap (``derivations.em``: L(q*, theta) = log p(x | theta)); the M-step
 maximizes L(q, theta) over theta with q held fixed, which raises the bound and reopens a gap.
 
-Model: ``derivations.models.linear_gaussian`` at its ``DEFAULT`` x, w, s, with theta = b (the decoder's offset);
-all curves are its proved closed forms (``log_evidence``, ``elbo``, ``posterior``).  The M-step's argmax is
-found numerically at render time (bounded scalar search).  Values in nats.
+Model: ``derivations.models.linear_gaussian`` at its ``DEFAULT`` x, w, s, with theta = b (the decoder's
+offset); all curves are its proved closed forms (``log_evidence``, ``elbo``, ``posterior``).  The M-step's
+argmax and the maximum-likelihood b are found numerically at render time (bounded scalar search).  The first
+``N_DETAILED`` iterations are shown step by step, then EM runs on until b is within ``B_TOL`` of the
+maximum-likelihood b, and the scene says how many iterations that took.  Values in nats.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from manim import (
-    DOWN,
-    RIGHT,
-    LEFT,
-    UP,
-    UR,
-    Create,
-    Dot,
-    FadeIn,
-    FadeOut,
-    Line,
-    Scene,
-    Text,
-    Transform,
-    VGroup,
-    Write,
-)
-from scipy.optimize import minimize_scalar
+from manim import DOWN, LEFT, RIGHT, UP, UR, Create, DashedLine, Dot, FadeIn, FadeOut, Line, Text, Transform
+from manim import VGroup, Write
+from scipy.optimize import brentq, minimize_scalar
 
-from vizlab.common import LABEL_SIZE, SMALL_SIZE, NatsAxes, fmt_nats, note, statement, term_legend, title
+from vizlab.formulas import statement
+from vizlab.lecture import LectureScene, proof_notes
 from vizlab.palette import FOREGROUND, TERM_COLORS
+from vizlab.plots import OffsetAxes, label_axes
+from vizlab.style import LABEL_SIZE, SMALL_SIZE, fmt_nats, note, term_legend, title
 
-EM_IDENTITIES = ("em",)
-N_ITERS = 3  # EM iterations shown
+IDENTITY = "em"
+N_DETAILED = 3  # EM iterations shown step by step
+B_TOL = 0.01  # EM runs on until |b - b_ML| < B_TOL
+MAX_ITERS = 500
 B_RANGE = (0.0, 3.5)  # plotted range of theta = b
 
 
-class EmCoordinateAscent(Scene):
+def em_path(b0: float | None = None) -> dict:
+    """EM iterates of b on the linear-Gaussian model until ``|b - b_ML| < B_TOL``: ``bs`` (b_0, b_1, ...),
+    ``b_ml`` (the argmax of log p(x | b), bounded search on the closed form) and ``log_px`` values (nats)."""
+    from derivations.models import linear_gaussian as lg
+
+    P = lg.DEFAULT
+    x, w, s = P["x"], P["w"], P["s"]
+    log_px = lambda bb: float(lg.log_evidence(x, w, bb, s))  # noqa: E731
+    b_ml = float(minimize_scalar(lambda bb: -log_px(bb), bounds=B_RANGE, method="bounded",
+                                 options={"xatol": 1e-10}).x)
+    bs = [P["b"] if b0 is None else b0]
+    while abs(bs[-1] - b_ml) >= B_TOL and len(bs) <= MAX_ITERS:
+        m, v = (float(a) for a in lg.posterior(x, w, bs[-1], s))  # E-step
+        bs.append(float(minimize_scalar(lambda bb: -float(lg.elbo(m, v, x, w, bb, s)), bounds=B_RANGE,
+                                        method="bounded", options={"xatol": 1e-10}).x))  # M-step
+    return {"bs": bs, "b_ml": b_ml, "log_px": [log_px(bb) for bb in bs]}
+
+
+class EmCoordinateAscent(LectureScene):
     """E-step closes the gap, M-step raises the bound; theta = b of the linear-Gaussian model (nats)."""
 
     def construct(self):
@@ -50,82 +60,84 @@ class EmCoordinateAscent(Scene):
         x, w, s = P["x"], P["w"], P["s"]
         log_px = lambda bb: float(lg.log_evidence(x, w, bb, s))  # noqa: E731
         bound = lambda m, v, bb: float(lg.elbo(m, v, x, w, bb, s))  # noqa: E731
+        path = em_path()
+        bs, b_ml = path["bs"], path["b_ml"]
 
         # Step: title and the proved statement (the E-step makes the bound tight)
+        self.step(proof_notes(IDENTITY))
         head = title("EM = coordinate ascent on the ELBO")
-        eq = statement(*EM_IDENTITIES, max_width=6.0, font_size=36).to_corner(UR, buff=0.45)
+        eq = statement(IDENTITY, max_width=7.0, font_size=36).next_to(head, DOWN, buff=0.3).align_to(head, LEFT)
         self.play(FadeIn(head), Write(eq), run_time=1.2)
 
         # Step: log p(x | b) over theta = b
-        bs = np.linspace(*B_RANGE, 200)
-        lp = np.array([log_px(bb) for bb in bs])
-        y_lo, y_hi = log_px(P["b"]) - 0.5, float(lp.max()) + 0.1
-        ax = NatsAxes([B_RANGE[0], B_RANGE[1], 0.5], y_lo, y_hi, x_length=6.6, y_length=5.0)
-        ax.axes.to_corner(DOWN + LEFT, buff=0.5)
-        xl = Text("\u03b8 = b", font_size=SMALL_SIZE + 2, color=FOREGROUND)
-        xl.next_to(ax.axes.x_axis, RIGHT, buff=0.15)
-        yl = Text("nats", font_size=SMALL_SIZE, color=FOREGROUND).next_to(ax.axes.y_axis, UP, buff=0.1)
+        self.step("The evidence log p(x | theta) of the linear-Gaussian model as a function of theta = b.")
+        grid = np.linspace(*B_RANGE, 200)
+        lp = np.array([log_px(bb) for bb in grid])
+        y_lo, y_hi = log_px(P["b"]) - 0.6, float(lp.max()) + 0.1
+        ax = OffsetAxes([B_RANGE[0], B_RANGE[1], 0.5], (y_lo, y_hi), x_length=5.6, y_length=4.2)
+        ax.axes.to_corner(DOWN + LEFT, buff=1.0).shift(RIGHT * 0.4)
+        ax_labels = label_axes(ax.axes, "\u03b8 = b (decoder offset)", "log-likelihood (nats)")
         evidence = ax.plot(log_px, B_RANGE, color=TERM_COLORS["log_px"], stroke_width=4)
         legend = term_legend(["log_px", "elbo", "gap"], labels={"log_px": "log p(x | \u03b8)",
                                                                   "elbo": "L(q, \u03b8), q fixed",
                                                                   "gap": "KL(q || p(z | x, \u03b8))"})
-        legend.next_to(eq, DOWN, buff=0.4).align_to(np.array([1.2, 0, 0]), LEFT)
-        self.play(Create(ax.axes), FadeIn(xl), FadeIn(yl), Create(evidence), FadeIn(legend), run_time=1.5)
+        legend.move_to(np.array([1.6, 2.0, 0]), aligned_edge=UP + LEFT)
+        self.play(Create(ax.axes), FadeIn(ax_labels), Create(evidence), FadeIn(legend), run_time=1.5)
 
         # Step: iterate E and M steps from the DEFAULT b
-        b = P["b"]
+        b = bs[0]
         dot = Dot(ax.c2p(b, log_px(b)), color=TERM_COLORS["log_px"], radius=0.08)
         self.play(FadeIn(dot), run_time=0.4)
         curve, gap_line, log = None, None, VGroup()
-        for it in range(N_ITERS):
-            # E-step: q = p(z | x, b); the bound touches log p(x | b) at b
+        for it in range(N_DETAILED):
+            self.step(f"Iteration {it + 1}. E-step: q = p(z | x, b), the bound touches log p(x | b). "
+                      "M-step: maximize L(q, b) over b with q fixed; the bound rises and a gap reopens.")
             m, v = (float(a) for a in lg.posterior(x, w, b, s))
             lo_b = max(B_RANGE[0], self._floor_crossing(lambda bb: bound(m, v, bb), b, -1, y_lo))
             hi_b = min(B_RANGE[1], self._floor_crossing(lambda bb: bound(m, v, bb), b, +1, y_lo))
-            new_curve = ax.plot(lambda bb: bound(m, v, bb), (lo_b, hi_b), color=TERM_COLORS["elbo"],
-                                stroke_width=3)
-            e_txt = Text(f"E-step {it + 1}: q = p(z | x, b={b:.2f}), gap 0", font_size=SMALL_SIZE,
-                         color=TERM_COLORS["elbo"])
+            new_curve = ax.plot(lambda bb: bound(m, v, bb), (lo_b, hi_b), color=TERM_COLORS["elbo"], stroke_width=3)
             anims = [Transform(curve, new_curve)] if curve is not None else [Create(new_curve)]
             if gap_line is not None:
                 anims.append(FadeOut(gap_line))
             self.play(*anims, run_time=1.0)
             curve = curve or new_curve
-            # M-step: b' = argmax_b L(q, b) with q fixed, a bounded scalar search on the closed form
-            opt = minimize_scalar(lambda bb: -bound(m, v, bb), bounds=B_RANGE, method="bounded",
-                                  options={"xatol": 1e-9})
-            b_new = float(opt.x)
+            b_new = bs[it + 1]
             gap = log_px(b_new) - bound(m, v, b_new)
             gap_line = Line(ax.c2p(b_new, bound(m, v, b_new)), ax.c2p(b_new, log_px(b_new)),
                             color=TERM_COLORS["gap"], stroke_width=7)
             ride = Dot(ax.c2p(b, bound(m, v, b)), color=TERM_COLORS["elbo"], radius=0.07)
             self.add(ride)
             self.play(ride.animate.move_to(ax.c2p(b_new, bound(m, v, b_new))), run_time=1.0)
-            m_txt = Text(f"M-step {it + 1}: b={b_new:.2f}, L +{bound(m, v, b_new) - bound(m, v, b):.3f},"
-                         f" gap {fmt_nats(gap, digits=3, unit='')}", font_size=SMALL_SIZE, color=FOREGROUND)
             self.play(Create(gap_line), dot.animate.move_to(ax.c2p(b_new, log_px(b_new))), run_time=0.8)
             self.remove(ride)
-            log.add(e_txt, m_txt)
+            log.add(Text(f"{it + 1}: b = {b_new:.2f}, gap {fmt_nats(gap, digits=3)}", font_size=SMALL_SIZE,
+                         color=FOREGROUND))
             log.arrange(DOWN, aligned_edge=LEFT, buff=0.1).next_to(legend, DOWN, buff=0.35).align_to(legend, LEFT)
-            if log.width > 5.4:
-                log.scale_to_fit_width(5.4)
             self.add(log)
             b = b_new
 
-        # Step: the likelihood rose at every iteration
-        rise = Text(f"log p(x | b): {fmt_nats(log_px(P['b']))} \u2192 {fmt_nats(log_px(b))}",
-                    font_size=LABEL_SIZE, color=TERM_COLORS["log_px"])
+        # Step: EM runs on to the maximum-likelihood b; the likelihood rose at every iteration
+        n_it = len(bs) - 1
+        self.step(f"EM continues: {n_it} iterations until |b - b_ML| < {B_TOL}. The maximum-likelihood b is "
+                  f"{b_ml:.2f}; log p(x | b) rose at every iteration.")
+        self.play(FadeOut(curve), FadeOut(gap_line), run_time=0.4)
+        trail = VGroup(*[Dot(ax.c2p(bb, log_px(bb)), color=TERM_COLORS["log_px"], radius=0.04) for bb in bs])
+        self.play(dot.animate.move_to(ax.c2p(bs[-1], log_px(bs[-1]))), FadeIn(trail, lag_ratio=0.1), run_time=1.5)
+        ml = DashedLine(ax.c2p(b_ml, y_lo), ax.c2p(b_ml, log_px(b_ml)), color=FOREGROUND, stroke_width=2)
+        rise = VGroup(
+            Text(f"{n_it} iterations to |b \u2212 b_ML| < {B_TOL}:", font_size=SMALL_SIZE, color=TERM_COLORS["log_px"]),
+            Text(f"b = {bs[-1]:.2f},  b_ML = {b_ml:.2f} (dashed)", font_size=SMALL_SIZE, color=TERM_COLORS["log_px"]),
+            Text(f"log p(x | b): {fmt_nats(path['log_px'][0])} \u2192 {fmt_nats(path['log_px'][-1])}",
+                 font_size=SMALL_SIZE, color=TERM_COLORS["log_px"]),
+            note("derivations.models.linear_gaussian, \u03b8 = b"),
+        ).arrange(DOWN, aligned_edge=LEFT, buff=0.12)
         rise.next_to(log, DOWN, buff=0.3).align_to(log, LEFT)
-        src = note("closed forms of derivations.linear_gaussian, theta = b", font_size=SMALL_SIZE * 0.85)
-        src.next_to(rise, DOWN, buff=0.15).align_to(rise, LEFT)
-        self.play(FadeIn(rise), FadeIn(src), run_time=0.8)
+        self.play(Create(ml), FadeIn(rise), run_time=0.8)
         self.wait(2.0)
 
     @staticmethod
     def _floor_crossing(f, start: float, direction: int, floor: float) -> float:
         """Where ``f`` (concave, max near ``start``) drops below ``floor`` going ``direction`` (for clipping)."""
-        from scipy.optimize import brentq
-
         far = start + direction * 50.0
         if f(far) >= floor:
             return far
