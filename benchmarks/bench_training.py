@@ -1,6 +1,6 @@
 """Benchmark: trainer throughput against a pytorch/examples-style loop, and against the matmul roofline.
 
-Same model (784-500-500-D MLP VAE, softplus), batch 100, same torch threads, all measured in one process and
+Same model (784-500-500-D MLP VAE, softplus), at each batch size of the reproduce recipe (100 and 250; issue 14 asks >= 70% of the roofline there), same torch threads, all measured in one process and
 interleaved round by round (this VM's speed drifts by +-20% from minute to minute; medians over rounds are
 reported):
 
@@ -172,20 +172,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latent-dim", type=int, default=20)
     ap.add_argument("--images", type=int, default=10000, help="training images per measured pass")
-    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--batch-size", type=int, nargs="+", default=None,
+                    help="batch sizes to measure (default: the reproduce recipe's, training.reproduce.RECIPE)")
     ap.add_argument("--threads", type=int, nargs="+", default=sorted({1, os.cpu_count() or 1}),
                     help="torch thread counts to measure (default: 1 and all cores)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds (medians reported)")
     ap.add_argument("--data-root", default=None)
     a = ap.parse_args()
     from training.data import load_mnist, prepare_mnist
+    from training.reproduce import RECIPE
+
+    batches = a.batch_size or sorted({RECIPE["batch_size"], RECIPE["batch_size_late"] or RECIPE["batch_size"]})
 
     root = prepare_mnist(a.data_root)
     images, _ = load_mnist(True, a.data_root, subset=a.images)
-    print(f"VAE 784-500-500-{a.latent_dim} (softplus), batch {a.batch_size}, {a.images} images per pass; "
-          f"{flops_per_image(a.latent_dim) / 1e6:.2f} MFLOP of matrix products per image per step")
-    for t in a.threads:
-        bench(a.latent_dim, images, root, a.batch_size, t, a.rounds)
+    for batch in batches:
+        print(f"VAE 784-500-500-{a.latent_dim} (softplus), batch {batch}, {a.images} images per pass; "
+              f"{flops_per_image(a.latent_dim) / 1e6:.2f} MFLOP of matrix products per image per step")
+        for t in a.threads:
+            bench(a.latent_dim, images, root, batch, t, a.rounds)
 
 
 if __name__ == "__main__":
