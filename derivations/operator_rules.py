@@ -39,9 +39,9 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.engine import apply_rules, chain_relation, check_link
+from derivations.engine import apply_rules, chain_relation, check_link, known_nonnegative, known_positive
 from derivations.expectation import DENSITY_VARS, Expect
-from derivations.identity import Identity
+from derivations.identity import Identity, make_identity
 from derivations.steps import ProofResult, Step
 from derivations.witnesses import GibbsG, expand_witnesses as expand_gibbs
 
@@ -219,41 +219,25 @@ def reduces_by_rules(d: sp.Expr, substitutions: Optional[dict] = None, rules: Op
 
 
 def nonnegative(e: sp.Basic) -> bool:
-    r"""Structural proof that ``e >= 0`` (see the module docstring); ``False`` means "not shown"."""
-    if e.is_nonnegative is True:
+    r"""Structural proof that ``e >= 0`` (see the module docstring); ``False`` means "not shown".
+
+    Extends :func:`derivations.engine.known_nonnegative` with integrals over the whole space, logarithms
+    :math:`\log(1 + u)`, :math:`u \ge 0`, and powers of non-negative bases.
+    """
+    if known_nonnegative(e):
         return True
     if isinstance(e, GibbsG):
-        return e.args[0].is_positive is True or nonnegative_positive(e.args[0])
-    if isinstance(e, sp.Add):
-        return all(nonnegative(a) for a in e.args)
-    if isinstance(e, sp.Mul):
-        return all(nonnegative(a) for a in e.args)
-    if isinstance(e, sp.Pow):
-        return (e.exp.is_even is True) or (nonnegative(e.base) and e.exp.is_real is True)
-    if isinstance(e, Expect):
-        return nonnegative(e.expr)
-    if isinstance(e, sp.Integral):
-        lims_ok = all(len(l) == 1 or (l[1] - l[2]).is_nonpositive or l[1] == -sp.oo for l in e.limits)
-        return lims_ok and nonnegative(e.function)
-    if isinstance(e, sp.Sum):
-        return nonnegative(e.function) and all(
-            (l[2] - l[1] + 1).is_nonnegative is not False for l in e.limits)
-    if isinstance(e, sp.log):
-        u = e.args[0] - 1
-        return nonnegative(sp.expand(u))
-    return False
-
-
-def nonnegative_positive(e: sp.Basic) -> bool:
-    """``e > 0`` structurally: positive symbols/densities combined by +, *, / and positive powers."""
-    if e.is_positive is True:
-        return True
+        return known_positive(e.args[0])
     if isinstance(e, (sp.Add, sp.Mul)):
-        return all(nonnegative_positive(a) for a in e.args)
+        return all(nonnegative(a) for a in e.args)
     if isinstance(e, sp.Pow):
-        return nonnegative_positive(e.base) and e.exp.is_real is True
-    if isinstance(e, sp.Sum):
-        return nonnegative_positive(e.function)
+        return nonnegative(e.base) and e.exp.is_real is True
+    if isinstance(e, (sp.Integral, sp.Sum, Expect)):
+        inner = e.expr if isinstance(e, Expect) else e.function
+        whole = not isinstance(e, sp.Integral) or all(_full_space(lim) or len(lim) == 1 for lim in e.limits)
+        return whole and nonnegative(inner)
+    if isinstance(e, sp.log):
+        return nonnegative(sp.expand(e.args[0] - 1))
     return False
 
 
@@ -385,40 +369,29 @@ class RuleIdentity(Identity):
                 res = prove_general(der.steps, der.label, subs.get(der.label), rules)
                 if not res.ok:
                     return res
-            return self._prove_statement_rules(rules)
+            st, steps = self.statement, self.steps
+            kinds = {sp.Eq: "=", sp.GreaterThan: ">=", sp.LessThan: "<="}
+            if kinds.get(type(st)) != chain_relation(steps):
+                return ProofResult(False, None, f"statement {type(st).__name__} but the chain proves "
+                                                f"'{chain_relation(steps)}'")
+            for side, end in (("left", 0), ("right", -1)):
+                pair = [Step(st.lhs if end == 0 else st.rhs, f"statement {side} side"), Step(steps[end].expr, "chain")]
+                if not prove_general(pair, "statement", subs.get("main"), rules).ok:
+                    return ProofResult(False, end % len(steps), f"statement's {side} side is not the chain's "
+                                                                f"{'first' if end == 0 else 'last'} step")
+            n = sum(len(d.steps) - 1 for d in self.derivations)
+            return ProofResult(True, None, f"proved: {n} links in {len(self.derivations)} derivation(s); "
+                                           "statement matches")
         except Exception as exc:  # a SymPy crash is a failed proof, reported, not a traceback
             return ProofResult(False, None, f"proof raised {type(exc).__name__}: {exc}")
 
-    def _prove_statement_rules(self, rules: dict) -> ProofResult:
-        st, steps = self.statement, self.steps
-        kinds = {sp.Eq: "=", sp.GreaterThan: ">=", sp.LessThan: "<="}
-        st_rel, rel = kinds.get(type(st)), chain_relation(steps)
-        if st_rel is None:
-            return ProofResult(False, None, f"statement is not an Eq/>=/<= relational: {st}")
-        if st_rel != rel:
-            return ProofResult(False, None, f"statement relation '{st_rel}' but the chain proves '{rel}'")
-        ok1, d1 = link_ok(Step(st.lhs, "statement lhs"), Step(steps[0].expr, "first step"), rules=rules)
-        ok2, d2 = link_ok(Step(st.rhs, "statement rhs"), Step(steps[-1].expr, "last step"), rules=rules)
-        if not ok1:
-            return ProofResult(False, 0, f"statement's left side is not step 0: {d1}")
-        if not ok2:
-            return ProofResult(False, len(steps) - 1, f"statement's right side is not the last step: {d2}")
-        n = sum(len(d.steps) - 1 for d in self.derivations)
-        return ProofResult(True, None, f"proved: {n} links in {len(self.derivations)} derivation(s); statement matches")
+
+def _as_rule_identity(ident: Identity) -> RuleIdentity:
+    return RuleIdentity(ident.name, ident.title, ident.source, build=ident.build, check_fn=ident.check_fn,
+                        twin_factories=[lambda f=f: _as_rule_identity(f()) for f in ident.twin_factories],
+                        mistake=ident.mistake)
 
 
 def make_rule_identity(name: str, title: str, source: str, build, check, twins: dict) -> RuleIdentity:
-    """:func:`derivations.identity.make_identity` building :class:`RuleIdentity` objects (twins included)."""
-
-    def make(variant=None) -> RuleIdentity:
-        return RuleIdentity(
-            name=name if variant is None else f"{name}~{variant}",
-            title=title if variant is None else f"WRONG: {twins[variant]}",
-            source=source,
-            build=lambda: build(variant),
-            check_fn=lambda seed=0: check(seed, variant),
-            twin_factories=[] if variant is not None else [lambda t=t: make(t) for t in twins],
-            mistake="" if variant is None else twins[variant],
-        )
-
-    return make(None)
+    """:func:`derivations.identity.make_identity`, with :class:`RuleIdentity` objects (twins included)."""
+    return _as_rule_identity(make_identity(name, title, source, build, check, twins))

@@ -33,7 +33,6 @@ import sympy as sp
 
 from derivations.expectation import Expect, NormalPDF, density
 from derivations.models import gradient_estimators as gradients
-from derivations.numeric import integrates_to_one, within
 from derivations.operator_rules import make_rule_identity
 from derivations.rv import expect_rv as E, normal_rv
 from derivations.steps import Derivation, NumericResult, Step
@@ -164,26 +163,14 @@ def estimate(seed: int = 0, variant=None, scale=(1.0, 1.0), n_pairs: int = N_PAI
     return {"mean": mean, "se": se, "exact": gradients.exact_gradient(mu_, sg, cf)}
 
 
-def _q_normalized() -> bool:
-    r"""$q = \mathcal{N}(\mu, \sigma^2)$ at the check's point and $\mathcal{N}(0, 1)$ integrate to one (scipy quad)."""
-    from scipy.stats import norm
-
-    return integrates_to_one(lambda u: norm.pdf(u, gradients.MU, gradients.SIGMA))[0] and integrates_to_one(norm.pdf)[0]
-
-
 def check_with(seed: int = 0, variant=None, scale=(1.0, 1.0)) -> NumericResult:
     """The numeric check, optionally on a twin's or a scaled estimator (see :func:`estimate`)."""
     g = estimate(seed, variant, scale)
-    est, se, exact = g["mean"], g["se"], g["exact"]
-    oks = [within(est[i], se[i], exact[i]) for i in range(2)]
-    ok_norm = _q_normalized()
-    msg = "; ".join(
-        f"d/d{p}: score-function {est[i]:.5f} ± {se[i]:.5f} vs exact {exact[i]:.5f} "
-        f"({'ok' if oks[i][0] else 'FAIL'}; a 5% error is {0.05 * abs(exact[i]) / se[i]:.1f} SE)"
-        for i, p in enumerate(("mu", "sigma")))
-    msg += f" [{N_PAIRS} antithetic pairs, baseline from {N_PILOT} pilot draws]"
-    msg += f"; q and the noise density integrate to one ({'ok' if ok_norm else 'FAIL'})"
-    return NumericResult(all(o for o, _ in oks) and ok_norm, float(est[1]), float(se[1]), float(exact[1]), oks[1][1], msg)
+    oks, tols, parts = gradients.judge(g["mean"], g["se"], g["exact"], "score-function")
+    ok_norm = gradients.densities_normalized()
+    msg = (f"{'; '.join(parts)} [{N_PAIRS} antithetic pairs, baseline from {N_PILOT} pilot draws]; q and the noise "
+           f"density integrate to one ({'ok' if ok_norm else 'FAIL'})")
+    return NumericResult(all(oks) and ok_norm, float(g["mean"][1]), float(g["se"][1]), float(g["exact"][1]), tols[1], msg)
 
 
 def _check(seed, variant):

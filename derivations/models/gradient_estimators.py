@@ -104,3 +104,27 @@ def gradient_samples(n: int = 100_000, mu: float = MU, sigma: float = SIGMA, see
         out["var"][key] = arr.var(0, ddof=1)
         out["se"][key] = np.sqrt(out["var"][key] / n)
     return out
+
+
+def densities_normalized(mu: float = MU, sigma: float = SIGMA) -> bool:
+    r"""$q = \mathcal{N}(\mu, \sigma^2)$ and the noise density $\mathcal{N}(0, 1)$ integrate to one (``scipy.integrate.quad``)."""
+    from scipy.stats import norm
+
+    from derivations.numeric import integrates_to_one
+
+    return integrates_to_one(lambda u: norm.pdf(u, mu, sigma))[0] and integrates_to_one(norm.pdf)[0]
+
+
+def judge(mean, se, exact, label: str) -> tuple:
+    r"""Each component within ``Z_TOL`` standard errors of the exact gradient?  Returns ``(oks, tols, parts)``.
+
+    ``parts``: one clause per component (d/dmu, d/dsigma) naming the estimate, its SE, the exact value and how
+    many SE a 5% error in that component is (the power of the check).
+    """
+    from derivations.numeric import within
+
+    res = [within(mean[i], se[i], exact[i]) for i in range(2)]
+    parts = [f"d/d{p}: {label} {mean[i]:.5f} ± {se[i]:.5f} vs exact {exact[i]:.5f} ({'ok' if res[i][0] else 'FAIL'}; "
+             f"a 5% error is {0.05 * abs(exact[i]) / se[i]:.1f} SE)" for i, p in enumerate(("mu", "sigma"))]
+    return [r[0] for r in res], [r[1] for r in res], parts
+

@@ -6,7 +6,6 @@ import pytest
 import sympy as sp
 
 from derivations import REGISTRY
-from derivations import elbo_surgery as es
 from derivations import em
 from derivations import flow_as_dirac_vae as fl
 from derivations.engine import apply_rules
