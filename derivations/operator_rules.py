@@ -1,8 +1,9 @@
 r"""The rules a lecturer uses on integrals of undefined densities, as a zero test for general chains.
 
 General statements (ELBO surgery for every :math:`N` and every encoder, EM for every model, the gradient
-identities for every :math:`f`) are written with densities as undefined SymPy functions
-(:func:`density`), integrals :math:`\int \cdot \, dz` over the whole space (Lebesgue measure for a continuous
+identities for every :math:`f`, the flow limit in :math:`D` dimensions) are written with densities as undefined
+SymPy functions (:func:`derivations.expectation.density`), expectations
+(:class:`derivations.expectation.Expect`, read here as :math:`\mathbb{E}_{q(z)} f = \int q f\, dz`), integrals :math:`\int \cdot \, dz` over the whole space (Lebesgue measure for a continuous
 :math:`z`, counting measure for a discrete one: the rules below hold for both), and sums over a symbolic
 :math:`N` (``Sum`` over an ``IndexedBase``).  A link :math:`a = b` of such a chain is accepted when the
 residual :math:`a - b` reduces to :math:`0` by these rules only:
@@ -27,9 +28,11 @@ terms, densities, :math:`G(t) = t - 1 - \log t` of a positive argument, :math:`\
 :math:`\sum_n q_n` and :math:`\sum_m q_m` are one object.
 
 These rules are sound (each is a theorem for finite :math:`N`, densities and integrable integrands) and
-deliberately incomplete: a wrong chain is never accepted, a true one may need an extra displayed line.
-(Engineer D2's rules for the general chains of ``em``, ``score_function_gradient``,
-``reparameterization_gradient``, ``flow_as_dirac_vae`` and ``elbo_surgery``.)
+deliberately incomplete: a wrong chain is never accepted, a true one may need an extra displayed line.  They
+complement :mod:`derivations.engine` (whose linear normal form and pointwise merging are tried as well): the
+identities ``em``, ``score_function_gradient``, ``reparameterization_gradient``, ``flow_as_dirac_vae`` and
+``elbo_surgery`` are :class:`RuleIdentity` objects, whose links are accepted by either.  Instance links
+(explicit integrands) get a fast path: :func:`integrands_equal`, and :func:`integrand_counterexample` to reject.
 """
 from __future__ import annotations
 
@@ -45,29 +48,12 @@ from derivations.identity import Identity, make_identity
 from derivations.steps import ProofResult, Step
 from derivations.witnesses import GibbsG, expand_witnesses as expand_gibbs
 
-__all__ = ["RawSymbol", "density", "is_density", "linearize", "reduces_by_rules", "nonnegative", "link_ok", "prove_general",
+__all__ = ["RawSymbol", "is_density", "linearize", "reduces_by_rules", "nonnegative", "link_ok", "prove_general",
            "RuleIdentity", "make_rule_identity"]
 
 
-class _Density(sp.Function):
-    """Base class of the undefined densities made by :func:`density` (positive, normalized in arg 0)."""
-
-    is_positive = True
-    is_real = True
-
-
-def density(name: str) -> type:
-    r"""An undefined, positive density :math:`q(z, \dots)`, normalized over its first argument.
-
-    ``q = density("q"); q(z, x[n])`` renders as :math:`q(z, x_n)`; :math:`\int q(z, \dots)\,dz = 1`.
-    """
-    return type(name, (_Density,), {})
-
-
 def is_density(e: sp.Basic) -> bool:
-    """Is ``e`` an application of a :func:`density` (ours, or one of :func:`derivations.expectation.density`)?"""
-    if isinstance(e, _Density):
-        return True
+    """Is ``e`` an application of a :func:`derivations.expectation.density` with one variable (its first argument)?"""
     return DENSITY_VARS.get(type(e).__name__) == 1
 
 

@@ -9,9 +9,9 @@ from derivations import REGISTRY
 from derivations import em
 from derivations import flow_as_dirac_vae as fl
 from derivations.engine import apply_rules
-from derivations.expectation import Expect
+from derivations.expectation import Expect, density
 from derivations.models.surgery_oracles import discrete_surgery_terms
-from derivations.operator_rules import density, nonnegative, reduces_by_rules
+from derivations.operator_rules import nonnegative, reduces_by_rules
 from _deriv_cache import check_of, proof_of
 
 NAMES = ["elbo_surgery", "em", "flow_as_dirac_vae"]
@@ -111,7 +111,7 @@ def test_flow_decoder_integrates_to_one_and_bad_arguments_fail():
 
 def test_operator_rules_are_not_fooled():
     z = sp.Symbol("z", real=True)
-    q, p = density("q_t"), density("p_t")
+    q, p = density("q_t", 1), density("p_t", 1)
     g = sp.Function("g", positive=True)
     E = lambda f, d: Expect(f, z, d)  # noqa: E731
     # linearity and normalization
