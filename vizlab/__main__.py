@@ -1,9 +1,13 @@
-"""Command line: ``python -m vizlab render [SCENE ...] --quality l|m|h --out DIR`` and ``python -m vizlab list``.
+"""Command line: ``python -m vizlab render [SCENE ...] --quality l|m|h --out DIR``, ``python -m vizlab slides
+[SCENE ...] --quality l|m|h --out DIR`` and ``python -m vizlab list``.
 
 ``render`` renders the named scenes (all, in story order, by default) to ``DIR/<SceneName>.mp4`` plus a
 last-frame poster ``DIR/<SceneName>.png``, skipping scenes whose code and inputs are unchanged since the
-last render into ``DIR`` (``DIR/manifest.json``; ``--force`` renders anyway).  Exit codes: 0 success,
-1 some scene failed to render (the others are still rendered), 2 usage error (unknown scene or option).
+last render into ``DIR`` (``DIR/manifest.json``; ``--force`` renders anyway).  ``slides`` renders the same
+scenes as slide decks and writes one offline RevealJS presentation, a PDF handout and a deck per scene
+(``vizlab.slides``; default ``DIR`` ``book/_static/slides``).  Exit codes: 0 success, 1 some scene failed to
+render (the others are still rendered) or the decks could not be built, 2 usage error (unknown scene or
+option).
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="l = 480p15 (default), m = 720p30, h = 1080p60")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     r.add_argument("--force", action="store_true", help="render even if unchanged")
+    sl = sub.add_parser("slides", help="render slide decks: one offline HTML presentation + a PDF handout")
+    sl.add_argument("scenes", nargs="*", metavar="SCENE", help="scene names (see `list`); default: all")
+    sl.add_argument("--quality", "-q", choices=["l", "m", "h"], default="l",
+                    help="l = 480p15 (default), m = 720p30, h = 1080p60 (for the lecture hall)")
+    sl.add_argument("--out", type=Path, default=None, help="output directory (default book/_static/slides)")
+    sl.add_argument("--force", action="store_true", help="render even if unchanged")
     sub.add_parser("list", help="list the scenes in story order")
     return p
 
@@ -40,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"vizlab: unknown scene {', '.join(unknown)}; valid: {', '.join(SCENE_NAMES)}", file=sys.stderr)
         return 2
+    if args.cmd == "slides":
+        from vizlab.slides import DEFAULT_OUT, SlidesError, build_slides
+
+        try:
+            build_slides(args.scenes or None, quality=args.quality, out=args.out or DEFAULT_OUT, force=args.force)
+        except SlidesError as exc:
+            print(f"vizlab slides: {exc}", file=sys.stderr)
+            return 1
+        return 0
     from vizlab.render import render
 
     results = render(args.scenes or None, quality=args.quality, out=args.out, force=args.force)

@@ -1,8 +1,9 @@
 """Shared fixtures of the vizlab tests: frozen result files and one low-quality render of every scene.
 
-All scenes are rendered once per session (``rendered``), inside ``tempconfig({"media_dir": tmp})``, against
-the synthetic result files of ``vizlab_fixtures.py`` (``ELBO_LAB_RESULTS_DIR``), so the frame comparisons do not
-change when the trainer's results do.  The per-scene tests and the CLI skip test reuse that render.
+All scenes are rendered once per session (``rendered``) by ``vizlab.slides.build_slides`` -- the videos and
+the slide decks come from the same render -- inside ``tempconfig({"media_dir": tmp})``, against the synthetic
+result files of ``vizlab_fixtures.py`` (``ELBO_LAB_RESULTS_DIR``), so the frame comparisons do not change when
+the trainer's results do.  The per-scene tests, the CLI skip test and the browser test of the decks reuse it.
 """
 
 from __future__ import annotations
@@ -31,15 +32,22 @@ def fixture_results(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def rendered(fixture_results, tmp_path_factory):
-    """Render every scene at low quality once: ``(out_dir, {name: RenderResult}, log_lines)``."""
+def slides(fixture_results, tmp_path_factory):
+    """Every scene rendered once at low quality as video and slides: ``(SlidesResult, log_lines)``."""
     from manim import tempconfig
 
-    from vizlab.render import render
+    from vizlab.slides import build_slides
 
     tmp = tmp_path_factory.mktemp("render")
-    out = tmp / "videos"
     log: list[str] = []
     with tempconfig({"media_dir": str(tmp / "media")}):
-        results = render(None, quality="l", out=out, log=log.append)
-    return out, {r.name: r for r in results}, log
+        res = build_slides(None, quality="l", out=tmp / "slides", log=log.append)
+    return res, log
+
+
+@pytest.fixture(scope="session")
+def rendered(slides):
+    """The videos of that render: ``(out_dir, {name: RenderResult}, render_log_lines)``."""
+    res, log = slides
+    return res.presentation.parent / "_build" / "videos", {r.name: r for r in res.renders}, [
+        line for line in log if not line.startswith("slides:")]
