@@ -148,7 +148,6 @@ def _build(variant):
         M_STAR: mp, V_STAR: vp, ELBO_MV: lg.elbo_expr(), KL_MV: lg.kl_posterior_expr(),
         q_inst(lg.z): NormalPDF(lg.z, lg.m, lg.v), post_inst(lg.z, lg.x): NormalPDF(lg.z, M_STAR, V_STAR)})
     zz, m, v = lg.z, lg.m, lg.v
-    Qn = NormalPDF(zz, m, v)
     lik, prior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1)
     out["side"] = [
         Derivation("bound", [

@@ -16,6 +16,9 @@ r"""The proof engine: checks each link of a chain of SymPy expressions.
   or, for a univariate difference, by a convexity certificate (``var=``): positive second derivative, value at
   every stationary point non-negative.
 
+Logs inside expectations and sums are expanded with ``force=True`` (:func:`derivations.expectation.linear_form`):
+sound because every log argument there is a density, a weight or a ratio of them (positive by hypothesis).
+
 Each symbolic verdict is backed by evaluation at random points (positive values for positive symbols; opaque
 atoms become random numbers with their assumptions), as SymPy's tests do; a failed link reports a numeric
 counterexample when one is found.
@@ -436,8 +439,7 @@ def known_nonnegative(w: sp.Basic) -> bool:
         return True
     if isinstance(w, Expect):
         return known_nonnegative(w.expr)
-    if isinstance(w, sp.Sum) and len(w.limits) == 1:
-        _, lo, hi = w.limits[0]
+    if isinstance(w, sp.Sum) and len(w.limits) == 1:  # an empty sum is 0, also non-negative
         return known_nonnegative(w.function)
     return False
 
