@@ -10,7 +10,7 @@ ifneq ($(wildcard $(SHARED_DATA)/MNIST/raw),)
 export ELBO_LAB_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: setup book test derivations videos train bench clean
+.PHONY: setup book test derivations videos slides train bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,9 @@ derivations: setup
 
 videos: setup
 	$(PY) -m vizlab render --quality l --out book/_static/videos
+
+slides: setup  ## offline decks: book/_static/slides/elbo-lab.html (+ .pdf, one deck per scene); Q=h for 1080p60
+	$(PY) -m vizlab slides --quality $(or $(Q),l) --out book/_static/slides
 
 reproduce: setup ; $(PY) -m training reproduce --minutes 60  # Table 1: train, evaluate, write training/results/ (resumable)
 

@@ -14,7 +14,7 @@ STAMP="$VENV/.elbo-lab-setup"
 
 APT_PACKAGES=(libcairo2-dev libpango1.0-dev pkg-config ffmpeg
   texlive-latex-base texlive-latex-extra texlive-fonts-recommended texlive-science dvisvgm
-  chromium
+  chromium npm  # npm: reveal.js for the offline slide decks
   latexmk texlive-xetex fonts-freefont-otf poppler-utils)  # the book's PDF (XeLaTeX, its fonts; pdftoppm to check it)
 
 missing=()
@@ -44,5 +44,8 @@ fi
 # torch/torchvision first, pinned: these exact releases lie on this machine's disk (others download GBs).
 "$VENV/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
+# reveal.js for the offline slide decks (python -m vizlab slides points manim-slides' template at a local copy;
+# the version is manim-slides' reveal_version).
+npm install --prefix "$VENV/npm" --no-audit --no-fund --silent reveal.js@6.0.1
 echo "$key" > "$STAMP"
 echo "setup: done"
