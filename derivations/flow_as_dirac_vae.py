@@ -318,12 +318,6 @@ def _log_decoder(x_pt, xhat, J, sigma: float, decoder: str):
 
 
 def flow_dirac_elbo(sigma: float = SIGMA, n: int = N_SAMPLES, seed: int = 0, decoder: str = "matched") -> dict:
-    """See :func:`_flow_dirac_elbo` (cached: the true identity and its twins share one run per decoder)."""
-    return dict(_flow_dirac_elbo(float(sigma), int(n), int(seed), decoder))
-
-
-@lru_cache(maxsize=16)
-def _flow_dirac_elbo(sigma: float, n: int, seed: int, decoder: str) -> dict:
     r"""Monte Carlo Dirac-ELBO $\mathcal{L}_\sigma$ of the 2-D coupling flow at ``x = (0.3, -0.8)``, and its exact $\log p(x)$.
 
     Args:
@@ -333,6 +327,12 @@ def _flow_dirac_elbo(sigma: float, n: int, seed: int, decoder: str) -> dict:
     ``logdet`` (coupling scales) and ``logdet_autograd`` (slogdet of the autograd Jacobian).
     Raises: ValueError for ``sigma <= 0`` or an unknown decoder.
     """
+    return dict(_flow_dirac_elbo(float(sigma), int(n), int(seed), decoder))
+
+
+@lru_cache(maxsize=16)
+def _flow_dirac_elbo(sigma: float, n: int, seed: int, decoder: str) -> dict:
+    """:func:`flow_dirac_elbo`, cached: the true identity and its twins share one run per decoder."""
     import torch
     from torch.distributions import Independent, Normal
 
