@@ -270,3 +270,44 @@ def test_evidence_estimators_target_the_proved_evidence():
     ev = evidence_estimators(seed=3, n=20_000)
     assert ev["exact"] == pytest.approx(val, rel=1e-12)
     assert abs(ev["is"] - val) <= 4 * ev["is_se"]
+
+
+def _kl_1d_lemma():
+    """The proved KL(N(m1, v1) || N(m2, v2)) of gaussian_kl's lemma, as a NumPy function of (m1, v1, m2, v2)."""
+    from derivations import gaussian_kl as gk
+
+    lemma = next(d for d in gk.IDENTITY.derivations if d.label == "kl_1d_general")
+    expr = lemma.steps[-1].expr
+    syms = sorted(expr.free_symbols, key=lambda s: s.name)  # m1, m2, v1, v2
+    fn = sp.lambdify(syms, expr, "numpy")
+    return lambda m1, v1, m2, v2: fn(m1, m2, v1, v2)
+
+
+def test_hand_written_reversed_kls_match_the_proved_lemma():
+    from derivations.elbo_gap import monte_carlo_terms
+    from derivations.models import linear_gaussian as lg
+
+    kl = _kl_1d_lemma()
+    p = lg.DEFAULT
+    mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
+    t = monte_carlo_terms(seed=0, n=1000)
+    assert t["kl_reversed_exact"] == pytest.approx(float(kl(mp, vp, p["m"], p["v"])), rel=1e-12)
+    assert t["kl_exact"] == pytest.approx(float(kl(p["m"], p["v"], mp, vp)), rel=1e-10)
+    # elbo_decompositions' twin: KL(N(0, 1) || N(m, v))
+    m, v = 0.3, 0.5
+    assert 0.5 * (np.log(v) + (1 + m**2) / v - 1) == pytest.approx(float(kl(0.0, 1.0, m, v)), rel=1e-12)
+
+
+def test_iwae_curve_reports_the_proved_elbo_and_evidence():
+    from derivations.elbo_gap import ELBO_MV
+    from derivations.evidence_monte_carlo import iwae_curve
+    from derivations.models import linear_gaussian as lg
+
+    gap = REGISTRY["elbo_gap"]
+    inst = next(d for d in gap.derivations if d.label == "instance")
+    point = {lg.x: 3.0, lg.w: 2.0, lg.b: 0.5, lg.s: 0.8, lg.m: 0.3, lg.v: 0.5}
+    elbo_val = float(gap.definitions[ELBO_MV].subs(point))  # the closed form the instance chain proved
+    logpx_val = float(inst.steps[0].expr.args[0].log_expanded().subs(point))  # log N(x; b, w^2 + s^2)
+    cur = iwae_curve(ks=(1, 5), n_rep=200, seed=0)
+    assert cur["elbo"] == pytest.approx(elbo_val, rel=1e-12)
+    assert cur["log_px"] == pytest.approx(logpx_val, rel=1e-12)
