@@ -14,13 +14,16 @@ STAMP="$VENV/.elbo-lab-setup"
 
 APT_PACKAGES=(libcairo2-dev libpango1.0-dev pkg-config ffmpeg
   texlive-latex-base texlive-latex-extra texlive-fonts-recommended texlive-science dvisvgm
-  chromium npm  # npm: reveal.js for the offline slide decks
+  chromium
   latexmk texlive-xetex fonts-freefont-otf poppler-utils)  # the book's PDF (XeLaTeX, its fonts; pdftoppm to check it)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (reveal.js for the offline slide decks): Debian's package only where no npm exists; a NodeSource nodejs
+# ships its own npm and conflicts with Debian's npm package.
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then
