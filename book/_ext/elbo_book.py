@@ -71,6 +71,9 @@ def _write_palette_css(app: Sphinx, config) -> None:
         target.write_text(css)
     if str(static) not in config.html_static_path:
         config.html_static_path.append(str(static))
+    own = str(Path(__file__).resolve().parent / "static")  # elbo-search.js
+    if own not in config.html_static_path:
+        config.html_static_path.append(own)
 
 
 class ElboPalette(SphinxDirective):
@@ -342,10 +345,16 @@ LAYOUT_CSS = r"""
 div.math.elbo-eq-narrow { display: none; }
 @media (max-width: 640px) {
   div.math.elbo-eq-wide { display: none; }
-  div.math.elbo-eq-narrow { display: block; }
+  div.math.elbo-eq-narrow { display: flex; }
   .elbo-why { margin-left: 0.5em; }
+  code.literal, .elbo-twins code { overflow-wrap: anywhere; word-break: break-word; }
+  /* boxes give their width to the content on a phone */
+  div.admonition > :not(.admonition-title), div.proof > section, div.proof > div { margin-left: 0 !important; margin-right: 0 !important; padding-left: 0 !important; padding-right: 0 !important; }
 }
 div.math { max-width: 100%; }
+/* the theme clips inline math (overflow: hidden) by its italic corrections; a formula too long for the column is
+   caught by the browser test instead */
+span.math { overflow: visible; }
 .elbo-identity-derivation div.math { margin: 0.2em 0; }
 .elbo-identity-derivation .elbo-derivation-title { margin-top: 1.2em; }
 .elbo-verdict.elbo-ok > .admonition-title { color: var(--elbo-elbo); }
@@ -472,6 +481,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("elbo_book_inputs", {}, "env")
     app.connect("config-inited", _write_palette_css)
     app.add_css_file("palette.css")
+    app.add_js_file("elbo-search.js")
     app.add_directive("elbo-video", ElboVideo)
     app.add_directive("elbo-palette", ElboPalette)
     app.connect("env-get-outdated", _check_inputs)

@@ -40,10 +40,11 @@ logger = logging.getLogger(__name__)
 
 _DERIVATIONS = Path(__file__).resolve().parents[2] / "derivations"
 
-#: Budgets, in estimated rendered characters, of one displayed line: the book's column at 1366 px and the PDF
-#: page hold about 70; a 390 px phone about 34.
-WIDE = 70
-NARROW = 34
+#: Budgets, in estimated characters (:func:`visible_width`, calibrated against MathJax's rendering in the
+#: browser test), of one displayed line: the column at 1366 px and the PDF page; a 390 px phone.
+WIDE = 56
+NARROW = 21
+NARROW_IN_BOX = 20  # the theorem box is narrower than the column
 
 RELATIONS = {"=": "=", ">=": r"\geq", "<=": r"\leq"}
 KIND_TITLES = {
@@ -72,6 +73,7 @@ def visible_width(tex: str) -> int:
     s = re.sub(r"\\(?:quad|qquad)", "xx", s)
     s = re.sub(r"\\[,;:! ]", "", s)
     s = re.sub(r"\\[A-Za-z]+", "x", s)
+    s = re.sub(r"[_^]\{([^{}]*)\}", lambda m: m.group(1)[: max(1, len(m.group(1)) * 2 // 3)], s)  # scripts are small
     s = re.sub(r"[{}^_&]", "", s)
     s = re.sub(r"\s+", "", s)
     return len(s)
@@ -136,9 +138,22 @@ def broken(lhs, rel: str | None, rhs, budget: int) -> str:
     else:
         body = _pack("", rhs_terms, budget)
         lines = [f"{left} & {rel_tex} {body[0]}".strip()] + [rf"& \quad {line}" for line in body[1:]]
-    if len(lines) == 1:
-        return one
-    return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
+    tex = one if len(lines) == 1 else r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
+    return _fit(tex, max(visible_width(line) for line in lines), budget)
+
+
+#: MathJax size switches and their scale, smallest last: a line that cannot be broken to fit is set smaller.
+SIZES = ((r"\small", 0.88), (r"\scriptsize", 0.7), (r"\tiny", 0.5))
+
+
+def _fit(tex: str, width: int, budget: int) -> str:
+    """``tex`` as is when ``width`` fits ``budget``, else in the largest size switch that makes it fit."""
+    if width <= budget:
+        return tex
+    for switch, scale in SIZES:
+        if width * scale <= budget:
+            return f"{{{switch} {tex}}}"
+    return f"{{{SIZES[-1][0]} {tex}}}"
 
 
 def _statement_parts(statement):
@@ -221,7 +236,7 @@ def _math(tex_wide: str, tex_narrow: str, label: str | None = None) -> str:
 def statement_md(ident) -> str:
     lhs, rel, rhs = _statement_parts(ident.statement)
     wide = broken(lhs, rel, rhs, WIDE) if rel else _latex(ident.statement)
-    narrow = broken(lhs, rel, rhs, NARROW) if rel else wide
+    narrow = broken(lhs, rel, rhs, NARROW_IN_BOX) if rel else wide
     body = "\n".join([
         _scope(ident),
         "",
@@ -309,7 +324,7 @@ def verification_md(ident, evaluation: dict) -> tuple[str, list[str]]:
         table = "* - twin\n  - the mistake\n  - proof\n  - check\n" + "\n".join(rows)
         out.append(f"The wrong twins -- plausible mistakes -- each run through the same `prove()` and `check()` "
                    f"({len(twins)} twin{'s' if len(twins) != 1 else ''}, all must be rejected):\n")
-        out.append(_fence("list-table", table, {"header-rows": "1", "class": "elbo-twins", "widths": "22 48 15 15"}))
+        out.append(_fence("list-table", table, {"header-rows": "1", "class": "elbo-twins", "widths": "auto"}))
     return "\n".join(out), problems
 
 
@@ -348,4 +363,84 @@ class ElboIdentity(SphinxDirective):
 
 def setup(app) -> dict:
     app.add_directive("elbo-identity", ElboIdentity)
+    app.connect("doctree-read", break_inline_math)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+# ------------------------------------------------------------------------------------- inline math breaks
+#: Inline formulas longer than this (estimated characters) get break opportunities on narrow screens.
+INLINE_BREAK = 18
+_TOP_RELATIONS = re.compile(r"(=|\\geq?\b|\\leq?\b|\\approx\b|\\to\b|<|>)")
+_TOP_SUMS = re.compile(r"(?<![\^_{(\[])\s*([+-])\s*")
+
+
+def _top_level_cuts(tex: str, pattern: re.Pattern) -> list[int]:
+    """Positions where ``pattern`` matches outside every brace, bracket and ``\\left ... \\right`` pair."""
+    cuts, depth, i = [], 0, 0
+    while i < len(tex):
+        if tex.startswith(r"\left", i):
+            depth += 1
+            i += 5
+            continue
+        if tex.startswith(r"\right", i):
+            depth -= 1
+            i += 6
+            continue
+        ch = tex[i]
+        if ch == "\\":  # a command: skip its name (and an escaped brace)
+            j = i + 1
+            while j < len(tex) and tex[j].isalpha():
+                j += 1
+            if j == i + 1:
+                j += 1
+            m = pattern.match(tex, i)
+            if depth == 0 and m and i > 0:
+                cuts.append(i)
+            i = j
+            continue
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth -= 1
+        elif depth == 0 and i > 0 and pattern.match(tex, i):
+            cuts.append(i)
+        i += 1
+    return cuts
+
+
+def split_inline(tex: str) -> list[str]:
+    """An inline formula cut before its top-level relations (then its top-level ``+``/``-``) into pieces that
+    read the same when set side by side, so a narrow line can wrap between them."""
+    if visible_width(tex) <= INLINE_BREAK or r"\begin" in tex or "&" in tex:
+        return [tex]
+    pieces = _cut(tex, _TOP_RELATIONS)
+    out = []
+    for piece in pieces:
+        if visible_width(piece) > INLINE_BREAK * 2:
+            out.extend(_cut(piece, re.compile(r"[+-]"), keep_first=True))
+        else:
+            out.append(piece)
+    return [p for p in out if p.strip()]
+
+
+def _cut(tex: str, pattern: re.Pattern, keep_first: bool = False) -> list[str]:
+    cuts = [c for c in _top_level_cuts(tex, pattern) if tex[:c].strip()]
+    if keep_first:  # a sign right after a relation stays with it
+        cuts = [c for c in cuts if not re.search(r"(=|\\geq?|\\leq?|<|>)\s*$", tex[:c])]
+    bounds = [0] + cuts + [len(tex)]
+    return [tex[a:b].strip() for a, b in zip(bounds, bounds[1:]) if tex[a:b].strip()]
+
+
+def break_inline_math(app, doctree) -> None:
+    """``doctree-read``: long inline formulas become adjacent inline formulas with a space between them."""
+    for node in list(doctree.findall(nodes.math)):
+        if isinstance(node.parent, nodes.TextElement) and not isinstance(node.parent, nodes.literal):
+            pieces = split_inline(node.astext())
+            if len(pieces) < 2:
+                continue
+            new = []
+            for k, piece in enumerate(pieces):
+                if k:
+                    new.append(nodes.Text(" "))
+                new.append(nodes.math(piece, piece, classes=node.get("classes", [])))
+            node.parent.replace(node, new)
