@@ -32,7 +32,7 @@ import numpy as np
 import sympy as sp
 
 from derivations.expectation import Expect, NormalPDF, density
-from derivations.gaussian_kl import kl_diag_standard_normal
+from derivations.gaussian_kl import kl_diag_standard_normal, kl_normal_1d
 from derivations.identity import make_identity
 from derivations.models import linear_gaussian as lg
 from derivations.notation import E_LOG_JOINT, ELBO, ENTROPY, KL_PRIOR, RECON
@@ -155,8 +155,7 @@ def exact_elbo(p: dict = PIXELS) -> float:
     log_px = multivariate_normal(mean=bs, cov=s**2 * np.eye(len(xs)) + np.outer(ws, ws)).logpdf(xs)
     vp = 1.0 / (1.0 + ws @ ws / s**2)
     mp = vp * (ws @ (xs - bs)) / s**2
-    kl = 0.5 * (np.log(vp / p["v"]) + (p["v"] + (p["m"] - mp) ** 2) / vp - 1)
-    return float(log_px - kl)
+    return float(log_px - kl_normal_1d(p["m"], p["v"], mp, vp))
 
 
 def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
@@ -171,8 +170,8 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     # $\mathrm{KL}(q \| p(z)) = \tfrac12(m^2 + v - 1 - \log v)$ (the proved closed form of 'gaussian_kl')
     kl = float(kl_diag_standard_normal(np.array([m]), np.array([np.log(v)])))
     if variant == "kl_reversed":
-        # the twin: $\mathrm{KL}(\mathcal{N}(0, 1) \| \mathcal{N}(m, v)) = \tfrac12(\log v + (1 + m^2)/v - 1)$
-        kl = 0.5 * (np.log(v) + (1 + m**2) / v - 1)
+        # the twin: $\mathrm{KL}(\mathcal{N}(0, 1) \| \mathcal{N}(m, v))$
+        kl = float(kl_normal_1d(0.0, 1.0, m, v))
     sign = 1.0 if variant == "kl_plus" else -1.0
     claimed = recon_s + sign * kl
     # energy $\log p(x, z)$ plus the entropy $\tfrac12 \log 2\pi e v$

@@ -37,6 +37,7 @@ import numpy as np
 import sympy as sp
 
 from derivations.expectation import Expect, NormalPDF, density
+from derivations.gaussian_kl import kl_normal_1d
 from derivations.identity import make_identity
 from derivations.models import linear_gaussian as lg
 from derivations.notation import ELBO, KL_POST, LOG_PX
@@ -235,8 +236,8 @@ def monte_carlo_terms(seed: int = 0, n: int = N_SAMPLES, params: dict | None = N
         "elbo": float(elbo_s.mean()), "elbo_se": se(elbo_s), "kl": float(kl_s.mean()), "kl_se": se(kl_s),
         "elbo_exact": float(lg.elbo(p["m"], p["v"], p["x"], p["w"], p["b"], p["s"])),
         "kl_exact": float(lg.kl_to_posterior(p["m"], p["v"], p["x"], p["w"], p["b"], p["s"])),
-        # $\mathrm{KL}(\mathcal{N}(m_\star, v_\star) \| \mathcal{N}(m, v))$
-        "kl_reversed_exact": float(0.5 * (np.log(p["v"] / vp) + (vp + (mp - p["m"]) ** 2) / p["v"] - 1)),
+        # $\mathrm{KL}(\mathcal{N}(m_\star, v_\star) \| \mathcal{N}(m, v))$, the proved 1-D closed form
+        "kl_reversed_exact": float(kl_normal_1d(mp, vp, p["m"], p["v"])),
         "log_px": float(lg.log_evidence(p["x"], p["w"], p["b"], p["s"])),
     }
 
