@@ -91,6 +91,16 @@ q_agg = density("q_agg", 1, symbol=r"q_{\mathrm{agg}}")
 r = sp.Function("r", nonnegative=True)  # r(z, n) = N q_agg(z) - q(z | x_n), the other N - 1 encoders
 
 
+class KL(sp.Function):
+    r"""Display form :math:`\mathrm{KL}(q \| p)` of two densities (defined, per chain, as the expectation)."""
+
+    nargs = 2
+
+    def _latex(self, printer):
+        a, b = (printer._print(t) for t in self.args)
+        return r"\mathrm{KL}\left(%s \,\middle\|\, %s\right)" % (a, b)
+
+
 def _general(variant):
     qn, pz, qa = q(z, x[n]), p(z), q_agg(z)
     # the definition of the aggregated posterior, used as a rewrite rule in every link
@@ -104,8 +114,8 @@ def _general(variant):
         avg_kl = S(Expect(sp.log(pz / qn), z, pz))
         marginal = Expect(sp.log(pz / qa), z, pz)
     steps = [
-        Step(avg_kl, r"The average KL to the prior, $\frac1N \sum_n \mathrm{KL}(q(z \mid x_n) \| p(z))$, "
-                     r"written as expectations under each encoder."),
+        Step(avg_kl, r"The average KL to the prior; each KL is an expectation under its encoder, "
+                     r"$\mathrm{KL}(q(z \mid x_n) \| p) = \mathbb{E}_{q(z \mid x_n)} \log \frac{q(z \mid x_n)}{p(z)}$."),
         Step(S(En(sp.log(qa / pz) + sp.log(qn / qa))),
              r"Multiply and divide by $q_{\mathrm{agg}}(z)$ inside the logarithm: "
              r"$\log \frac{q_n}{p} = \log \frac{q_{\mathrm{agg}}}{p} + \log \frac{q_n}{q_{\mathrm{agg}}}$ "
@@ -116,8 +126,15 @@ def _general(variant):
              r"$\frac1N \sum_n q(z \mid x_n) = q_{\mathrm{agg}}(z)$: averaging the encoders' expectations "
              r"is the expectation under $q_{\mathrm{agg}}$ (Hoffman & Johnson 2016, eq. 2)."),
     ]
+    # the lecturer's last line: KL notation, each KL defined (a rule) as the expectation it abbreviates
+    rules.update({KL(qn, pz): En(sp.log(qn / pz)), KL(qa, pz): marginal, KL(qn, qa): En(sp.log(qn / qa))})
+    steps[0] = Step(steps[0].expr, steps[0].why, display=S(KL(qn, pz)) if variant != "kl_direction" else None)
+    steps.append(Step(KL(qa, pz) + S(KL(qn, qa)),
+                      r"In KL notation: the marginal KL plus the average KL of each encoder to $q_{\mathrm{agg}}$, "
+                      r"which is the index-code mutual information $\mathbb{I}_q[n, z]$ (Hoffman & Johnson 2016, "
+                      r"eq. 17; Isachenko, Lecture 5, 'ELBO surgery')."))
     if variant == "no_mi":
-        steps[-1] = Step(marginal, r"The KL term of the ELBO is the KL of the aggregate posterior to the prior.")
+        steps[-2:] = [Step(marginal, r"The KL term of the ELBO is the KL of the aggregate posterior to the prior.")]
     lemmas = [
         Derivation("mi_nonneg", [
             Step(mi, r"$\mathbb{I}_q[n, z] = \frac1N \sum_n \mathrm{KL}(q(z \mid x_n) \| q_{\mathrm{agg}})$."),
