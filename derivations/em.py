@@ -39,8 +39,9 @@ from scipy.stats import norm
 from derivations.expectation import Expect, density
 from derivations.models import linear_gaussian as lg
 from derivations.numeric import integrates_to_one
-from derivations.operator_rules import make_rule_identity
+from derivations.operator_rules import RawSymbol, make_rule_identity
 from derivations.steps import Derivation, NumericResult, Step
+from derivations.witnesses import GibbsG
 
 N_POINTS = 300
 N_SEEDS = 20
@@ -77,6 +78,9 @@ evidence = density("p_ev", 1, symbol="p")        # p(x | theta), a density of x
 joint = sp.Function("p_joint", positive=True)   # p(x, z | theta)
 norm_c = sp.Function("C", positive=True)        # a normalizing constant of the twins' responsibilities
 DELTA_M = sp.Symbol(r"\Delta_M", nonnegative=True)
+L_NEW = RawSymbol(r"\mathcal{L}(q^*, \theta')", real=True)
+L_OLD = RawSymbol(r"\mathcal{L}(q^*, \theta)", real=True)
+KL_NEW = RawSymbol(r"\mathrm{KL}(q^* \| p(z \mid x, \theta'))", real=True)
 
 
 def _elbo(qd, th):
@@ -100,26 +104,25 @@ def _general(variant):
     L_new, L_old = _elbo(qs, theta_new), _elbo(qs, theta)
     rules = {joint(x, z, theta): post(z, x, theta) * evidence(x, theta),
              joint(x, z, theta_new): post(z, x, theta_new) * evidence(x, theta_new),
-             DELTA_M: L_new - L_old}
+             DELTA_M: L_new - L_old, L_NEW: L_new, L_OLD: L_old,
+             KL_NEW: Expect(sp.log(qs / post(z, x, theta_new)), z, qs)}
     steps = [
         Step(sp.log(evidence(x, theta_new)), r"The log-evidence at the M-step's new parameter $\theta'$."),
         Step(L_new + Expect(sp.log(qs / post(z, x, theta_new)), z, qs),
              r"The variational decomposition $\log p(x \mid \theta') = \mathcal{L}(q^*, \theta') + "
              r"\mathrm{KL}(q^* \| p(z \mid x, \theta'))$, from Bayes' rule $p(x, z) = p(z \mid x)\, p(x)$ and "
-             r"$\mathbb{E}_{q^*} 1 = 1$ (Isachenko, Deep Generative Models, Lecture 5, 'Variational decomposition')."),
+             r"$\mathbb{E}_{q^*} 1 = 1$ (Isachenko, Deep Generative Models, Lecture 5, 'Variational decomposition').",
+             display=L_NEW + KL_NEW),
         Step(L_new, r"Gibbs: the KL is an expectation of $G(t) = t - 1 - \log t \ge 0$ at "
                     r"$t = p(z \mid x, \theta') / q^*(z)$.", rel=">=",
-             witness=Expect(sp.Function("G")(post(z, x, theta_new) / qs), z, qs)),
+             witness=Expect(GibbsG(post(z, x, theta_new) / qs), z, qs), display=L_NEW),
         Step(L_old, r"The M-step maximizes $\mathcal{L}(q^*, \cdot)$, so its gain $\Delta_M \ge 0$.", rel=">=",
-             witness=DELTA_M),
+             witness=DELTA_M, display=L_OLD),
         Step(sp.log(evidence(x, theta)), r"The E-step made the bound tight: $q^* = p(z \mid x, \theta)$ gives "
                                          r"$\log \frac{p(x, z \mid \theta)}{q^*(z)} = \log p(x \mid \theta)$ for every $z$."),
     ]
-    from derivations.witnesses import GibbsG
-
-    steps[2] = Step(steps[2].expr, steps[2].why, rel=">=", witness=Expect(GibbsG(post(z, x, theta_new) / qs), z, qs))
     tight = Derivation("tight", [
-        Step(L_old, r"The ELBO at the E-step's $q^*$."),
+        Step(L_old, r"The ELBO at the E-step's $q^*$.", display=L_OLD),
         Step(sp.log(evidence(x, theta)), r"Bayes: $p(x, z \mid \theta) / p(z \mid x, \theta) = p(x \mid \theta)$, and "
                                          r"$\mathbb{E}_{q^*} 1 = 1$."),
     ], r"After the E-step the bound is tight", "lemma")
