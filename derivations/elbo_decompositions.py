@@ -35,8 +35,8 @@ from derivations.expectation import Expect, NormalPDF, density
 from derivations.gaussian_kl import kl_diag_standard_normal, kl_normal_1d
 from derivations.identity import make_identity
 from derivations.models import linear_gaussian as lg
-from derivations.notation import E_LOG_JOINT, ELBO, ENTROPY, KL_PRIOR, RECON
-from derivations.numeric import Component, integrates_to_one, result_of
+from derivations.notation import E_LOG_JOINT, ELBO, ENTROPY, KL_PRIOR, RECON, joint, lik, prior, q, q_inst, x, z
+from derivations.numeric import Component, normalization_claims, result_of
 from derivations.steps import Derivation, Step
 
 N_SAMPLES = 200_000
@@ -52,17 +52,10 @@ TWINS = {
     "sum_vs_mean": "ELBO = (1/P) sum_i E_q log p(x_i|z) - KL(q || p(z))  (reconstruction averaged over pixels, KL per image)",
 }
 
-x = sp.Symbol("x", real=True)
-z = sp.Symbol("z", real=True)
-q = density("q")
-lik = density("p_lik", n_vars=1, symbol="p")
-prior = density("p_prior", n_vars=1, symbol="p")
-joint = density("p_joint", n_vars=2, symbol="p")
 pix = density("p_pix", n_vars=1, symbol="p")
 i = sp.Symbol("i", integer=True, positive=True)
 P = sp.Symbol("P", integer=True, positive=True)
 X = sp.IndexedBase("x", real=True)
-q_inst = density("q_inst", symbol="q")  # the instance's q(z) = N(z; m, v), named for display
 RECON_MEAN = sp.Symbol(r"\frac{1}{P} \sum_{i} \mathbb{E}_{q} \log p(x_i \mid z)", real=True)
 KL_PRIOR_REV = sp.Symbol(r"\mathrm{KL}(p(z) \| q(z))", real=True)
 
@@ -180,13 +173,10 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     se = lambda a: float(a.std(ddof=1) / np.sqrt(len(a)))  # noqa: E731
     comps = [Component("reconstruction - KL", claimed.mean(), se(claimed), exact),
              Component("energy + entropy", energy.mean(), se(energy), exact)]
-    extra = []
-    for label, f in {"q = N(m, v)": lambda t: np.exp(lg.log_normal_np(t, m, v)),
-                     "prior N(0, 1)": lambda t: np.exp(lg.log_normal_np(t, 0.0, 1.0)),
-                     "pixel likelihood p(x_1 | z = 0.7) over x_1":
-                         lambda t: np.exp(lg.log_normal_np(t, ws[0] * 0.7 + bs[0], s**2))}.items():
-        ok, mass = integrates_to_one(f)
-        extra.append((f"{label} integrates to {mass:.9f}", ok))
+    extra = normalization_claims({
+        "q = N(m, v)": lambda t: np.exp(lg.log_normal_np(t, m, v)),
+        "prior N(0, 1)": lambda t: np.exp(lg.log_normal_np(t, 0.0, 1.0)),
+        "pixel likelihood p(x_1 | z = 0.7) over x_1": lambda t: np.exp(lg.log_normal_np(t, ws[0] * 0.7 + bs[0], s**2))})
     return comps, extra
 
 

@@ -36,12 +36,13 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from derivations.expectation import Expect, NormalPDF, density
+from derivations.expectation import Expect, NormalPDF
 from derivations.gaussian_kl import kl_normal_1d
 from derivations.identity import make_identity
 from derivations.models import linear_gaussian as lg
-from derivations.notation import ELBO, KL_POST, LOG_PX
-from derivations.numeric import Component, integrates_to_one, result_of
+from derivations.notation import (ELBO, KL_POST, LOG_PX, M_STAR, V_STAR, evid, joint, post, post_inst, q, q_inst,
+                                  x, z)
+from derivations.numeric import Component, normalization_claims, result_of
 from derivations.steps import Derivation, Step
 from derivations.witnesses import GibbsG
 
@@ -60,13 +61,6 @@ TWINS = {
     "no_entropy": "log p(x) = E_q log p(x,z) + KL(q || p(z|x))  (the -log q(z) term of the ELBO forgotten)",
 }
 
-# General symbols: densities are undefined positive functions
-x = sp.Symbol("x", real=True)
-z = sp.Symbol("z", real=True)
-q = density("q")
-joint = density("p_joint", n_vars=2, symbol="p")
-post = density("p_post", n_vars=1, symbol="p")
-evid = density("p_evid", n_vars=1, symbol="p")
 #: the model's definitions: the evidence is the marginal of the joint, the posterior is Bayes' rule
 MODEL_RULES = {evid(x): sp.Integral(joint(x, z), (z, -sp.oo, sp.oo)), post(z, x): joint(x, z) / evid(x)}
 HYPOTHESES = [r"p(x) = \int p(x, z)\, dz > 0", r"p(z \mid x) = p(x, z) / p(x)",
@@ -80,10 +74,6 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $z \sim \mathcal{N}(0, 1
          r"$x = 3$, $w = 2$, $b = 0.5$, $s = 0.8$, $m = 0.3$, $v = 0.5$.")
 
 # Instance display symbols
-q_inst = density("q_inst", symbol="q")  # the instance's q(z) = N(z; m, v), named for display
-post_inst = density("post_inst", symbol="p")  # the instance's p(z | x) = N(z; m*, v*), named for display
-M_STAR = sp.Symbol(r"m_{\star}", real=True)
-V_STAR = sp.Symbol(r"v_{\star}", positive=True)
 ELBO_MV = sp.Function(r"\mathcal{L}", real=True)(lg.m, lg.v)
 KL_MV = sp.Function(r"\mathrm{KL}", real=True)(lg.m, lg.v)
 
@@ -199,11 +189,7 @@ def _normalization_claims(p: dict) -> list:
         "q = N(m, v)": lambda t: np.exp(lg.log_normal_np(t, p["m"], p["v"])),
         "posterior N(m*, v*)": lambda t: np.exp(lg.log_normal_np(t, mp, vp)),
     }
-    out = []
-    for label, f in dens.items():
-        ok, mass = integrates_to_one(f)
-        out.append((f"{label} integrates to {mass:.9f}", ok))
-    return out
+    return normalization_claims(dens)
 
 
 def monte_carlo_terms(seed: int = 0, n: int = N_SAMPLES, params: dict | None = None) -> dict:

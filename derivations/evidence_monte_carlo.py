@@ -45,8 +45,8 @@ import sympy as sp
 from derivations.expectation import Expect, NormalPDF, density
 from derivations.identity import make_identity
 from derivations.models import linear_gaussian as lg
-from derivations.notation import P_X
-from derivations.numeric import Component, integrates_to_one, result_of
+from derivations.notation import M_STAR, P_X, V_STAR, evid, lik, prior, q, q_inst, x, z
+from derivations.numeric import Component, normalization_claims, result_of
 from derivations.steps import Derivation, Step
 from derivations.witnesses import GibbsG
 
@@ -67,12 +67,6 @@ TWINS = {
     "naive_under_q": "p(x) = E_q p(x|z)  (samples of q used without the weight p(z)/q(z))",
 }
 
-x = sp.Symbol("x", real=True)
-z = sp.Symbol("z", real=True)
-q = density("q")
-lik = density("p_lik", n_vars=1, symbol="p")
-prior = density("p_prior", n_vars=1, symbol="p")
-evid = density("p_evid", n_vars=1, symbol="p")
 IS_FORM = sp.Symbol(r"\mathbb{E}_{q(z)} \frac{p(x \mid z) p(z)}{q(z)}", real=True)
 NAIVE_Q = sp.Symbol(r"\mathbb{E}_{q(z)}\, p(x \mid z)", real=True)
 E_LOG_W = sp.Symbol(r"\mathbb{E}_{q(z)} \log \frac{p(x, z)}{q(z)}", real=True)
@@ -97,9 +91,6 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $z \sim \mathcal{N}(0, 1
          r"$x = 3$, $w = 2$, $b = 0.5$, $s = 0.8$; importance sampling with $q = \mathcal{N}(m_\star + "
          r"0.1\sqrt{v_\star}, 1.3 v_\star)$ and the IWAE bounds with $q = \mathcal{N}(0.3, 0.5)$.")
 
-q_inst = density("q_inst", symbol="q")  # the instance's q(z) = N(z; m, v), named for display
-M_STAR = sp.Symbol(r"m_{\star}", real=True)
-V_STAR = sp.Symbol(r"v_{\star}", positive=True)
 
 
 def _general_steps(variant) -> list:
@@ -306,12 +297,11 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     extra.append(("non-decreasing in K", all(b >= a - 4 * np.hypot(sa, sb) for a, b, sa, sb in
                                              zip(vals, vals[1:], cur["se"], cur["se"][1:]))))
     mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
-    for label, f in {"prior N(0, 1)": lambda t: np.exp(lg.log_normal_np(t, 0.0, 1.0)),
-                     "likelihood p(x | z = 0.7) over x": lambda t: np.exp(lg.log_normal_np(t, p["w"] * 0.7 + p["b"], p["s"] ** 2)),
-                     "IS proposal q": lambda t: np.exp(lg.log_normal_np(t, mp + 0.1 * np.sqrt(vp), 1.3 * vp)),
-                     "IWAE q = N(m, v)": lambda t: np.exp(lg.log_normal_np(t, p["m"], p["v"]))}.items():
-        ok, mass = integrates_to_one(f)
-        extra.append((f"{label} integrates to {mass:.9f}", ok))
+    extra += normalization_claims({
+        "prior N(0, 1)": lambda t: np.exp(lg.log_normal_np(t, 0.0, 1.0)),
+        "likelihood p(x | z = 0.7) over x": lambda t: np.exp(lg.log_normal_np(t, p["w"] * 0.7 + p["b"], p["s"] ** 2)),
+        "IS proposal q": lambda t: np.exp(lg.log_normal_np(t, mp + 0.1 * np.sqrt(vp), 1.3 * vp)),
+        "IWAE q = N(m, v)": lambda t: np.exp(lg.log_normal_np(t, p["m"], p["v"]))})
     return comps, extra
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-__all__ = ["Z_TOL", "within", "integrates_to_one", "Component", "result_of"]
+__all__ = ["Z_TOL", "within", "integrates_to_one", "normalization_claims", "Component", "result_of"]
 
 #: Monte Carlo tolerance, in standard errors.  With a fixed seed the checks are deterministic; 4 SE
 #: means a correct identity would fail with probability about 6e-5 under a fresh seed.
@@ -39,6 +39,15 @@ def integrates_to_one(pdf: Callable[[float], float], lo: float = -math.inf, hi: 
 
     mass, err = quad(pdf, lo, hi, limit=200, epsabs=1e-11, epsrel=1e-11)
     return bool(abs(mass - 1.0) <= tol + err), float(mass)
+
+
+def normalization_claims(pdfs: dict, lo: float = -math.inf, hi: float = math.inf) -> list:
+    """``[(f"{label} integrates to {mass}", ok), ...]`` for each ``label -> pdf`` (see :func:`integrates_to_one`)."""
+    out = []
+    for label, pdf in pdfs.items():
+        ok, mass = integrates_to_one(pdf, lo, hi)
+        out.append((f"{label} integrates to {mass:.9f}", ok))
+    return out
 
 
 class Component:
