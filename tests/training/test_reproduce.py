@@ -1,0 +1,117 @@
+"""``python -m training reproduce``: schedule, re-plan, the whole job killed and resumed, CUDA step without host syncs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.config import TrainConfig
+from training.reproduce import RECIPE, _replan, run_config
+from training.train import batch_size_at, learning_rate, load_model, train
+
+from conftest import write_idx_mnist
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_recipe_schedule_warms_up_decays_to_final_and_switches_batch():
+    cfg = run_config(20, 10, RECIPE, "/tmp/x", 1, "cpu", None, None)
+    steps = 60000 // cfg.batch_size
+    assert learning_rate(cfg, 1, 0, steps) < 0.01 * cfg.lr  # warm-up starts near 0
+    assert learning_rate(cfg, 3, 0, steps) == pytest.approx(cfg.lr)  # peak right after the 2 warm-up epochs
+    last_steps = 60000 // batch_size_at(cfg, 10)
+    assert learning_rate(cfg, 10, last_steps - 1, last_steps) == pytest.approx(cfg.lr_final, abs=1e-5)
+    assert [batch_size_at(cfg, e) for e in (1, 5, 6, 10)] == [100, 100, 250, 250]  # the last half at 250
+    const = run_config(20, 10, {**RECIPE, "lr_schedule": "constant"}, "/tmp/x", 1, "cpu", None, None)
+    assert learning_rate(const, 7, 3, steps) == const.lr
+
+
+def test_replan_fits_epochs_to_the_budget_once_per_point(tmp_path):
+    runs = {}
+    for d in (2, 10):
+        rd = tmp_path / f"vae_d{d}"
+        rd.mkdir()
+        (rd / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "elbo": -100.0, "seconds": 100.0}) + "\n"
+                                                  for e in (1, 2, 3)))
+        runs[d] = rd
+    plan = {"minutes": 30, "epochs": 40, "recipe": dict(RECIPE, late_fraction=0.0, batch_size_late=0),
+            "calibration": {"images_per_s_per_run": {"100": 1000.0}, "seconds_per_epoch": 60.0,
+                            "eval_seconds_estimate": 120.0}}
+    state = {2: "train", 10: "train"}
+    new = _replan(plan, runs, state, elapsed=400.0, at_epochs=3)
+    # remaining = 1800 - 400 - 120 * (100 / 60) - 60 = 1140 s at 100 s/epoch: 11 more epochs after epoch 3
+    assert new == 14 and plan["epochs"] == 14 and plan["replans"][-1]["epochs_before"] == 40
+    assert _replan(plan, runs, state, elapsed=400.0, at_epochs=3) is None  # the same point is not re-done
+
+
+def _job(args, env):
+    return subprocess.Popen([sys.executable, "-m", "training", "reproduce", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_job_killed_then_resumed_writes_valid_results_equal_to_an_uninterrupted_run(tmp_path):
+    from training import result_files
+
+    data = write_idx_mnist(tmp_path / "data", n_train=300, n_test=60)
+    out, res = tmp_path / "job", tmp_path / "results"
+    args = ["--dims", "2", "--epochs", "3", "--no-verify", "--data-root", str(data), "--out-dir", str(out),
+            "--results-dir", str(res), "--iwae-k", "4", "--iwae-images", "5", "--poll-seconds", "0.2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = _job(args, env)
+    metrics = out / "vae_d2" / "metrics.jsonl"
+    t0 = time.time()
+    while not (metrics.exists() and metrics.read_text().strip()) and time.time() - t0 < 300 and p.poll() is None:
+        time.sleep(0.2)
+    assert p.poll() is None, p.stdout.read().decode()[-2000:]
+    p.send_signal(signal.SIGKILL)  # the parent dies at once; its trainer dies with it (PR_SET_PDEATHSIG)
+    p.wait()
+    assert not (res / "vae_d2.json").exists()
+    time.sleep(1.0)
+    p = _job(args, env)
+    log = p.communicate(timeout=600)[0].decode()
+    assert p.returncode == 0, log[-2000:]
+    assert "resuming the job" in log
+    r = json.loads((res / "vae_d2.json").read_text())
+    result_files.check(r, res / "vae_d2.json")
+    job = r["provenance"]["reproduce"]
+    assert job["plan"]["epochs"] == 3 and len(job["sessions"]) == 2 and r["provenance"]["epochs"] == 3
+    # the resumed job ends with the parameters of an uninterrupted run of the same config
+    cfg = TrainConfig.from_dict({**json.loads((out / "vae_d2.config.json").read_text()),
+                                 "out_dir": str(tmp_path / "straight")})
+    straight = train(cfg)
+    a, b = load_model(straight)[0].state_dict(), load_model(out / "vae_d2")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_cuda_step_has_no_host_sync_and_trains(tmp_path):
+    from training.elbo_step import ManualElboStep
+    from training.model import VAE
+
+    dev = torch.device("cuda")
+    model = VAE(latent_dim=4, hidden=(32,)).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    step = ManualElboStep(model)
+    x = (torch.rand(64, 784, device=dev) < 0.3).float()
+    step.step(x)
+    opt.step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any host synchronisation in the step raises
+    try:
+        for _ in range(3):
+            elbo, _, _ = step.step(x)
+            opt.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(elbo).item()
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(200, 784, generator=g) * 0.6, torch.rand(50, 784, generator=g) * 0.6
+    out = train(TrainConfig(latent_dim=2, hidden=(32,), epochs=2, batch_size=50, device="cuda", progress=False,
+                            out_dir=str(tmp_path / "run"), lr_schedule="cosine", warmup_epochs=1.0), data=images)
+    assert load_model(out)[2] == 2
