@@ -70,6 +70,7 @@ eps = sp.Symbol("epsilon", real=True)
 s = density("s", 1)
 q = density("q", 1)
 f = sp.Function("f", real=True)
+FPRIME = sp.Function("f'", real=True)  # display of f'(z), defined by the rules as the derivative of f
 
 GRAD_LHS = sp.Symbol(r"\nabla_{\sigma} \mathbb{E}_{q(z \mid \mu, \sigma)} f(z)", real=True)
 GRAD_RHS = sp.Symbol(r"\mathbb{E}_{s(\epsilon)} \nabla_{\sigma} f(\mu + \sigma \epsilon)", real=True)
@@ -91,7 +92,8 @@ def _general(phi, variant):
         Step(Expect(inner, eps, s(eps)), r"Differentiate under the integral sign: the density $s(\epsilon)$ is "
                                          r"free of the parameter (Gupta & Wang 2018, eq. 17)."),
         Step(Expect(last, eps, s(eps)), rf"The chain rule: $\partial z / \partial {sp.latex(phi)} = "
-                                        rf"{sp.latex(sp.diff(path, phi))}$."),
+                                        rf"{sp.latex(sp.diff(path, phi))}$.",
+             display=Expect(last.xreplace({sp.diff(f(path), mu): FPRIME(path)}), eps, s(eps))),
     ]
     if variant == "score_plus_path":
         steps[-1] = Step(Expect(last, eps, s(eps)) + Expect(f(z) * sp.Derivative(sp.log(qz), phi), z, qz),
@@ -120,7 +122,9 @@ def _instance(phi, variant):
 def _build(variant):
     steps = _general(sigma, variant)
     mu_chain = Derivation("mu", _general(mu, variant), r"The same chain for $\phi = \mu$", "general")
-    rules = {q(z, mu, sigma): s((z - mu) / sigma) / sigma}
+    rules = {q(z, mu, sigma): s((z - mu) / sigma) / sigma,
+             FPRIME(mu + sigma * eps): sp.diff(f(mu + sigma * eps), mu),
+             FPRIME(mu + sigma**2 * eps): sp.diff(f(mu + sigma**2 * eps), mu)}
     subs = {z: (mu + sigma * eps, eps)}
     return {"statement": sp.Eq(GRAD_LHS, GRAD_RHS),
             "definitions": {GRAD_LHS: steps[0].expr, GRAD_RHS: steps[2].expr, **rules},
