@@ -16,13 +16,14 @@ $$ \mathcal{L} = -\frac1B \sum_b \Big[ \log p_\theta(x_b \mid z_b) - \mathrm{KL}
   + \tfrac12 (\sigma^2 - 1) / B$, the second terms from the Gaussian KL's closed form
   (``derivations.gaussian_kl``).
 
-Why by hand: at batch 100 on a 2-core CPU, autograd's graph bookkeeping and per-operation dispatch are a
-visible share of a step. ``benchmarks/bench_training.py`` measured, in one run (medians of 5 interleaved
-rounds, 784-500-500-20): 7793 images/s written out against 6554 with autograd at 2 threads (+19%), 5872 against
-5594 at 1 thread (+5%). Written out, the step is its matrix products, a few elementwise passes, and the gradients
-land directly in each parameter's ``.grad``. The result is the same gradient as autograd's to float rounding:
-``tests/training/test_elbo_step.py`` checks it, together with a twin that shows a wrong gradient (the path
-through $\sigma$ dropped) is caught.
+What it teaches: the ELBO's gradient is ordinary backpropagation plus two terms that belong to the VAE -- the
+reparameterization path $\partial z/\partial\mu = 1$, $\partial z/\partial\log\sigma^2 = \tfrac12 \epsilon\sigma$,
+and the closed-form KL's own gradient -- so every line above can be read against its equation. It covers the
+N(0, I) prior only (a learned prior's KL is a Monte Carlo estimate through ``torch.distributions``; those runs
+use autograd). Whether it pays for itself in speed depends on the machine and the thread count:
+``benchmarks/bench_training.py`` measures it against autograd (the numbers are in its output, not here). The
+result is the same gradient as autograd's to float rounding: ``tests/training/test_elbo_step.py`` checks it,
+together with a twin that shows a wrong gradient (the path through $\sigma$ dropped) is caught.
 """
 
 from __future__ import annotations
