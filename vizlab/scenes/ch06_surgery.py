@@ -21,7 +21,7 @@ from vizlab.formulas import statement
 from vizlab.lecture import LectureScene, proof_notes
 from vizlab.palette import FOREGROUND, TERM_COLORS
 from vizlab.plots import axes, label_axes, nats_axis
-from vizlab.style import SMALL_SIZE, fmt_nats, note, term_legend, title
+from vizlab.style import SMALL_SIZE, TICK_SIZE, fmt_nats, note, term_legend, title
 
 IDENTITY = "elbo_surgery"
 SAMPLE_SEED = 0  # seed of the one draw z_n ~ q(z | x_n) per stored encoding
@@ -43,7 +43,9 @@ class ElboSurgery(LectureScene):
 
         # Step: the latent plane with the prior's 1, 2, 3 sigma contours
         self.step("The latent plane of the 2-D VAE and the prior N(0, I): contours at 1, 2, 3 standard deviations.")
-        plane = axes([-4, 4, 2], [-4, 4, 2], x_length=4.0, y_length=4.0)
+        plane = axes([-4, 4, 1], [-4, 4, 1], x_length=4.0, y_length=4.0, x_numbers=False, y_numbers=False)
+        for axis in (plane.x_axis, plane.y_axis):  # numbers only at the ends: the cloud covers the middle
+            axis.add_numbers([-4, 4], font_size=TICK_SIZE)
         plane.to_corner(DOWN + LEFT, buff=0.75).shift(RIGHT * 0.4)
         plane_labels = label_axes(plane, "z\u2081", "z\u2082")
         unit = plane.x_axis.get_unit_size()
