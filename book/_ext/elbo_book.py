@@ -5,9 +5,13 @@ It does three build-time jobs that a page cannot do for itself:
 1. ``palette.css`` — written from ``vizlab.palette.TERM_COLORS`` into the build's ``_static`` folder, so the
    book's CSS uses the same colors as every scene and figure (the ``--elbo-<term>`` variables of
    ``vizlab.palette.css_variables`` and one ``.elbo-term-<term>`` class per term).
-2. ``{elbo-palette}`` — a legend of the term colors; ``{elbo-video} SceneName`` — a ``<video controls>`` element pointing at ``_static/videos/SceneName.mp4``
-   with a path relative to the page, or a visible note when the scene has not been rendered yet. The video
-   file is a dependency of the page, so rendering it makes Sphinx re-read the page.
+2. ``{elbo-palette}`` — a legend of the term colors; ``{elbo-video} SceneName`` — a numbered figure with the
+   video ``_static/videos/SceneName.mp4`` (HTML; a play button below it, no control bar over the poster frame)
+   or its poster frame (PDF), ``:alt:`` text and a caption; a visible note when the scene is not rendered yet.
+   ``{elbo-notation}`` — the symbol table of ``derivations/notation.py`` with general-index entries.
+   ``{elbo-identity}`` (``elbo_identity.py``) — the statement, derivations and verification of an identity.
+   Under each chapter's title: links to its notebook, the PDF, the general index and the proof index; after the
+   build every chapter is written as ``_downloads/notebooks/<name>.ipynb``.
 3. Offline reading — sphinx-thebe's inline script, which names a CDN, is dropped from every page.
 4. Input fingerprints — executed pages read the registry, the palette and ``training/results``. Jupyter
    cache keys on a notebook's source only, so when one of those inputs changes the extension drops the
@@ -347,7 +351,15 @@ div.math.elbo-eq-narrow { display: none; }
   div.math.elbo-eq-wide { display: none; }
   div.math.elbo-eq-narrow { display: flex; }
   .elbo-why { margin-left: 0.5em; }
-  code.literal, .elbo-twins code { overflow-wrap: anywhere; word-break: break-word; }
+  code.literal, code.literal span.pre, .elbo-twins code { overflow-wrap: anywhere; word-break: break-all; white-space: normal; }
+  table.indextable { table-layout: fixed; width: 100%; } table.indextable td { overflow-wrap: anywhere; word-break: break-all; }
+  /* the twins table reflows into one card per twin */
+  table.elbo-twins, table.elbo-twins tbody, table.elbo-twins tr, table.elbo-twins td { display: block; width: 100%; }
+  table.elbo-twins thead { display: none; }
+  table.elbo-twins tr { border-bottom: 1px solid var(--pst-color-border, #ddd); padding: 0.3em 0; }
+  table.elbo-twins td { border: none; padding: 0.1em 0.3em; }
+  table.elbo-twins td:nth-child(3)::before { content: "proof: "; font-weight: 600; }
+  table.elbo-twins td:nth-child(4)::before { content: "check: "; font-weight: 600; }
   /* boxes give their width to the content on a phone */
   div.admonition > :not(.admonition-title), div.proof > section, div.proof > div { margin-left: 0 !important; margin-right: 0 !important; padding-left: 0 !important; padding-right: 0 !important; }
 }

@@ -150,8 +150,8 @@ def _fit(tex: str, width: int, budget: int) -> str:
     """``tex`` as is when ``width`` fits ``budget``, else in the largest size switch that makes it fit."""
     if width <= budget:
         return tex
-    for switch, scale in SIZES:
-        if width * scale <= budget:
+    for switch, scale in SIZES:  # the estimate runs low on long single terms: keep a margin
+        if width * scale <= 0.85 * budget:
             return f"{{{switch} {tex}}}"
     return f"{{{SIZES[-1][0]} {tex}}}"
 
@@ -416,7 +416,7 @@ def split_inline(tex: str) -> list[str]:
     pieces = _cut(tex, _TOP_RELATIONS)
     out = []
     for piece in pieces:
-        if visible_width(piece) > INLINE_BREAK * 2:
+        if visible_width(piece) > INLINE_BREAK * 3 // 2:
             out.extend(_cut(piece, re.compile(r"[+-]"), keep_first=True))
         else:
             out.append(piece)
