@@ -142,7 +142,8 @@ def _samples(dist, n: int, seed: int) -> torch.Tensor:
 
 
 def study(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: int, fit_steps: int, seed: int = 0,
-          data_root: str | None = None, ks=IWAE_KS, threads: int = 1, verify: bool = True) -> dict:
+          data_root: str | None = None, ks=IWAE_KS, threads: int = 1, verify: bool = True,
+          surgery_samples: int | None = None) -> dict:
     """Measure one model and add ``beyond`` to ``results_dir/NAME.json``; return the ``beyond`` dict."""
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -178,7 +179,7 @@ def study(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: 
             prior, trace, encode = fit_prior(model, mu, logvar, spec, fit_k, fit_steps, seed=seed, init_images=tr_x)
             with torch.no_grad():
                 dist = prior.distribution(encode)
-                mkl = marginal_kl(mu, logvar, seed=seed, prior=dist)["marginal_kl"]
+                mkl = marginal_kl(mu, logvar, num_samples=surgery_samples, seed=seed, prior=dist)["marginal_kl"]
             elbo = {"value": terms["elbo"]["value"] + std_mkl["value"] - mkl.value,
                     "se": math.hypot(terms["elbo"]["se"], std_mkl["se"], mkl.se)}
             fitted[f"{spec}:{fit_k}"] = {
@@ -230,10 +231,12 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-verify", action="store_true", help="skip the MNIST checksum (test data)")
+    p.add_argument("--surgery-samples", type=int, default=None,
+                   help="draws from q_agg for the fitted priors' marginal KL (default N; log q_agg always over all N)")
     a = p.parse_args(argv)
     for name in a.names:
         b = study(name, Path(a.runs) / name, Path(a.results_dir), a.iwae_images, a.fit_k, a.fit_steps,
-                  data_root=a.data_root, threads=a.threads, verify=not a.no_verify)
+                  data_root=a.data_root, threads=a.threads, verify=not a.no_verify, surgery_samples=a.surgery_samples)
         print(name, json.dumps({k: v for k, v in b.items() if k in ("optimal_prior", "active_units")})[:300],
               {k: round(v["value"], 2) for k, v in b["iwae_vs_k"]["bounds"].items()}, flush=True)
     return 0
