@@ -376,7 +376,7 @@ div.cell_output pre, div.output pre, .elbo-verdict pre, div.highlight pre { whit
 table.elbo-table, table.elbo-twins, table.elbo-notation { width: 100%; }
 table.elbo-table td, table.elbo-table th { padding: 0.25em 0.5em; white-space: normal; }
 table.elbo-table td { text-align: right; font-variant-numeric: tabular-nums; }
-table.elbo-twins td, table.elbo-notation td { overflow-wrap: anywhere; }
+table.elbo-twins td:first-child code, table.elbo-notation td { overflow-wrap: anywhere; }
 /* Tables that cannot reflow scroll inside their own box, with a visible cue (a shadow at the hidden edge). */
 .pst-scrollable-table-container, .table-wrapper {
   overflow-x: auto;

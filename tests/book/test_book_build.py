@@ -92,7 +92,7 @@ def test_videos_are_embedded_or_flagged(built_book: Path):
 def _expected_values(result: dict) -> dict[str, str]:
     """The strings the surgery chapter must show for one results file (same formats as the page)."""
     terms = result["train"]["terms"]
-    out = {t: f"{terms[t]['value']:.2f} ±\u00a0{terms[t]['se']:.3f}"
+    out = {t: (f"{terms[t]['value']:.2f} (exact)" if terms[t]["se"] == 0 else f"{terms[t]['value']:.2f} ±\u00a0{terms[t]['se']:.3f}")
            for t in ("elbo", "avg_kl", "index_code_mi", "marginal_kl")}
     out["test_elbo"] = f"{result['test']['elbo']['value']:.2f} ±\u00a0{result['test']['elbo']['se']:.3f}"
     out["iwae"] = f"{result['test']['iwae']['value']:.2f} ±\u00a0{result['test']['iwae']['se']:.3f}"

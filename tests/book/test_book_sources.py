@@ -168,3 +168,12 @@ def test_palette_css_has_every_term_color():
     css = _extension()._palette_css()
     for term, color in TERM_COLORS.items():
         assert color in css and f".elbo-term-{term} " in css
+
+
+def test_no_citation_in_a_caption():
+    """A citation inside a figure caption breaks the PDF (hyperref in LaTeX's moving \\caption argument)."""
+    for page in BOOK.rglob("*.md"):
+        if "_build" in page.parts:
+            continue
+        for block in re.findall(r"```\{(?:elbo-video|glue:figure|figure)\}.*?\n```", page.read_text(), re.S):
+            assert "{cite" not in block, f"{page.name}: a caption cites; name the work in words instead"
