@@ -134,6 +134,9 @@ def render_scene(spec: SceneSpec, quality: str, out: Path, slides_dir: Path | No
             "progress_bar": "none",
             "verbosity": "WARNING",
         }
+        from manim_slides.logger import logger as slides_logger
+
+        slides_logger.setLevel("WARNING")  # as Manim's verbosity below: one line per scene, not per slide
         with tempconfig(opts):
             scene = cls(output_folder=Path(slides_dir).resolve() if slides_dir else tmp / "slides")
             scene.render()

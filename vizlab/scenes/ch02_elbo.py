@@ -177,7 +177,7 @@ class ElboDecomposition(LectureScene):
         elbo, elbo_se = data.term(res, "elbo")
         width = 4.6
         unit = width / abs(rec - kl)
-        origin = np.array([6.5, -1.9, 0.0])  # zero nats at the right; negative nats run left
+        origin = np.array([6.5, -1.6, 0.0])  # zero nats at the right; negative nats run left
         zero = DashedLine(origin + UP * 0.4, origin + DOWN * 1.2, color=FOREGROUND, stroke_width=2)
         zero_lab = Text("0 nats", font_size=SMALL_SIZE, color=FOREGROUND).next_to(zero, UP, buff=0.08)
         zero_lab.align_to(zero, RIGHT)
@@ -198,7 +198,7 @@ class ElboDecomposition(LectureScene):
                            include_numbers=True, font_size=TICK_SIZE, color=FOREGROUND,
                            decimal_number_config={"num_decimal_places": decimals(step)})
         scale.shift(origin + DOWN * 1.2 - scale.n2p(0))
-        scale_lab = label_axes(scale, "nats")
+        scale_lab = label_axes(scale, "value (nats)")
         scale_lab.next_to(scale, DOWN, buff=0.12).align_to(scale, RIGHT)
         self.play(Create(zero), FadeIn(zero_lab), Create(scale), FadeIn(scale_lab), GrowFromEdge(rec_bar, RIGHT),
                   run_time=1.2)
