@@ -141,54 +141,39 @@ def _samples(dist, n: int, seed: int) -> torch.Tensor:
         return dist.sample((n,))
 
 
-def study(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: int, fit_steps: int, seed: int = 0,
-          data_root: str | None = None, ks=IWAE_KS, threads: int = 1, verify: bool = True,
-          surgery_samples: int | None = None) -> dict:
-    """Measure one model and add ``beyond`` to ``results_dir/NAME.json``; return the ``beyond`` dict."""
+def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: int, fit_steps: int, seed: int = 0,
+            data_root: str | None = None, ks=IWAE_KS, threads: int = 1, verify: bool = True,
+            surgery_samples: int | None = None) -> dict:
+    """The measurements of :func:`study` that need only the checkpoint (not yet the results file).
+
+    Returns a dict (``epochs``, ``active_units``, ``iwae_vs_k``, ``fitted`` marginal KLs, ``priors_npz``); for D = 2
+    writes ``results_dir/NAME.priors.npz``.
+    """
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    path = results_dir / f"{name}.json"
-    result = json.loads(path.read_text())
     model, cfg, epochs = load_model(run_dir)
-    if epochs != result["provenance"]["epochs"]:
-        raise SystemExit(f"error: {run_dir} has {epochs} epochs but {path} was evaluated at "
-                         f"{result['provenance']['epochs']}: evaluate the same checkpoint")
     (tr_x, tr_y), (te_x, _) = load_mnist(True, data_root, verify=verify), load_mnist(False, data_root, verify=verify)
     gen = torch.Generator().manual_seed(seed)
     xtr, xte = binarize(tr_x, gen), binarize(te_x, gen)  # the same fixed draws as training.evaluate
     with torch.no_grad():
         mu, logvar = encode_all(model, xtr)
         mu_te, _ = encode_all(model, xte)
-    terms = result["train"]["terms"]
-    beyond = {"seed": seed, "git_commit": result["provenance"].get("git_commit")}
-    beyond["optimal_prior"] = {
-        "elbo": optimal_prior_elbo(terms["elbo"], terms["marginal_kl"]).to_dict(),
-        "what": "ELBO with p = q_agg for the same encoder and decoder: ELBO + marginal KL (H&J 2016)",
-    }
-    beyond["active_units"] = active_units(mu_te)
+    out = {"name": name, "epochs": epochs, "seed": seed, "active_units": active_units(mu_te)}
     t1 = time.perf_counter()
-    beyond["iwae_vs_k"] = {"k": list(ks), "n_images": min(iwae_images, len(xte)),
-                           "bounds": iwae_vs_k(model, xte[:iwae_images], ks=ks, seed=seed)}
-    beyond["iwae_vs_k"]["seconds"] = time.perf_counter() - t1
-    fitted = {}
-    npz = {}
+    out["iwae_vs_k"] = {"k": list(ks), "n_images": min(iwae_images, len(xte)),
+                        "bounds": iwae_vs_k(model, xte[:iwae_images], ks=ks, seed=seed),
+                        "seconds": time.perf_counter() - t1}
+    fitted, npz = {}, {}
     if fit_steps > 0 and not model.prior.learned:
-        std_mkl = terms["marginal_kl"]
         for spec in ("mog", "vamp"):
             t2 = time.perf_counter()
             prior, trace, encode = fit_prior(model, mu, logvar, spec, fit_k, fit_steps, seed=seed, init_images=tr_x)
             with torch.no_grad():
                 dist = prior.distribution(encode)
                 mkl = marginal_kl(mu, logvar, num_samples=surgery_samples, seed=seed, prior=dist)["marginal_kl"]
-            elbo = {"value": terms["elbo"]["value"] + std_mkl["value"] - mkl.value,
-                    "se": math.hypot(terms["elbo"]["se"], std_mkl["se"], mkl.se)}
-            fitted[f"{spec}:{fit_k}"] = {
-                "marginal_kl": mkl.to_dict(), "elbo": elbo,
-                "avg_kl": {"value": terms["index_code_mi"]["value"] + mkl.value,
-                           "se": math.hypot(terms["index_code_mi"]["se"], mkl.se)},
-                "fit_steps": fit_steps, "fit_batch": 1000, "objective_last": float(np.mean(trace[-20:])),
-                "seconds": time.perf_counter() - t2,
-            }
+            fitted[f"{spec}:{fit_k}"] = {"marginal_kl": mkl.to_dict(), "fit_steps": fit_steps, "fit_batch": 1000,
+                                         "objective_last": float(np.mean(trace[-20:])),
+                                         "seconds": time.perf_counter() - t2}
             if cfg.latent_dim == 2:
                 with torch.no_grad():
                     if spec == "mog":
@@ -199,25 +184,63 @@ def study(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: 
                         npz.update(vamp_means=pm.numpy(), vamp_logvars=plv.numpy(),
                                    vamp_pseudo_inputs=prior.pseudo_inputs().numpy())
                     npz[f"{spec}_samples"] = _samples(dist, 5000, seed).numpy()
-        beyond["fitted_priors"] = {
-            "what": "prior fitted to the trained model's aggregated posterior, encoder and decoder frozen "
-                    "(maximise E_q_agg log p(z)); ELBO = ELBO(N(0,I)) + marginal KL(N(0,I)) - marginal KL(fitted)",
-            "priors": fitted,
-        }
+    out["fitted"] = fitted
     if cfg.latent_dim == 2:
         m = min(5000, len(mu))
         with torch.no_grad():
             npz.update(mu=mu[:m].numpy(), logvar=logvar[:m].numpy(), labels=tr_y[:m].numpy().astype(np.int64),
-                       q_agg_samples=sample_aggregated_posterior(mu, logvar, 5000, torch.Generator().manual_seed(seed))[0].numpy(),
+                       q_agg_samples=sample_aggregated_posterior(mu, logvar, 5000,
+                                                                 torch.Generator().manual_seed(seed))[0].numpy(),
                        standard_samples=_samples(model.prior_distribution(), 5000, seed).numpy())
         fname = f"{name}.priors.npz"
-        atomic_write(results_dir / fname, npz_bytes(**{k: np.asarray(v, dtype=np.int64 if k == "labels" else np.float32)
-                                                      for k, v in npz.items()}))
-        beyond["priors_npz"] = fname
-    beyond["seconds"] = time.perf_counter() - t0
+        atomic_write(Path(results_dir) / fname, npz_bytes(**{k: np.asarray(v, dtype=np.int64 if k == "labels" else np.float32)
+                                                           for k, v in npz.items()}))
+        out["priors_npz"] = fname
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def merge(measured: dict, results_dir: Path) -> dict:
+    """Add ``beyond`` (from :func:`measure` and the results file's terms) to ``results_dir/NAME.json``."""
+    path = Path(results_dir) / f"{measured['name']}.json"
+    result = json.loads(path.read_text())
+    if measured["epochs"] != result["provenance"]["epochs"]:
+        raise SystemExit(f"error: measured at {measured['epochs']} epochs but {path} was evaluated at "
+                         f"{result['provenance']['epochs']}: measure the same checkpoint")
+    terms = result["train"]["terms"]
+    beyond = {"seed": measured["seed"], "git_commit": result["provenance"].get("git_commit"),
+              "optimal_prior": {"elbo": optimal_prior_elbo(terms["elbo"], terms["marginal_kl"]).to_dict(),
+                                "what": "ELBO with p = q_agg for the same encoder and decoder: ELBO + marginal KL "
+                                        "(H&J 2016)"},
+              "active_units": measured["active_units"], "iwae_vs_k": measured["iwae_vs_k"]}
+    if measured["fitted"]:
+        std = terms["marginal_kl"]
+        priors = {}
+        for k, f in measured["fitted"].items():
+            mkl = f["marginal_kl"]
+            priors[k] = {**f,
+                         "elbo": {"value": terms["elbo"]["value"] + std["value"] - mkl["value"],
+                                  "se": math.hypot(terms["elbo"]["se"], std["se"], mkl["se"])},
+                         "avg_kl": {"value": terms["index_code_mi"]["value"] + mkl["value"],
+                                    "se": math.hypot(terms["index_code_mi"]["se"], mkl["se"])}}
+        beyond["fitted_priors"] = {
+            "what": "prior fitted to the trained model's aggregated posterior, encoder and decoder frozen "
+                    "(maximise E_q_agg log p(z)); ELBO = ELBO(N(0,I)) + marginal KL(N(0,I)) - marginal KL(fitted)",
+            "priors": priors}
+    if measured.get("priors_npz"):
+        beyond["priors_npz"] = measured["priors_npz"]
+    beyond["seconds"] = measured["seconds"]
     result["beyond"] = beyond
     atomic_write(path, json.dumps(result, indent=2) + "\n")
     return beyond
+
+
+def study(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: int, fit_steps: int, seed: int = 0,
+          data_root: str | None = None, ks=IWAE_KS, threads: int = 1, verify: bool = True,
+          surgery_samples: int | None = None) -> dict:
+    """Measure one model and add ``beyond`` to ``results_dir/NAME.json``; return the ``beyond`` dict."""
+    return merge(measure(name, run_dir, results_dir, iwae_images, fit_k, fit_steps, seed, data_root, ks, threads,
+                         verify, surgery_samples), results_dir)
 
 
 def main(argv=None) -> int:
@@ -233,10 +256,24 @@ def main(argv=None) -> int:
     p.add_argument("--no-verify", action="store_true", help="skip the MNIST checksum (test data)")
     p.add_argument("--surgery-samples", type=int, default=None,
                    help="draws from q_agg for the fitted priors' marginal KL (default N; log q_agg always over all N)")
+    p.add_argument("--measure-to", default=None,
+                   help="only measure (needs just the checkpoint) and save to this folder; --merge-from adds it later")
+    p.add_argument("--merge-from", default=None, help="add measurements saved by --measure-to to the results files")
     a = p.parse_args(argv)
     for name in a.names:
-        b = study(name, Path(a.runs) / name, Path(a.results_dir), a.iwae_images, a.fit_k, a.fit_steps,
-                  data_root=a.data_root, threads=a.threads, verify=not a.no_verify, surgery_samples=a.surgery_samples)
+        if a.merge_from:
+            b = merge(json.loads((Path(a.merge_from) / f"{name}.json").read_text()), Path(a.results_dir))
+        else:
+            m = measure(name, Path(a.runs) / name, Path(a.results_dir), a.iwae_images, a.fit_k, a.fit_steps,
+                        data_root=a.data_root, threads=a.threads, verify=not a.no_verify,
+                        surgery_samples=a.surgery_samples)
+            if a.measure_to:
+                Path(a.measure_to).mkdir(parents=True, exist_ok=True)
+                atomic_write(Path(a.measure_to) / f"{name}.json", json.dumps(m, indent=2) + "\n")
+                print(name, "measured:", {k: round(v["value"], 2) for k, v in m["iwae_vs_k"]["bounds"].items()},
+                      flush=True)
+                continue
+            b = merge(m, Path(a.results_dir))
         print(name, json.dumps({k: v for k, v in b.items() if k in ("optimal_prior", "active_units")})[:300],
               {k: round(v["value"], 2) for k, v in b["iwae_vs_k"]["bounds"].items()}, flush=True)
     return 0
