@@ -475,10 +475,13 @@ def _replan(plan: dict, runs: dict, state: dict, elapsed: float, at_epochs: int)
     late_ratio = min(1.0, rates[str(r["batch_size"])] / rates[str(r["batch_size_late"] or r["batch_size"])])
     frac_left_late = f_late  # (re-plans happen in the first half, before any late epoch)
     sec_mean = sec * ((1 - frac_left_late) + frac_left_late * late_ratio)
-    remaining = 60.0 * plan["minutes"] - elapsed - c["eval_seconds_estimate"] - 60.0
+    # the evaluation slows down with the machine as training did: scale its estimate by the measured slow-down
+    slow = max(1.0, sec / c["seconds_per_epoch"])
+    remaining = 60.0 * plan["minutes"] - elapsed - c["eval_seconds_estimate"] * slow - 60.0
     new_e = max(e_now + 1, e_now + int(remaining / sec_mean))
     old = plan["epochs"]
-    record = {"at_epoch": e_now, "seconds_per_epoch": sec, "elapsed_s": elapsed, "epochs_before": old,
+    record = {"at_epoch": e_now, "seconds_per_epoch": sec, "eval_seconds_estimate": c["eval_seconds_estimate"] * slow,
+              "elapsed_s": elapsed, "epochs_before": old,
               "epochs_after": new_e, "loadavg": list(os.getloadavg()), "time": _now()}
     if abs(new_e - old) <= 0.1 * old:
         record["epochs_after"] = old
