@@ -80,17 +80,19 @@ class ElboGap(LectureScene):
         self.play(Create(q_curve), FadeIn(legend[1]), run_time=0.8)
 
         # Step: log p(x) as a stacked bar from 0 nats: the ELBO plus the gap KL(q || posterior)
-        self.step("Evidence bar from 0 nats: ELBO (green) + KL(q || p(z|x)) (vermillion) = log p(x). "
+        self.step("From 0 nats: the ELBO (green, down to its value) plus KL(q || p(z|x)) (vermillion, from the "
+                  "ELBO up) ends at log p(x) (blue line). "
                   "Every number from the closed forms of derivations.models.linear_gaussian.")
         elbo_of = lambda: float(lg.elbo(*q_of(), x, w, b, s))  # noqa: E731
         kl_of = lambda: float(lg.kl_to_posterior(*q_of(), x, w, b, s))  # noqa: E731
         e0 = elbo_of()
         axis = nats_axis(min(e0, log_px) * 1.1, 0.0, length=4.2, n_ticks=3)
         axis.move_to(np.array([1.1, -1.3, 0.0]))
-        unit_lab = label_axes(axis, "log p(x) (nats)")
-        bar_elbo = always_redraw(lambda: bar_between(axis, 0.0, elbo_of(), "elbo", width=0.7, x_shift=0.7))
-        bar_gap = always_redraw(lambda: bar_between(axis, elbo_of(), log_px, "gap", width=0.7, x_shift=0.7))
-        px_line = Line(axis.n2p(log_px) + RIGHT * 0.25, axis.n2p(log_px) + RIGHT * 1.15,
+        unit_lab = label_axes(axis, "value (nats)")
+        # the ELBO from 0 down to its value; beside it the KL, from the ELBO up to log p(x): ELBO + KL = log p(x)
+        bar_elbo = always_redraw(lambda: bar_between(axis, 0.0, elbo_of(), "elbo", width=0.45, x_shift=0.5))
+        bar_gap = always_redraw(lambda: bar_between(axis, elbo_of(), log_px, "gap", width=0.45, x_shift=1.0))
+        px_line = Line(axis.n2p(log_px) + RIGHT * 0.2, axis.n2p(log_px) + RIGHT * 1.35,
                        color=TERM_COLORS["log_px"], stroke_width=5)
         readout = VGroup(
             self._readout("log p(x) =", log_px, "log_px"),
