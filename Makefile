@@ -32,8 +32,8 @@ slides: setup  ## offline decks: book/_static/slides/elbo-lab.html (+ .pdf, one 
 
 reproduce: setup ; $(PY) -m training reproduce --minutes 60  # Table 1: train, evaluate, write training/results/ (resumable)
 
-train: setup
-	$(PY) -m training --latent-dim 2 --epochs 10
+train: setup  ## a 2-D VAE in runs/vae_d2; run again (EPOCHS=N) to continue it with --resume
+	$(PY) -m training train --latent-dim 2 --epochs $(or $(EPOCHS),10) --out-dir runs/vae_d2 $(if $(wildcard runs/vae_d2/checkpoint.pt),--resume)
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
