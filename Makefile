@@ -10,7 +10,7 @@ ifneq ($(wildcard $(SHARED_DATA)/MNIST/raw),)
 export ELBO_LAB_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: setup book test derivations videos slides train bench clean
+.PHONY: setup book test derivations videos slides reproduce train bench clean
 
 setup:
 	@bash scripts/setup.sh
