@@ -362,6 +362,7 @@ div.math.elbo-eq-narrow { display: none; }
   table.elbo-twins td:nth-child(4)::before { content: "check: "; font-weight: 600; }
   /* boxes give their width to the content on a phone */
   div.admonition > :not(.admonition-title), div.proof > section, div.proof > div { margin-left: 0 !important; margin-right: 0 !important; padding-left: 0 !important; padding-right: 0 !important; }
+  div.admonition ul, div.admonition ol { padding-left: 1.2em !important; }
 }
 div.math { max-width: 100%; }
 /* the theme clips inline math (overflow: hidden) by its italic corrections; a formula too long for the column is

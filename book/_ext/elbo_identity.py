@@ -143,7 +143,7 @@ def broken(lhs, rel: str | None, rhs, budget: int) -> str:
 
 
 #: MathJax size switches and their scale, smallest last: a line that cannot be broken to fit is set smaller.
-SIZES = ((r"\small", 0.88), (r"\scriptsize", 0.7), (r"\tiny", 0.5))
+SIZES = ((r"\small", 0.88), (r"\scriptsize", 0.7))  # smaller is unreadable on a phone
 
 
 def _fit(tex: str, width: int, budget: int) -> str:
@@ -151,7 +151,7 @@ def _fit(tex: str, width: int, budget: int) -> str:
     if width <= budget:
         return tex
     for switch, scale in SIZES:  # the estimate runs low on long single terms: keep a margin
-        if width * scale <= 0.85 * budget:
+        if width * scale <= 0.95 * budget:
             return f"{{{switch} {tex}}}"
     return f"{{{SIZES[-1][0]} {tex}}}"
 

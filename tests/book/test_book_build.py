@@ -63,7 +63,7 @@ def test_chapter_shows_theorem_proof_and_check(built_book: Path, name: str):
     assert f'id="equation-eq-{name.replace("_", "-")}"' in text, "the statement's labelled equation"
     assert f'id="thm-{name.replace("_", "-")}"' in text or f'id="thm-{name}"' in text, "the theorem box"
     assert "exercise" in text and "solution" in text and "dropdown" in text
-    verdicts = re.findall(r'class="admonition elbo-verdict elbo-(ok|failed)"', text)
+    verdicts = re.findall(r'class="[^"]*\belbo-verdict elbo-(ok|failed)\b[^"]*"', text)
     # one verdict for prove(), one for check(), and one per extra check a chapter runs (e.g. the trainer's
     # written-out gradient in the reparameterization chapter)
     assert len(verdicts) >= 2, "one verdict for prove(), one for check()"
