@@ -268,7 +268,7 @@ class ElboNotation(SphinxDirective):
             rows.append(f"* - ${entry['latex']}$\n  - {entry['meaning']}\n  - `{entry['code']}`")
         table = "* - symbol\n  - meaning\n  - in the code\n" + "\n".join(rows)
         text = (
-            "```{list-table} The symbols of `derivations/notation.py`, as the statements use them.\n"
+            "```{list-table} The symbols of derivations/notation.py, as the statements use them.\n"
             ":header-rows: 1\n:name: tbl-notation\n:class: elbo-notation\n:widths: 35 45 20\n\n" + table + "\n```\n"
         )
         index = "\n".join(

@@ -43,8 +43,8 @@ _DERIVATIONS = Path(__file__).resolve().parents[2] / "derivations"
 #: Budgets, in estimated characters (:func:`visible_width`, calibrated against MathJax's rendering in the
 #: browser test), of one displayed line: the column at 1366 px and the PDF page; a 390 px phone.
 WIDE = 56
-NARROW = 21
-NARROW_IN_BOX = 20  # the theorem box is narrower than the column
+NARROW = 19
+NARROW_IN_BOX = 19  # the theorem box is narrower than the column
 
 RELATIONS = {"=": "=", ">=": r"\geq", "<=": r"\leq"}
 KIND_TITLES = {
