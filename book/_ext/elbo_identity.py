@@ -117,6 +117,72 @@ def _pack(prefix: str, terms: list[str], budget: int) -> list[str]:
     return lines
 
 
+_INNER = "ELBOINNERSUM"
+
+
+def _exploded(term: str) -> list[str]:
+    r"""A signed term ``- \left(a + b\right)`` as the pieces ``- \Big( a``, ``+ b \Big)`` (same text, breakable)."""
+    m = re.fullmatch(r"([-+]?\s*)\\left\((.*)\\right\)", term.strip(), re.S)
+    if not m:
+        return [term]
+    inner = m.group(2)
+    cuts, depth, out, start = [], 0, [], 0
+    for i, ch in enumerate(inner):
+        depth += ch in "{(["
+        depth -= ch in "})]"
+        if depth < 0:
+            return [term]  # the outer parentheses do not enclose the whole term
+        if depth == 0 and ch in "+-" and i > 0 and inner[i - 1] == " ":
+            cuts.append(i)
+    for cut in cuts + [len(inner)]:
+        out.append(inner[start:cut].strip())
+        start = cut
+    out = [piece for piece in out if piece]
+    if len(out) < 2 or any("\\left" in piece and "\\right" not in piece for piece in out):
+        return [term]
+    out[0] = f"{m.group(1)}\\Big( {out[0]}".strip()
+    out[-1] = f"{out[-1]} \\Big)"
+    return out
+
+
+def _wrapped_terms(expr) -> list[str] | None:
+    r"""A sum inside a wrapper (``\lim``, ``\mathbb{E}[...]``, or both) as breakable pieces: the wrapper's opening
+    joined to the first term, its closing to the last, brackets as ``\Big[``/``\Big]`` (``\left``/``\right`` cannot
+    span the lines of an ``aligned`` block).  The text shown is the same expression; ``None`` if ``expr`` is not such
+    a wrapped sum."""
+    import sympy
+
+    if isinstance(expr, str) or isinstance(expr, sympy.Add) or not isinstance(expr, sympy.Basic):
+        return None
+    inner, node = None, expr
+    for _ in range(4):  # Limit(Expect(sum)) at most a few levels deep, always through the first argument
+        if not node.args:
+            return None
+        node = node.args[0]
+        if isinstance(node, sympy.Add):
+            inner = node
+            break
+    if inner is None:
+        return None
+    placeholder = sympy.Symbol(_INNER)
+    wrapper = _latex(expr.xreplace({inner: placeholder}))
+    if wrapper.count(_INNER) != 1:
+        return None
+    pre, post = wrapper.split(_INNER)
+    if pre.endswith(r"\left[") and post.startswith(r"\right]"):
+        pre, post = pre[: -len(r"\left[")] + r"\Big[", r"\Big]" + post[len(r"\right]"):]
+    elif pre.endswith(r"\left(") and post.startswith(r"\right)"):
+        pre, post = pre[: -len(r"\left(")] + r"\Big(", r"\Big)" + post[len(r"\right)"):]
+    elif not post.strip():
+        pre, post = pre + r"\Big(", r"\Big)"  # the printer parenthesizes a sum under \lim; the placeholder is bare
+    else:
+        return None  # a wrapper closing in an unknown way: keep the line whole
+    pieces = [piece for term in _signed_terms(inner) for piece in _exploded(term)]
+    pieces[0] = f"{pre} {pieces[0]}".strip()
+    pieces[-1] = f"{pieces[-1]} {post}".strip()
+    return pieces
+
+
 def broken(lhs, rel: str | None, rhs, budget: int) -> str:
     """``lhs rel rhs`` (``lhs`` may be ``None``: a continued line ``rel rhs``) as one line or an ``aligned`` block.
 
@@ -128,7 +194,7 @@ def broken(lhs, rel: str | None, rhs, budget: int) -> str:
     one = f"{left} {rel_tex} {_latex(rhs)}".strip()
     if visible_width(one) <= budget:
         return one
-    rhs_terms = _signed_terms(rhs) or [_latex(rhs)]
+    rhs_terms = _signed_terms(rhs) or _wrapped_terms(rhs) or [_latex(rhs)]
     if lhs is not None and visible_width(left) > budget // 2:
         lhs_terms = _signed_terms(lhs) or [left]
         left_lines = _pack("", lhs_terms, budget)
