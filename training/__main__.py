@@ -21,7 +21,7 @@ import signal
 import sys
 
 from .config import TrainConfig
-from .io import TrainingError
+from .io import TrainingError, UsageError
 
 PROG = "python -m training"
 
@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["train", *argv]
     previous = signal.signal(signal.SIGTERM, _sigterm) if _main_thread() else None
     try:
+        nul = next((a for a in argv if "\x00" in a), None)
+        if nul is not None:  # no path, name or number can hold one; os calls would raise a bare ValueError
+            raise UsageError(f"argument {nul!r} contains a NUL byte: remove it")
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # --help (0) or a usage error already printed as one line (2)

@@ -276,6 +276,15 @@ def test_case6_negative_train_subset_is_refused_by_train(tmp_path, tiny_mnist, c
 
 # --- case 7: one line, never a traceback ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("flag", ["--data-root", "--results-dir"])
+def test_case7_nul_byte_in_a_path_is_a_usage_error(tmp_path, tiny_mnist, capsys, flag):
+    """Found by the fuzz test: a NUL in a path reached os.stat and came out as 'unexpected ValueError'."""
+    out = tmp_path / "r"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, tmp_path / "res"), flag, str(tmp_path / "a\x00b"))
+    assert rc == 2 and "NUL" in err and "unexpected" not in err and err.count("\n") == 1
+
+
 def test_case7_out_dir_that_is_a_file(tmp_path, tiny_mnist, capsys):
     (tmp_path / "f").write_text("x")
     rc, _, err = run(capsys, *train_args(tiny_mnist, tmp_path / "f"))
