@@ -253,7 +253,7 @@ def main(argv=None) -> int:
     p.add_argument("--fit-steps", type=int, default=1000)
     p.add_argument("--data-root", default=None)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no-verify", action="store_true", help="skip the MNIST checksum (test data)")
+    p.add_argument("--no-verify-data", dest="no_verify", action="store_true", help="skip the MNIST checksum (test data)")
     p.add_argument("--surgery-samples", type=int, default=None,
                    help="draws from q_agg for the fitted priors' marginal KL (default N; log q_agg always over all N)")
     p.add_argument("--measure-to", default=None,

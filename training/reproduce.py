@@ -549,7 +549,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None)
     p.add_argument("--train-subset", type=int, default=None, help="first n training images only (smoke tests)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-verify", action="store_true", help="skip the MNIST checksum (test data)")
+    p.add_argument("--no-verify-data", dest="no_verify", action="store_true",
+                   help="skip the MNIST checksum (test data), as train's --no-verify-data")
     p.add_argument("--tag", default="", help="appended to the results names (vae_d10_TAG), e.g. for a short budget")
     p.add_argument("--calibration-seconds", type=float, default=6.0)
     p.add_argument("--overhead-seconds", type=float, default=90.0,

@@ -60,7 +60,7 @@ def test_job_killed_then_resumed_writes_valid_results_equal_to_an_uninterrupted_
 
     data = write_idx_mnist(tmp_path / "data", n_train=300, n_test=60)
     out, res = tmp_path / "job", tmp_path / "results"
-    args = ["--dims", "2", "--epochs", "3", "--no-verify", "--data-root", str(data), "--out-dir", str(out),
+    args = ["--dims", "2", "--epochs", "3", "--no-verify-data", "--data-root", str(data), "--out-dir", str(out),
             "--results-dir", str(res), "--iwae-k", "4", "--iwae-images", "5", "--poll-seconds", "0.2"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = _job(args, env)
