@@ -363,6 +363,9 @@ div.math.elbo-eq-narrow { display: none; }
   /* boxes give their width to the content on a phone */
   div.admonition > :not(.admonition-title), div.proof > section, div.proof > div { margin-left: 0 !important; margin-right: 0 !important; padding-left: 0 !important; padding-right: 0 !important; }
   div.admonition ul, div.admonition ol { padding-left: 1.2em !important; }
+  /* a long word in a title ("reparameterization" at the theme's 2.5rem) is wider than a phone's column */
+  article h1 { font-size: 2rem; }
+  article h1, article h2, article h3 { overflow-wrap: break-word; hyphens: auto; }
 }
 div.math { max-width: 100%; }
 /* the theme clips inline math (overflow: hidden) by its italic corrections; a formula too long for the column is

@@ -145,6 +145,14 @@ def _exploded(term: str) -> list[str]:
     return out
 
 
+def _plain_product(expr) -> bool:
+    """A product without a sign or a denominator (its factors can be set one after the other, line by line)."""
+    import sympy
+
+    return (not expr.could_extract_minus_sign() and sympy.fraction(expr)[1] == 1
+            and all(not (f.is_Number) for f in expr.as_ordered_factors()))
+
+
 def _wrapped_terms(expr) -> list[str] | None:
     r"""A sum inside a wrapper (``\lim``, ``\mathbb{E}[...]``, or both) as breakable pieces: the wrapper's opening
     joined to the first term, its closing to the last, brackets as ``\Big[``/``\Big]`` (``\left``/``\right`` cannot
@@ -158,8 +166,11 @@ def _wrapped_terms(expr) -> list[str] | None:
     for _ in range(4):  # Limit(Expect(sum)) at most a few levels deep, always through the first argument
         if not node.args:
             return None
-        node = node.args[0]
+        parent, node = node, node.args[0]
         if isinstance(node, sympy.Add):
+            inner = node
+            break
+        if parent is expr and isinstance(expr, sympy.Integral) and isinstance(node, sympy.Mul) and _plain_product(node):
             inner = node
             break
     if inner is None:
@@ -173,11 +184,22 @@ def _wrapped_terms(expr) -> list[str] | None:
         pre, post = pre[: -len(r"\left[")] + r"\Big[", r"\Big]" + post[len(r"\right]"):]
     elif pre.endswith(r"\left(") and post.startswith(r"\right)"):
         pre, post = pre[: -len(r"\left(")] + r"\Big(", r"\Big)" + post[len(r"\right)"):]
+    elif isinstance(inner, sympy.Mul):
+        if not re.fullmatch(r"\\,\s*d[A-Za-z\\{}]+", post.strip()):
+            return None  # an integral closes with its differential; anything else: keep the line whole
     elif not post.strip():
         pre, post = pre + r"\Big(", r"\Big)"  # the printer parenthesizes a sum under \lim; the placeholder is bare
     else:
         return None  # a wrapper closing in an unknown way: keep the line whole
-    pieces = [piece for term in _signed_terms(inner) for piece in _exploded(term)]
+    if isinstance(inner, sympy.Mul):  # an integrand that is a product: its factors, joined by \cdot
+        from sympy.printing.latex import LatexPrinter
+        from sympy.printing.precedence import PRECEDENCE
+
+        printer = LatexPrinter()
+        factors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in inner.as_ordered_factors()]
+        pieces = [factors[0]] + [rf"\cdot {f}" for f in factors[1:]]
+    else:
+        pieces = [piece for term in _signed_terms(inner) for piece in _exploded(term)]
     pieces[0] = f"{pre} {pieces[0]}".strip()
     pieces[-1] = f"{pieces[-1]} {post}".strip()
     return pieces

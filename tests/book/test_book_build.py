@@ -118,3 +118,16 @@ def test_surgery_chapter_shows_the_numbers_in_the_results_files(built_book: Path
             continue
         for key, shown in _expected_values(json.loads(path.read_text())).items():
             assert shown in text, f"D = {d}: {key} should read {shown!r} (from {path.name})"
+
+
+def test_bug_zoo_runs_the_check_of_every_mistake(built_book: Path):
+    """Each of the five mistakes is run through its derivations.loss_conventions check on the trained models'
+    numbers when the book is built, and the check names the mistake (verdict ok) -- none is left pending."""
+    text = unescape((built_book / "practice" / "bug_zoo.html").read_text())
+    verdicts = re.findall(r'class="[^"]*\belbo-verdict elbo-(ok|failed)\b[^"]*"', text)
+    assert verdicts == ["ok"] * 5, f"bug zoo verdicts: {verdicts}"
+    for check in ("check_kl_weight", "check_reduction", "check_kl_direction", "check_logvar", "check_units"):
+        assert f"Caught by derivations.loss_conventions.{check}" in text, check
+    for mistake in ("M/N weight", "mean over pixels", "KL(p || q)", "logvar read as log sigma", "bits"):
+        assert re.search(rf"the ['\u2018]{re.escape(mistake)}['\u2019] convention", text), mistake  # smart quotes
+    assert "pending" not in text.lower()
