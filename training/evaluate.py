@@ -84,6 +84,26 @@ def reconstruction_term(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: t
 
 
 @torch.no_grad()
+def log_importance_weights(model: VAE, xi: torch.Tensor, k: int, gen: torch.Generator, chunk: int = 250,
+                           prior=None) -> torch.Tensor:
+    r"""$\log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x)$ for $z_k \sim q(z|x)$, $k = 1..K$ (Burda et al. 2016).
+
+    ``xi`` (1, 784) one image -> (K,) float64, nats. ``prior``: a distribution with ``log_prob`` (default: the
+    model's own prior, N(0, I) unless learned). Draws from ``gen`` in chunks of ``chunk``.
+    """
+    if prior is None and model.prior.learned:
+        prior = model.prior_distribution()
+    mu, logvar = model.encode(xi)
+    logw = []
+    for j in range(0, k, chunk):
+        c = min(chunk, k - j)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn((c, mu.shape[1]), generator=gen, device=xi.device)
+        lp = log_standard_normal(z) if prior is None else prior.log_prob(z)
+        logw.append((model.log_px_given_z(xi, model.decode(z)) + lp - log_diag_gaussian(z, mu, logvar)).double())
+    return torch.cat(logw)
+
+
+@torch.no_grad()
 def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 250, seed: int = 0) -> tuple[dict, torch.Tensor]:
     r"""IWAE bound $\mathcal{L}_K(x) = \log \frac1K \sum_k \frac{p(x|z_k)p(z_k)}{q(z_k|x)}$ (Burda et al. 2016, eq. 8).
 
@@ -91,20 +111,8 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 250, see
     """
     gen = torch.Generator(device=x.device).manual_seed(seed)
     prior = model.prior_distribution() if model.prior.learned else None  # a learned prior: built once
-    per_image = []
-    for i in range(len(x)):
-        xi = x[i : i + 1]
-        mu, logvar = model.encode(xi)
-        logw = []
-        for j in range(0, k, chunk):
-            c = min(chunk, k - j)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn((c, mu.shape[1]), generator=gen, device=x.device)
-            # $\log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x)$
-            lp = log_standard_normal(z) if prior is None else prior.log_prob(z)
-            lw = model.log_px_given_z(xi, model.decode(z)) + lp - log_diag_gaussian(z, mu, logvar)
-            logw.append(lw.double())
-        lw = torch.cat(logw)
-        per_image.append(torch.logsumexp(lw, 0) - math.log(k))
+    per_image = [torch.logsumexp(log_importance_weights(model, x[i : i + 1], k, gen, chunk, prior), 0) - math.log(k)
+                 for i in range(len(x))]
     b = torch.stack(per_image)
     return _est(b.mean().item(), b.std().item() / math.sqrt(len(b))), b
 

@@ -37,11 +37,11 @@ import numpy as np
 import torch
 
 from .data import binarize, load_mnist
-from .evaluate import encode_all
+from .evaluate import encode_all, log_importance_weights
 from .io import atomic_write, npz_bytes
-from .model import VAE, log_diag_gaussian, log_standard_normal
+from .model import VAE
 from .priors import MixturePrior, VampPrior
-from .surgery_estimators import log_q_agg, marginal_kl, optimal_prior_elbo, sample_aggregated_posterior
+from .surgery_estimators import marginal_kl, optimal_prior_elbo, sample_aggregated_posterior
 from .train import load_model
 
 IWAE_KS = (1, 5, 50, 500, 5000)
@@ -73,15 +73,7 @@ def iwae_vs_k(model: VAE, x: torch.Tensor, ks=IWAE_KS, chunk: int = 1000, seed: 
         prior = model.prior_distribution()
     per = {k: [] for k in ks}
     for i in range(len(x)):
-        xi = x[i : i + 1]
-        mu, logvar = model.encode(xi)
-        lws = []
-        for j in range(0, kmax, chunk):
-            c = min(chunk, kmax - j)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn((c, mu.shape[1]), generator=gen, device=x.device)
-            lp = log_standard_normal(z) if prior is None else prior.log_prob(z)
-            lws.append((model.log_px_given_z(xi, model.decode(z)) + lp - log_diag_gaussian(z, mu, logvar)).double())
-        lw = torch.cat(lws)
+        lw = log_importance_weights(model, x[i : i + 1], kmax, gen, chunk, prior)
         for k in ks:
             per[k].append((torch.logsumexp(lw.view(kmax // k, k), dim=1) - math.log(k)).mean())
     return {str(k): _est(torch.stack(v)) for k, v in per.items()}
