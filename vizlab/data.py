@@ -28,6 +28,8 @@ __all__ = [
     "available_dims",
     "load_results",
     "load_npz",
+    "load_priors",
+    "priors_paths",
     "term",
     "result_paths",
     "derivations_files",
@@ -68,6 +70,84 @@ def load_npz(d: int, kind: str) -> dict[str, np.ndarray] | None:
         return None
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
+
+
+def _priors_file(res: dict) -> Path | None:
+    """Path of the 2-D model's priors file: a ``files.priors`` companion if the results list one, else
+    ``beyond.priors_npz`` (written by ``python -m training.prior_study``) in ``results_dir()``."""
+    if "priors" in res.get("files", {}):
+        return result_files.companion(res, "priors", results_dir())
+    name = res.get("beyond", {}).get("priors_npz")
+    return results_dir() / name if name else None
+
+
+def priors_paths(d: int = 2) -> list[Path]:
+    """Files the learned-prior scene declares: ``vae_d{d}.json`` and, where it names one, its priors ``.npz``."""
+    out = [result_files.path_for(d, results_dir())]
+    res = load_results(d)
+    p = _priors_file(res) if res is not None else None
+    return out + ([p] if p is not None else [])
+
+
+def _prior_spec(key: str) -> tuple[str, int]:
+    kind, _, k = key.partition(":")
+    if kind not in ("mog", "vamp") or not k.isdigit():
+        raise result_files.ResultsError(f"beyond.fitted_priors.priors has an unknown prior {key!r} (expected "
+                                        f"mog:K or vamp:K): re-run python -m training.prior_study")
+    return kind, int(k)
+
+
+def load_priors(d: int = 2) -> dict | None:
+    """The fitted priors of the D = ``d`` model for the learned-prior scene, or ``None`` if its results file,
+    ``beyond.fitted_priors`` or the priors ``.npz`` do not exist.
+
+    Returns ``{"file": name, "q_agg": (M, 2) draws of q(z), "standard": {...}, "priors": {key: {...}}}``; each
+    prior (the N(0, I) one and each ``mog:K`` / ``vamp:K`` of ``beyond.fitted_priors.priors``) is a dict with
+    ``marginal_kl`` = (value, se) in nats (KL(q_agg || p), Hoffman & Johnson 2016, eq. 3; N(0, I)'s from
+    ``train.terms.marginal_kl``), the mixture ``weights`` (K,), ``means`` and ``logvars`` (K, 2), and
+    ``samples`` (S, 2) drawn from it.  The VampPrior is the mixture of the encoder's q(z | u_k) with equal
+    weights (Tomczak & Welling 2018, eq. 9).  Raises ``training.result_files.ResultsError`` (one line) if
+    the ``.npz`` is damaged or lacks an array.
+    """
+    res = load_results(d)
+    if res is None or "fitted_priors" not in res.get("beyond", {}):
+        return None
+    path = _priors_file(res)
+    if path is None or not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001 - zip, pickle and format errors all mean a damaged file
+        raise result_files.ResultsError(f"{path} cannot be read as .npz ({type(e).__name__}): restore it (git) or "
+                                        f"re-run python -m training.prior_study") from None
+
+    def get(name: str, ndim: int = 2, rows: int | None = None) -> np.ndarray:
+        a = arrays.get(name)
+        if (a is None or a.ndim != ndim or a.dtype.kind != "f" or (ndim == 2 and a.shape[1] != d)
+                or (rows is not None and len(a) != rows) or not np.isfinite(a).all()):
+            raise result_files.ResultsError(f"{path}: field {name} is missing, not finite or not a (.., {d}) float "
+                                            f"array: re-run python -m training.prior_study")
+        return a.astype(float)
+
+    mkl = term(res, "marginal_kl")
+    out = {"file": path.name, "q_agg": get("q_agg_samples"),
+           "standard": {"name": "N(0, I)", "marginal_kl": mkl, "weights": np.ones(1), "means": np.zeros((1, d)),
+                        "logvars": np.zeros((1, d)), "samples": get("standard_samples")},
+           "priors": {}}
+    for key, entry in res["beyond"]["fitted_priors"].get("priors", {}).items():
+        kind, k = _prior_spec(key)
+        means, logvars = get(f"{kind}_means"), get(f"{kind}_logvars")
+        if len(means) != k or len(logvars) != k:
+            raise result_files.ResultsError(f"{path}: field {kind}_means has {len(means)} components, {key} "
+                                            f"needs {k}: re-run python -m training.prior_study")
+        weights = get(f"{kind}_weights", 1, k) if kind == "mog" else np.full(k, 1.0 / k)
+        out["priors"][key] = {"name": ("MoG" if kind == "mog" else "VampPrior") + f", K = {k}",
+                              "marginal_kl": (float(entry["marginal_kl"]["value"]),
+                                              float(entry["marginal_kl"].get("se", float("nan")))),
+                              "weights": weights, "means": means, "logvars": logvars,
+                              "samples": get(f"{kind}_samples")}
+    return out
 
 
 def term(res: dict, key: str, split: str = "train") -> tuple[float, float] | None:

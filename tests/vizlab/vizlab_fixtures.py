@@ -42,7 +42,7 @@ def _results(d: int, elbo: float, rec: float, avg_kl: float, mi: float, mkl: flo
 
 
 def write_fixture_results(out: Path) -> Path:
-    """Write vae_d2.json (+ encodings, manifold) and vae_d10.json into ``out``; return ``out``."""
+    """Write vae_d2.json (+ encodings, manifold, priors) and vae_d10.json into ``out``; return ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "vae_d2.json").write_text(json.dumps(_results(2, -135.0, -127.5, 7.5, 7.2, 0.3), indent=2))
@@ -65,4 +65,38 @@ def write_fixture_results(out: Path) -> Path:
     cy = 14 - 5 * z[..., 1, None, None]
     images = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 18.0)
     np.savez(out / "vae_d2.manifold.npz", z=z.astype(np.float32), images=images.astype(np.float32))
+    write_fixture_priors(out, mu, logvar, labels, rng)
     return out
+
+
+#: Marginal KLs (nats) of the fixture's fitted priors (fixture values, not results; N(0, I)'s is vae_d2's 0.3).
+FIXTURE_FITTED = {"mog:10": 0.05, "vamp:20": 0.15}
+
+
+def write_fixture_priors(out: Path, mu, logvar, labels, rng) -> None:
+    """``vae_d2.priors.npz`` and a ``beyond`` section in ``vae_d2.json``, shaped like ``training.prior_study``'s:
+    draws of q(z), of N(0, I) and of two fitted priors (a 10-component MoG on the ring's clusters, a
+    20-component equal-weight "VampPrior")."""
+    n = 2000
+    pick = rng.integers(0, len(mu), size=n)
+    q_agg = mu[pick] + np.exp(0.5 * logvar[pick]) * rng.standard_normal((n, 2))
+    centres = np.stack([mu[labels == c].mean(0) for c in range(10)])
+    mog_logvars = np.full((10, 2), np.log(0.4**2))
+    vamp_means = mu[rng.integers(0, len(mu), size=20)]
+    vamp_logvars = np.full((20, 2), np.log(0.5**2))
+
+    def draws(means, logvars, weights):
+        k = rng.choice(len(means), size=n, p=weights)
+        return means[k] + np.exp(0.5 * logvars[k]) * rng.standard_normal((n, 2))
+
+    arrays = {"q_agg_samples": q_agg, "standard_samples": rng.standard_normal((n, 2)),
+              "mog_weights": np.full(10, 0.1), "mog_means": centres, "mog_logvars": mog_logvars,
+              "mog_samples": draws(centres, mog_logvars, np.full(10, 0.1)),
+              "vamp_means": vamp_means, "vamp_logvars": vamp_logvars,
+              "vamp_samples": draws(vamp_means, vamp_logvars, np.full(20, 0.05))}
+    np.savez(out / "vae_d2.priors.npz", **{k: v.astype(np.float32) for k, v in arrays.items()})
+    res = json.loads((out / "vae_d2.json").read_text())
+    res["beyond"] = {"fitted_priors": {"priors": {k: {"marginal_kl": {"value": v, "se": 0.01, "n_samples": n}}
+                                                  for k, v in FIXTURE_FITTED.items()}},
+                     "priors_npz": "vae_d2.priors.npz"}
+    (out / "vae_d2.json").write_text(json.dumps(res, indent=2))

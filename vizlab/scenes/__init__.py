@@ -74,6 +74,9 @@ SCENES: tuple[SceneSpec, ...] = (
     SceneSpec("LearnedManifold", "ch07_manifold",
               "the 2-D decoder on a Gaussian inverse-CDF grid (Kingma & Welling fig. 4)",
               lambda: data.result_paths((2,), ("manifold",))),
+    SceneSpec("LearnedPrior", "ch08_priors",
+              "q(z) of the 2-D model under N(0, I) and fitted MoG / VampPrior contours; the marginal KL shrinks",
+              lambda: data.derivations_files("elbo_surgery") + data.priors_paths(2)),
 )
 
 SCENE_NAMES: tuple[str, ...] = tuple(s.name for s in SCENES)
