@@ -36,7 +36,6 @@ import datetime as _dt
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -509,22 +508,25 @@ def publish(plan: dict, out: Path, staging: Path, results_dir: Path, sessions: l
                                  "machine"} if loads else None,
     }
     results_dir.mkdir(parents=True, exist_ok=True)
-    from .io import atomic_write as atomic_write_text
+    from . import result_files
+    from .io import FolderLock, atomic_write_set
 
-    for d in plan["dims"]:
-        name = _name(plan, d)
-        src = staging / name / f"{name}.json"
-        r = json.loads(src.read_text())
-        history = _read_history(results_dir, name)
-        if history and history[-1].get("created") == r["provenance"].get("created"):
-            history = history[:-1]  # publishing the same evaluation twice (a resumed publish)
-        for f in r.get("files", {}).values():
-            shutil.copyfile(staging / name / f, results_dir / (f + ".tmp"))
-            os.replace(results_dir / (f + ".tmp"), results_dir / f)
-        r["provenance"]["reproduce"] = job
-        if history:
-            r["provenance"]["previous_results"] = history
-        atomic_write_text(results_dir / f"{name}.json", json.dumps(r, indent=2) + "\n")
+    with FolderLock(results_dir, "--results-dir"):  # no evaluate writes here meanwhile
+        for d in plan["dims"]:
+            name = _name(plan, d)
+            src = staging / name / f"{name}.json"
+            r = result_files.load_path(src)  # validated against the schema before anything is published
+            history = _read_history(results_dir, name)
+            if history and history[-1].get("created") == r["provenance"].get("created"):
+                history = history[:-1]  # publishing the same evaluation twice (a resumed publish)
+            r["provenance"]["reproduce"] = job
+            if history:
+                r["provenance"]["previous_results"] = history
+            result_files.check(r, src)
+            # all of a model's files or none; the JSON, which names the others, goes last
+            files = {f: (staging / name / f).read_bytes() for f in r.get("files", {}).values()}
+            files[f"{name}.json"] = json.dumps(r, indent=2) + "\n"
+            atomic_write_set(results_dir, files)
     print(f"results: {results_dir} ({', '.join(_name(plan, d) for d in plan['dims'])}); job wall time "
           f"{job['job_wall_time_s'] / 60:.1f} min")
 
