@@ -145,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["train", *argv]
     previous = signal.signal(signal.SIGTERM, _sigterm) if _main_thread() else None
     try:
-        nul = next((a for a in argv if "\x00" in a), None)
-        if nul is not None:  # no path, name or number can hold one; os calls would raise a bare ValueError
-            raise UsageError(f"argument {nul!r} contains a NUL byte: remove it")
+        at = next((i for i, a in enumerate(argv) if "\x00" in a), None)
+        if at is not None:  # no path, name or number can hold one; os calls would raise a bare ValueError
+            flag = argv[at - 1] if at and argv[at - 1].startswith("-") else argv[at].split("=", 1)[0]
+            raise UsageError(f"{flag}: the value {argv[at]!r} contains a NUL byte: remove it")
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # --help (0) or a usage error already printed as one line (2)
