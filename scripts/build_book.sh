@@ -53,6 +53,14 @@ fi
 videos_done=$(date +%s)
 
 # 2. The book.
+# Sphinx does not see a change of our extensions (book/_ext) as a change of the pages they render: when the
+# extensions changed since the last build, drop the saved doctrees so every page is re-read (the execution
+# cache is kept).
+ext_key="$( (cat "$BOOK"/_ext/*.py "$BOOK"/_ext/static/* 2>/dev/null || true) | sha256sum | cut -d' ' -f1)"
+ext_stamp="$BOOK/_build/.ext-key"
+if [ ! -f "$ext_stamp" ] || [ "$(cat "$ext_stamp")" != "$ext_key" ]; then
+  rm -rf "$BOOK/_build/.doctrees"
+fi
 echo "build_book: jupyter-book build book -W --keep-going"
 if ! "$JB" build "$BOOK" -W --keep-going; then
   # Sphinx does not repeat the warnings of a page it does not re-read: drop the saved environment so the
@@ -61,6 +69,7 @@ if ! "$JB" build "$BOOK" -W --keep-going; then
   die "jupyter-book build failed (warnings are errors); notebook tracebacks are in book/_build/html/reports/"
 fi
 [ -f "$BOOK/_build/html/index.html" ] || die "no book/_build/html/index.html after the build"
+echo "$ext_key" > "$ext_stamp"
 html_done=$(date +%s)
 
 # 3. The PDF.  The LaTeX builder keeps its own doctrees so that it does not invalidate the HTML build's.
