@@ -54,3 +54,17 @@ def make_cfg():
 def tiny_labeled(tiny_images):
     """``((train_x, train_y), (test_x, test_y))`` for :func:`training.evaluate.evaluate_run` (labels all 0)."""
     return (tiny_images[0], torch.zeros(300, dtype=torch.int64)), (tiny_images[1], torch.zeros(100, dtype=torch.int64))
+
+
+def poison_forward(monkeypatch) -> None:
+    """Make ``VAE.forward`` return a NaN ELBO (the autograd path's divergence), for the NaN-stop tests."""
+    from training.model import VAE
+
+    orig = VAE.forward
+
+    def poisoned(self, x):
+        t = orig(self, x)
+        t.elbo = t.elbo * float("nan")
+        return t
+
+    monkeypatch.setattr(VAE, "forward", poisoned)

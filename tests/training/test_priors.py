@@ -17,11 +17,11 @@ from scipy.stats import norm
 
 from training.config import ConfigError
 from training.model import VAE, gaussian_kl_to_standard_normal
-from training.priors import MixturePrior, StandardPrior, VampPrior, build_prior, parse_prior
+from training.priors import MixturePrior, StandardPrior, VampPrior, parse_prior
 from training.surgery_estimators import optimal_prior_elbo, surgery_terms
 from training.train import TrainingDiverged, load_model, train
 
-from conftest import train_config as _cfg
+from conftest import poison_forward, train_config as _cfg
 
 
 def test_parse_prior_accepts_the_three_kinds_and_refuses_others():
@@ -108,14 +108,7 @@ def test_resume_ends_with_same_parameters_per_prior(tmp_path, tiny_images, prior
 @pytest.mark.parametrize("prior", ["mog:3", "vamp:4"])
 def test_nan_stops_learned_prior_runs(tmp_path, tiny_images, monkeypatch, prior):
     out = train(_cfg(tmp_path, epochs=1, prior=prior), data=tiny_images)
-    orig = VAE.forward
-
-    def poisoned(self, x):
-        t = orig(self, x)
-        t.elbo = t.elbo * float("nan")
-        return t
-
-    monkeypatch.setattr(VAE, "forward", poisoned)
+    poison_forward(monkeypatch)
     with pytest.raises(TrainingDiverged, match="non-finite ELBO"):
         train(_cfg(tmp_path, epochs=2, prior=prior), resume=True, data=tiny_images)
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1

@@ -8,10 +8,10 @@ from training.__main__ import main as cli_main
 from training.config import ConfigError, TrainConfig
 from training.evaluate import evaluate_run, iwae_bound
 from training.elbo_step import ManualElboStep
-from training.model import VAE, gaussian_kl_to_standard_normal
+from training.model import gaussian_kl_to_standard_normal
 from training.train import TrainingDiverged, load_model, train
 
-from conftest import train_config as _cfg
+from conftest import poison_forward, train_config as _cfg
 
 
 def test_one_epoch_smoke_run_writes_metrics_and_checkpoint(tmp_path, tiny_images):
@@ -55,14 +55,7 @@ def test_nan_stops_run_and_keeps_last_good_checkpoint(tmp_path, tiny_images, mon
     out = train(_cfg(tmp_path, epochs=1, gradients=gradients), data=tiny_images)
     good = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
     if gradients == "autograd":
-        orig = VAE.forward
-
-        def poisoned(self, x):
-            t = orig(self, x)
-            t.elbo = t.elbo * float("nan")
-            return t
-
-        monkeypatch.setattr(VAE, "forward", poisoned)
+        poison_forward(monkeypatch)
     else:
         orig_step = ManualElboStep.step
 
