@@ -40,7 +40,7 @@ from .data import binarize, load_mnist
 from .evaluate import encode_all, log_importance_weights
 from .io import atomic_write, npz_bytes
 from .model import VAE
-from .priors import MixturePrior, VampPrior
+from .priors import MixturePrior, StandardPrior, VampPrior
 from .surgery_estimators import marginal_kl, optimal_prior_elbo, sample_aggregated_posterior
 from .train import load_model
 
@@ -127,6 +127,26 @@ def fit_prior(model: VAE, mu: torch.Tensor, logvar: torch.Tensor, spec: str, k: 
 
 
 @torch.no_grad()
+def learned_prior_components(model: VAE) -> dict:
+    r"""The trained model's learned prior as mixture components: ``learned_weights`` (K,), ``learned_means`` and
+    ``learned_logvars`` (K, D) as NumPy arrays.
+
+    For ``mog:K`` these are its softmax weights, means and log-variances; for ``vamp:K`` the encoder's
+    $q(z \mid u_k)$ at the K pseudo-inputs, weights 1/K (Tomczak & Welling 2018, eq. 9). Raises ``ValueError`` for
+    a model with the standard prior (it has no components to store).
+    """
+    prior = model.prior
+    if isinstance(prior, MixturePrior):
+        w, m, lv = torch.softmax(prior.logits, 0), prior.means, prior.logvars
+    elif isinstance(prior, VampPrior):
+        m, lv = model.encode(prior.pseudo_inputs())
+        w = torch.full((prior.k,), 1.0 / prior.k)
+    else:
+        raise ValueError(f"the model's prior ({prior.describe()}) is not learned: it has no components to store")
+    return {"learned_weights": w.numpy(), "learned_means": m.numpy(), "learned_logvars": lv.numpy()}
+
+
+@torch.no_grad()
 def _samples(dist, n: int, seed: int) -> torch.Tensor:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -183,7 +203,10 @@ def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k
             npz.update(mu=mu[:m].numpy(), logvar=logvar[:m].numpy(), labels=tr_y[:m].numpy().astype(np.int64),
                        q_agg_samples=sample_aggregated_posterior(mu, logvar, 5000,
                                                                  torch.Generator().manual_seed(seed))[0].numpy(),
-                       standard_samples=_samples(model.prior_distribution(), 5000, seed).numpy())
+                       standard_samples=_samples(StandardPrior(2).distribution(), 5000, seed).numpy())
+            if model.prior.learned:  # the prior the model was trained with, as a mixture, for the pictures
+                npz.update(learned_prior_components(model), learned_samples=_samples(model.prior_distribution(), 5000,
+                                                                                     seed).numpy())
         fname = f"{name}.priors.npz"
         atomic_write(Path(results_dir) / fname, npz_bytes(**{k: np.asarray(v, dtype=np.int64 if k == "labels" else np.float32)
                                                            for k, v in npz.items()}))

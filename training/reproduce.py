@@ -105,6 +105,42 @@ def run_config(dim: int, epochs: int, recipe: dict, out_dir: Path, threads: int,
 # throughput calibration
 
 
+def matmul_gflops(latent_dim: int = 20, batch: int = 100, reps: int = 20, repeats: int = 3) -> float:
+    """This machine's rate on one training step's matrix products, GFLOP/s (float32, 1 torch thread, best of
+    ``repeats`` timings of ``reps`` steps).
+
+    The products are those of the 784-500-500-D MLP VAE at ``batch`` images: each layer's forward product, its
+    weight gradient and (except the data layer) its input gradient, 2 * in * out FLOPs per image each. It is
+    recorded beside every wall time of a job (``plan["matmul_gflops"]`` at the start, ``matmul_gflops_at_end``
+    in the results' provenance), so a time can be read against the speed of the machine that produced it
+    (machines of one kind differ by up to 2x).
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        widths = [784, 500, 500, 2 * latent_dim]
+        shapes = list(zip(widths, widths[1:])) + [(latent_dim, 500), (500, 500), (500, 784)]
+        g = torch.Generator().manual_seed(0)
+        mats = [(torch.randn(batch, i, generator=g), torch.randn(o, i, generator=g), torch.randn(batch, o, generator=g))
+                for i, o in shapes]
+        flops = sum(2.0 * batch * i * o * (2 if k == 0 else 3) for k, (i, o) in enumerate(shapes))
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                for k, (x, w, gy) in enumerate(mats):
+                    torch.matmul(x, w.t())
+                    torch.matmul(gy.t(), x)
+                    if k:
+                        torch.matmul(gy, w)
+            best = min(best, time.perf_counter() - t0)
+        return flops * reps / best / 1e9
+    finally:
+        torch.set_num_threads(old)
+
+
 def calibrate(batch_sizes: list[int], seconds: float, threads: int, latent_dim: int = 20, device: str = "cpu",
               gradients: str = "manual") -> dict:
     """Images/s of the training step (784-500-500-D, one process) at each batch size, measured for ``seconds``.
@@ -232,6 +268,7 @@ def make_plan(args, device: str) -> dict:
         "created": _now(), "minutes": args.minutes, "dims": list(args.dims), "epochs": epochs, "recipe": recipe,
         "recipe_name": args.recipe, "prior": args.prior, "device": device, "parallel_runs": parallel,
         "threads_per_run": threads, "cpu_count": os.cpu_count(), "loadavg_at_start": list(os.getloadavg()),
+        "matmul_gflops": matmul_gflops(),
         "calibration": calib, "iwae_k": args.iwae_k, "iwae_images": args.iwae_images,
         "train_subset": args.train_subset, "data_root": args.data_root, "seed": args.seed,
         "verify": not args.no_verify, "tag": args.tag,
@@ -500,6 +537,8 @@ def publish(plan: dict, out: Path, staging: Path, results_dir: Path, sessions: l
         "plan": plan,
         "recipe": plan["recipe"],
         "job_wall_time_s": sum(s.get("seconds", 0.0) for s in sessions),
+        "matmul_gflops_at_start": plan.get("matmul_gflops"),
+        "matmul_gflops_at_end": matmul_gflops(),
         "sessions": [{"started": s["started"], "seconds": s.get("seconds")} for s in sessions],
         "loadavg_1min": {"mean": sum(l[1] for l in loads) / len(loads), "max": max(l[1] for l in loads),
                          "samples": len(loads), "cpu_count": os.cpu_count(),

@@ -29,7 +29,9 @@ __all__ = [
     "load_results",
     "load_npz",
     "load_priors",
+    "load_trained_prior",
     "priors_paths",
+    "TRAINED_PRIOR_RUN",
     "term",
     "result_paths",
     "derivations_files",
@@ -81,12 +83,81 @@ def _priors_file(res: dict) -> Path | None:
     return results_dir() / name if name else None
 
 
+#: Results name of the 2-D model trained with a learned prior from the start (``python -m training reproduce
+#: --prior vamp:500 --dims 2``), whose aggregated posterior the learned-prior scene shows last.
+TRAINED_PRIOR_RUN = "vae_d2_vamp500"
+
+
 def priors_paths(d: int = 2) -> list[Path]:
-    """Files the learned-prior scene declares: ``vae_d{d}.json`` and, where it names one, its priors ``.npz``."""
+    """Files the learned-prior scene declares: ``vae_d{d}.json`` and, where it names one, its priors ``.npz``;
+    then ``TRAINED_PRIOR_RUN.json`` (existing or not) and, where it names one, its priors ``.npz``."""
     out = [result_files.path_for(d, results_dir())]
     res = load_results(d)
     p = _priors_file(res) if res is not None else None
-    return out + ([p] if p is not None else [])
+    out += [p] if p is not None else []
+    trained = results_dir() / f"{TRAINED_PRIOR_RUN}.json"
+    out.append(trained)
+    if trained.exists():
+        p = _priors_file(result_files.load_path(trained))
+        out += [p] if p is not None else []
+    return out
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001 - zip, pickle and format errors all mean a damaged file
+        raise result_files.ResultsError(f"{path} cannot be read as .npz ({type(e).__name__}): restore it (git) or "
+                                        f"re-run python -m training.prior_study") from None
+
+
+def _getter(arrays: dict, path: Path, d: int):
+    def get(name: str, ndim: int = 2, rows: int | None = None) -> np.ndarray:
+        a = arrays.get(name)
+        if (a is None or a.ndim != ndim or a.dtype.kind != "f" or (ndim == 2 and a.shape[1] != d)
+                or (rows is not None and len(a) != rows) or not np.isfinite(a).all()):
+            raise result_files.ResultsError(f"{path}: field {name} is missing, not finite or not a (.., {d}) float "
+                                            f"array: re-run python -m training.prior_study")
+        return a.astype(float)
+    return get
+
+
+def load_trained_prior(name: str = TRAINED_PRIOR_RUN) -> dict | None:
+    """The 2-D model trained with a learned prior from the start (encoder, decoder and prior together), or
+    ``None`` if ``NAME.json`` or its priors ``.npz`` (``python -m training.prior_study NAME``) does not exist.
+
+    Returns ``{"file", "run", "name", "epochs", "q_agg": (M, 2) draws of its own aggregated posterior,
+    "marginal_kl": (value, se), "elbo": (value, se), "weights" (K,), "means", "logvars" (K, 2), "samples" (S, 2)}``
+    in nats; the prior is the one the model was trained with, as a mixture (a VampPrior's components are the
+    encoder's q(z | u_k) at its pseudo-inputs, weights 1/K; Tomczak & Welling 2018, eq. 9), and ``marginal_kl``
+    is KL(q_agg || that prior) from ``train.terms.marginal_kl`` (Hoffman & Johnson 2016, eq. 3).  Raises
+    ``training.result_files.ResultsError`` (one line) if the model's prior is not learned or the ``.npz`` is
+    damaged or lacks an array.
+    """
+    path = results_dir() / f"{name}.json"
+    if not path.exists():
+        return None
+    res = result_files.load_path(path)
+    spec = str(res.get("config", {}).get("prior", "standard"))
+    if spec == "standard":
+        raise result_files.ResultsError(f"{path}: model.prior is 'standard', not a learned prior: point "
+                                        f"TRAINED_PRIOR_RUN at a run trained with --prior vamp:K or mog:K")
+    kind, k = _prior_spec(spec)
+    npz = _priors_file(res)
+    if npz is None or not npz.exists():
+        return None
+    d = int(res["model"]["latent_dim"])
+    get = _getter(_read_npz(npz), npz, d)
+    means, logvars = get("learned_means"), get("learned_logvars")
+    if len(means) != k or len(logvars) != k:
+        raise result_files.ResultsError(f"{npz}: field learned_means has {len(means)} components, {spec} needs {k}: "
+                                        f"re-run python -m training.prior_study {name}")
+    weights = get("learned_weights", 1, k)
+    return {"file": npz.name, "run": name, "epochs": int(res["provenance"]["epochs"]),
+            "name": ("MoG" if kind == "mog" else "VampPrior") + f", K = {k}",
+            "q_agg": get("q_agg_samples"), "marginal_kl": term(res, "marginal_kl"), "elbo": term(res, "elbo"),
+            "weights": weights, "means": means, "logvars": logvars, "samples": get("learned_samples")}
 
 
 def _prior_spec(key: str) -> tuple[str, int]:
@@ -115,20 +186,7 @@ def load_priors(d: int = 2) -> dict | None:
     path = _priors_file(res)
     if path is None or not path.exists():
         return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as e:  # noqa: BLE001 - zip, pickle and format errors all mean a damaged file
-        raise result_files.ResultsError(f"{path} cannot be read as .npz ({type(e).__name__}): restore it (git) or "
-                                        f"re-run python -m training.prior_study") from None
-
-    def get(name: str, ndim: int = 2, rows: int | None = None) -> np.ndarray:
-        a = arrays.get(name)
-        if (a is None or a.ndim != ndim or a.dtype.kind != "f" or (ndim == 2 and a.shape[1] != d)
-                or (rows is not None and len(a) != rows) or not np.isfinite(a).all()):
-            raise result_files.ResultsError(f"{path}: field {name} is missing, not finite or not a (.., {d}) float "
-                                            f"array: re-run python -m training.prior_study")
-        return a.astype(float)
+    get = _getter(_read_npz(path), path, d)
 
     mkl = term(res, "marginal_kl")
     out = {"file": path.name, "q_agg": get("q_agg_samples"),

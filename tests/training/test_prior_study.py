@@ -50,3 +50,32 @@ def test_fitted_mixture_prior_lowers_the_marginal_kl():
     standard = marginal_kl(mu, logvar, num_samples=4000, seed=1)["marginal_kl"]
     assert fitted.value < standard.value - 4 * math.hypot(fitted.se, standard.se)
     assert trace[-1] > trace[0]
+
+
+@pytest.mark.parametrize("spec", ["mog:3", "vamp:4"])
+def test_learned_prior_components_rebuild_the_trained_prior(spec):
+    """The components stored for the 2-D scene are the model's own prior: the mixture they define has its log-density."""
+    from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+
+    from training.prior_study import learned_prior_components
+
+    torch.manual_seed(0)
+    model = VAE(latent_dim=2, hidden=(16,), prior=spec).eval()
+    with torch.no_grad():
+        model.prior.pseudo_raw.uniform_(0, 1) if spec.startswith("vamp") else model.prior.logits.normal_()
+        c = {k: torch.as_tensor(v) for k, v in learned_prior_components(model).items()}
+        rebuilt = MixtureSameFamily(Categorical(probs=c["learned_weights"]),
+                                    Independent(Normal(c["learned_means"], torch.exp(0.5 * c["learned_logvars"])), 1))
+        z = torch.randn(50, 2, generator=torch.Generator().manual_seed(2)) * 2
+        torch.testing.assert_close(rebuilt.log_prob(z), model.prior_distribution().log_prob(z), rtol=1e-5, atol=1e-5)
+        # a wrong component set (the means moved by 0.3) is told apart
+        wrong = MixtureSameFamily(Categorical(probs=c["learned_weights"]),
+                                  Independent(Normal(c["learned_means"] + 0.3, torch.exp(0.5 * c["learned_logvars"])), 1))
+        assert not torch.allclose(wrong.log_prob(z), model.prior_distribution().log_prob(z), atol=1e-3)
+
+
+def test_learned_prior_components_refuse_the_standard_prior():
+    from training.prior_study import learned_prior_components
+
+    with pytest.raises(ValueError, match="not learned"):
+        learned_prior_components(VAE(latent_dim=2, hidden=(16,)))

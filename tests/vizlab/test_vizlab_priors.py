@@ -12,7 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
-from vizlab_fixtures import FIXTURE_FITTED
+from vizlab_fixtures import FIXTURE_FITTED, FIXTURE_TRAINED_K, FIXTURE_TRAINED_MKL
 
 from vizlab import data
 
@@ -32,7 +32,38 @@ def test_load_priors_reads_the_results_and_the_npz(fixture_results):
         assert math.isclose(p["weights"].sum(), 1.0, rel_tol=1e-5)
     assert np.allclose(pri["priors"]["vamp:20"]["weights"], 1 / 20)  # the VampPrior: equal weights
     assert pri["q_agg"].shape[1] == 2
-    assert data.priors_paths(2)[-1].name == "vae_d2.priors.npz"
+    assert "vae_d2.priors.npz" in [p.name for p in data.priors_paths(2)]
+
+
+def test_load_trained_prior_reads_the_jointly_trained_model(fixture_results):
+    tr = data.load_trained_prior()
+    assert tr["run"] == data.TRAINED_PRIOR_RUN and tr["file"] == f"{data.TRAINED_PRIOR_RUN}.priors.npz"
+    assert tr["marginal_kl"][0] == FIXTURE_TRAINED_MKL and tr["epochs"] == 40
+    assert tr["name"] == f"VampPrior, K = {FIXTURE_TRAINED_K}"
+    assert tr["means"].shape == tr["logvars"].shape == (FIXTURE_TRAINED_K, 2)
+    assert math.isclose(tr["weights"].sum(), 1.0, rel_tol=1e-5)
+    assert tr["q_agg"].shape[1] == 2 and tr["samples"].shape[1] == 2
+    names = [p.name for p in data.priors_paths(2)]
+    assert names[-2:] == [f"{data.TRAINED_PRIOR_RUN}.json", f"{data.TRAINED_PRIOR_RUN}.priors.npz"]
+
+
+def test_trained_prior_errors_and_absence(fixture_results, tmp_path, monkeypatch):
+    from training.result_files import ResultsError
+
+    d = _copy(fixture_results, tmp_path, monkeypatch)
+    res = json.loads((d / "vae_d2_vamp500.json").read_text())
+    res["config"]["prior"] = "standard"
+    (d / "vae_d2_vamp500.json").write_text(json.dumps(res))
+    with pytest.raises(ResultsError, match="not a learned prior") as err:
+        data.load_trained_prior()
+    assert "\n" not in str(err.value)
+    res["config"]["prior"] = "vamp:7"  # the file holds 30 components
+    (d / "vae_d2_vamp500.json").write_text(json.dumps(res))
+    with pytest.raises(ResultsError, match="needs 7"):
+        data.load_trained_prior()
+    (d / "vae_d2_vamp500.json").unlink()
+    assert data.load_trained_prior() is None
+    assert data.load_priors(2) is not None  # the fitted priors do not depend on it
 
 
 def _copy(fixture_results, tmp_path, monkeypatch):

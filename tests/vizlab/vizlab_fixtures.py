@@ -66,7 +66,36 @@ def write_fixture_results(out: Path) -> Path:
     images = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 18.0)
     np.savez(out / "vae_d2.manifold.npz", z=z.astype(np.float32), images=images.astype(np.float32))
     write_fixture_priors(out, mu, logvar, labels, rng)
+    write_fixture_trained_prior(out, rng)
     return out
+
+
+#: Marginal KL (nats) of the fixture's jointly trained 2-D VampPrior model (a fixture value, not a result).
+FIXTURE_TRAINED_MKL = 0.08
+FIXTURE_TRAINED_K = 30
+
+
+def write_fixture_trained_prior(out: Path, rng) -> None:
+    """``vae_d2_vamp500.json`` and its priors ``.npz``, shaped like ``reproduce --prior vamp:K`` followed by
+    ``prior_study``: its own aggregated posterior (five blobs) and its learned prior's K equal-weight components."""
+    n, k = 2000, FIXTURE_TRAINED_K
+    centres = np.stack([[1.2 * np.cos(a), 1.2 * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 5, endpoint=False)])
+    q_agg = centres[rng.integers(0, 5, size=n)] + 0.4 * rng.standard_normal((n, 2))
+    means = centres[rng.integers(0, 5, size=k)] + 0.3 * rng.standard_normal((k, 2))
+    logvars = np.full((k, 2), np.log(0.35**2))
+    pick = rng.integers(0, k, size=n)
+    samples = means[pick] + np.exp(0.5 * logvars[pick]) * rng.standard_normal((n, 2))
+    np.savez(out / "vae_d2_vamp500.priors.npz", **{a: v.astype(np.float32) for a, v in {
+        "q_agg_samples": q_agg, "standard_samples": rng.standard_normal((n, 2)), "learned_weights": np.full(k, 1 / k),
+        "learned_means": means, "learned_logvars": logvars, "learned_samples": samples}.items()})
+    res = _results(2, -133.0, -127.5, 5.5, 5.42, FIXTURE_TRAINED_MKL)
+    res["name"] = "vae_d2_vamp500"
+    res["model"]["prior"] = f"VampPrior with {k} learned pseudo-inputs"
+    res["config"]["prior"] = f"vamp:{k}"
+    res["provenance"]["epochs"] = 40
+    res["files"] = {"metrics": "vae_d2_vamp500.metrics.jsonl", "encodings": "vae_d2_vamp500.encodings.npz"}
+    res["beyond"] = {"priors_npz": "vae_d2_vamp500.priors.npz"}
+    (out / "vae_d2_vamp500.json").write_text(json.dumps(res, indent=2))
 
 
 #: Marginal KLs (nats) of the fixture's fitted priors (fixture values, not results; N(0, I)'s is vae_d2's 0.3).

@@ -32,6 +32,7 @@ MASSES = (0.5, 0.9)  # each contour encloses this share of the prior's mass
 MIN_POINTS = 8  # contour pieces with fewer grid crossings are dropped (islands smaller than a grid cell)
 BAR_HEIGHT = 2.2  # scene units of the marginal-KL scale
 BAR_STEP = 1.75  # scene units between the bars
+BAR_STEP_FOUR = 1.35  # ... when a fourth bar (the jointly trained prior) must fit in the frame
 PANEL_X = 0.3  # left edge (scene units) of the legend and captions right of the plane
 
 
@@ -63,7 +64,33 @@ def hdr_contours(prior: dict, masses=MASSES, limit: float = LIMIT, grid: int = G
 
 
 class LearnedPrior(LectureScene):
-    """The 2-D aggregated posterior under N(0, I) and under the fitted priors; marginal KL (nats) per prior."""
+    """The 2-D aggregated posterior under N(0, I) and under the fitted priors, then (if trained) the aggregated
+    posterior of the model trained with a VampPrior from the start under that prior; marginal KL (nats) per prior."""
+
+    @staticmethod
+    def _contour_lines(prior: dict, plane) -> VGroup:
+        """The 50 % and 90 % highest-density contours of ``prior`` (a mixture dict) drawn on ``plane``."""
+        lines = VGroup()
+        for m, pieces in zip(MASSES, hdr_contours(prior)):
+            for ln in pieces:
+                curve = VMobject(stroke_color=TERM_COLORS["prior"], stroke_width=3.5 if m == MASSES[0] else 2.0)
+                curve.set_points_as_corners(np.array([plane.c2p(a, b) for a, b in ln]))
+                curve.is_data_curve = True
+                lines.add(curve)
+        return lines
+
+    @staticmethod
+    def _bar(value: float, rows: list[str], cx: float, floor_y: float, unit_h: float):
+        """A marginal-KL bar of height ``value`` nats at x = ``cx``, its name (``rows``, one per line) below, its
+        value above."""
+        bar = Rectangle(width=0.6, height=max(value * unit_h, 0.02), fill_color=TERM_COLORS["marginal_kl"],
+                        fill_opacity=0.9, stroke_width=1, stroke_color="#000000")
+        bar.move_to([cx, floor_y, 0], aligned_edge=DOWN)
+        name = VGroup(*[Text(r, font_size=SMALL_SIZE, color=FOREGROUND) for r in rows])
+        name.arrange(DOWN, buff=0.06).next_to([cx, floor_y, 0], DOWN, buff=0.15)
+        readout = Text(fmt_nats(value, digits=3, unit=""), font_size=SMALL_SIZE, color=TERM_COLORS["marginal_kl"])
+        readout.next_to(bar, UP, buff=0.1)
+        return bar, name, readout
 
     def construct(self):
         # Step: title and the identity: the prior only enters through the marginal KL
@@ -101,9 +128,12 @@ class LearnedPrior(LectureScene):
         legend.next_to(formula, DOWN, buff=0.35).align_to([PANEL_X, 0, 0], LEFT)
         self.play(Create(plane), FadeIn(plane_labels), FadeIn(cloud), FadeIn(legend[0]), run_time=1.5)
 
-        # the marginal-KL scale, bars added one prior at a time, largest KL first
+        # the marginal-KL scale, bars added one prior at a time, largest KL first; last, if it was trained, the
+        # model trained with a learned prior from the start (its own encoder, so its own cloud)
         order = [pri["standard"]] + sorted(pri["priors"].values(), key=lambda p: -p["marginal_kl"][0])
-        top = max(p["marginal_kl"][0] + 2 * p["marginal_kl"][1] for p in order)
+        trained = data.load_trained_prior()
+        bar_step = BAR_STEP if trained is None else BAR_STEP_FOUR
+        top = max(p["marginal_kl"][0] + 2 * p["marginal_kl"][1] for p in order + ([trained] if trained else []))
         scale = nats_axis(0.0, top, length=BAR_HEIGHT, n_ticks=4)
         scale.shift(np.array([PANEL_X + 0.6, -3.0, 0.0]) - scale.n2p(0))
         scale_lab = label_axes(scale, "KL(q(z) || p(z)) (nats)")
@@ -119,23 +149,10 @@ class LearnedPrior(LectureScene):
                 self.step(f"A {prior['name']} prior fitted to q(z) (encoder and decoder frozen, maximising "
                           f"E_q(z) log p(z)): its contours follow the cloud, and the marginal KL falls to "
                           f"{fmt_nats(value, se, 3)} (beyond.fitted_priors); the ELBO rises by the difference.")
-            lines = VGroup()
-            for m, pieces in zip(MASSES, hdr_contours(prior)):
-                for ln in pieces:
-                    curve = VMobject(stroke_color=TERM_COLORS["prior"], stroke_width=3.5 if m == MASSES[0] else 2.0)
-                    curve.set_points_as_corners(np.array([plane.c2p(a, b) for a, b in ln]))
-                    curve.is_data_curve = True
-                    lines.add(curve)
-            cx = PANEL_X + 1.6 + i * BAR_STEP
-            bar = Rectangle(width=0.6, height=max(value * unit_h, 0.02), fill_color=TERM_COLORS["marginal_kl"],
-                            fill_opacity=0.9, stroke_width=1, stroke_color="#000000")
-            bar.move_to([cx, floor_y, 0], aligned_edge=DOWN)
+            lines = self._contour_lines(prior, plane)
             kind, _, k = prior["name"].partition(", K = ")  # "MoG, K = 500" on two lines, "N(0, I)" on one
-            rows = [kind] + ([f"K = {k}"] if k else [])
-            name = VGroup(*[Text(s, font_size=SMALL_SIZE, color=FOREGROUND) for s in rows])
-            name.arrange(DOWN, buff=0.06).next_to([cx, floor_y, 0], DOWN, buff=0.15)
-            readout = Text(fmt_nats(value, digits=3, unit=""), font_size=SMALL_SIZE, color=TERM_COLORS["marginal_kl"])
-            readout.next_to(bar, UP, buff=0.1)
+            bar, name, readout = self._bar(value, [kind] + ([f"K = {k}"] if k else []), PANEL_X + 1.6 + i * bar_step,
+                                           floor_y, unit_h)
             caption = VGroup(Text(f"p(z) = {prior['name']}", font_size=LABEL_SIZE, color=FOREGROUND),
                              Text(f"marginal KL = {fmt_nats(value, se, 3)}", font_size=LABEL_SIZE,
                                   color=TERM_COLORS["marginal_kl"])).arrange(DOWN, aligned_edge=LEFT, buff=0.1)
@@ -150,10 +167,38 @@ class LearnedPrior(LectureScene):
             shown = (lines, caption)
             self.wait(1.0)
 
+        files = f"vae_d2.json and {pri['file']}"
+        if trained is not None:
+            # Step: a model trained with the VampPrior from the start: encoder, decoder and prior move together
+            value, se = trained["marginal_kl"]
+            self.step(f"A second model, trained with the {trained['name']} prior from the start "
+                      f"({trained['epochs']} epochs): the encoder moves too, so the cloud is its own aggregated "
+                      f"posterior. Its marginal KL to its own prior is {fmt_nats(value, se, 3)} "
+                      f"({trained['run']}.json, train.terms.marginal_kl).")
+            z = trained["q_agg"]
+            z = z[np.all(np.abs(z) < LIMIT, axis=1)]
+            new_cloud = PMobject(stroke_width=2)
+            new_cloud.add_points(np.array([plane.c2p(a, b) for a, b in z]), color=TERM_COLORS["q_agg"])
+            lines = self._contour_lines(trained, plane)
+            cx = PANEL_X + 1.6 + len(order) * bar_step
+            bar, name, readout = self._bar(value, [trained["name"].partition(", K = ")[0], "trained"], cx, floor_y,
+                                           unit_h)
+            caption = VGroup(Text(f"trained with p(z) = {trained['name']}", font_size=LABEL_SIZE, color=FOREGROUND),
+                             Text(f"marginal KL = {fmt_nats(value, se, 3)}", font_size=LABEL_SIZE,
+                                  color=TERM_COLORS["marginal_kl"])).arrange(DOWN, aligned_edge=LEFT, buff=0.1)
+            caption.next_to(legend, DOWN, buff=0.2).align_to(legend, LEFT)
+            self.play(FadeOut(cloud), FadeIn(new_cloud), FadeOut(shown[0]), FadeOut(shown[1]), run_time=1.0)
+            self.play(Create(lines), GrowFromEdge(bar, DOWN), FadeIn(name), FadeIn(readout), FadeIn(caption),
+                      run_time=2.0)
+            self.bring_to_front(lines)
+            shown = (lines, caption)
+            files = f"vae_d2.json, {pri['file']}, {trained['run']}.json and {trained['file']}"
+            self.wait(1.0)
+
         # Step: the last word
         self.step("The marginal KL shrinks as the prior follows the aggregated posterior; with p = q(z) it would "
                   "vanish (the optimal-prior row of the chapter's table).")
-        src = note(f"from vae_d2.json and {pri['file']}")
+        src = note(f"from {files}")
         src.next_to(shown[1], DOWN, buff=0.1).align_to(shown[1], LEFT)
         self.play(FadeIn(src), run_time=0.8)
         self.wait(2.0)
