@@ -529,11 +529,24 @@ def _replan(plan: dict, runs: dict, state: dict, elapsed: float, at_epochs: int)
     return new_e
 
 
+def job_command(plan: dict) -> str:
+    """The command line that made ``plan`` (the flags that change the results; ``--out-dir`` and paths left out)."""
+    parts = ["python -m training reproduce"]
+    parts.append(f"--minutes {plan['minutes']:g}" if plan.get("calibration") else f"--epochs {plan['epochs']}")
+    if list(plan["dims"]) != list(PAPER_DIMS):
+        parts.append("--dims " + " ".join(map(str, plan["dims"])))
+    for flag, key, default in (("--prior", "prior", "standard"), ("--recipe", "recipe_name", "recipe"),
+                               ("--tag", "tag", ""), ("--seed", "seed", 0), ("--train-subset", "train_subset", None)):
+        if plan.get(key, default) not in (default, None):
+            parts.append(f"{flag} {plan[key]}")
+    return " ".join(parts)
+
+
 def publish(plan: dict, out: Path, staging: Path, results_dir: Path, sessions: list[dict]) -> None:
     """Copy the staged results to ``results_dir`` with the job's provenance (plan, sessions, load, history)."""
     loads = [l for s in sessions for l in s.get("loadavg", [])]
     job = {
-        "command": "python -m training reproduce" + (f" --minutes {plan['minutes']}" if plan["minutes"] else ""),
+        "command": job_command(plan),
         "plan": plan,
         "recipe": plan["recipe"],
         "job_wall_time_s": sum(s.get("seconds", 0.0) for s in sessions),

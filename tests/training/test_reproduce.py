@@ -145,3 +145,13 @@ def test_job_with_a_learned_prior_publishes_its_own_named_results(tmp_path, prio
     log2 = _job(args, env).communicate(timeout=600)[0].decode()
     assert "resuming the job" in log2
     assert result_files.load_path(res / f"{name}.json")["train"] == r["train"]
+
+
+def test_job_command_names_the_flags_that_made_the_results():
+    from training.reproduce import job_command
+
+    base = {"minutes": 60.0, "epochs": 205, "dims": [2, 10, 20], "prior": "standard", "recipe_name": "recipe",
+            "tag": "", "seed": 0, "train_subset": None}
+    assert job_command({**base, "calibration": {"seconds_per_epoch": 16.0}}) == "python -m training reproduce --minutes 60"
+    fixed = {**base, "calibration": {}, "epochs": 30, "dims": [10, 20], "prior": "vamp:500", "tag": "x"}
+    assert job_command(fixed) == "python -m training reproduce --epochs 30 --dims 10 20 --prior vamp:500 --tag x"
