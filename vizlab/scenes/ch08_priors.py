@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from manim import DOWN, LEFT, RIGHT, UP, Create, FadeIn, FadeOut, GrowFromEdge, PMobject, Rectangle, Text
-from manim import VGroup, VMobject, Write
+from manim import DecimalNumber, Transform, VGroup, VMobject, Write
 
 from vizlab import data
 from vizlab.formulas import statement
@@ -63,18 +63,27 @@ def hdr_contours(prior: dict, masses=MASSES, limit: float = LIMIT, grid: int = G
     return [[ln for ln in gen.lines(float(np.quantile(at_draws, 1 - m))) if len(ln) >= MIN_POINTS] for m in masses]
 
 
+def trained_limit(q_agg: np.ndarray, share: float = 0.95) -> float:
+    """Half-width of the plane for the jointly trained model: the ``share`` quantile of max(|z1|, |z2|) over its
+    draws, rounded up to a whole step of 5 (at least LIMIT)."""
+    reach = float(np.quantile(np.abs(q_agg).max(axis=1), share))
+    return max(LIMIT, 5.0 * np.ceil(reach / 5.0))
+
+
 class LearnedPrior(LectureScene):
     """The 2-D aggregated posterior under N(0, I) and under the fitted priors, then (if trained) the aggregated
     posterior of the model trained with a VampPrior from the start under that prior; marginal KL (nats) per prior."""
 
     @staticmethod
-    def _contour_lines(prior: dict, plane) -> VGroup:
-        """The 50 % and 90 % highest-density contours of ``prior`` (a mixture dict) drawn on ``plane``."""
+    def _contour_lines(prior: dict, plane, limit: float = LIMIT) -> VGroup:
+        """The 50 % and 90 % highest-density contours of ``prior`` (a mixture dict) drawn on ``plane``, whose
+        ends stand for +-``limit`` in z."""
         lines = VGroup()
-        for m, pieces in zip(MASSES, hdr_contours(prior)):
+        k = LIMIT / limit
+        for m, pieces in zip(MASSES, hdr_contours(prior, limit=limit)):
             for ln in pieces:
                 curve = VMobject(stroke_color=TERM_COLORS["prior"], stroke_width=3.5 if m == MASSES[0] else 2.0)
-                curve.set_points_as_corners(np.array([plane.c2p(a, b) for a, b in ln]))
+                curve.set_points_as_corners(np.array([plane.c2p(k * a, k * b) for a, b in ln]))
                 curve.is_data_curve = True
                 lines.add(curve)
         return lines
@@ -147,8 +156,10 @@ class LearnedPrior(LectureScene):
                           f"mass. Marginal KL = {fmt_nats(value, se, 3)}, from train.terms.marginal_kl.")
             else:
                 self.step(f"A {prior['name']} prior fitted to q(z) (encoder and decoder frozen, maximising "
-                          f"E_q(z) log p(z)): its contours follow the cloud, and the marginal KL falls to "
-                          f"{fmt_nats(value, se, 3)} (beyond.fitted_priors); the ELBO rises by the difference.")
+                          f"E_q(z) log p(z)): the marginal KL {'falls' if value < order[0]['marginal_kl'][0] else 'rises'}"
+                          f" to {fmt_nats(value, se, 3)} (beyond.fitted_priors; N(0, I): "
+                          f"{fmt_nats(order[0]['marginal_kl'][0], digits=3)}), and the ELBO moves by the difference "
+                          f"the other way.")
             lines = self._contour_lines(prior, plane)
             kind, _, k = prior["name"].partition(", K = ")  # "MoG, K = 500" on two lines, "N(0, I)" on one
             bar, name, readout = self._bar(value, [kind] + ([f"K = {k}"] if k else []), PANEL_X + 1.6 + i * bar_step,
@@ -167,19 +178,26 @@ class LearnedPrior(LectureScene):
             shown = (lines, caption)
             self.wait(1.0)
 
-        files = f"vae_d2.json and {pri['file']}"
+        files = [f"from vae_d2.json and {pri['file']}"]
         if trained is not None:
             # Step: a model trained with the VampPrior from the start: encoder, decoder and prior move together
             value, se = trained["marginal_kl"]
             self.step(f"A second model, trained with the {trained['name']} prior from the start "
                       f"({trained['epochs']} epochs): the encoder moves too, so the cloud is its own aggregated "
-                      f"posterior. Its marginal KL to its own prior is {fmt_nats(value, se, 3)} "
+                      f"posterior, spread far wider than N(0, I) allows (the axes now span +-"
+                      f"{trained_limit(trained['q_agg']):.0f}, holding 95 % of its draws). Its marginal KL to its own "
+                      f"prior is {fmt_nats(value, se, 3)} "
                       f"({trained['run']}.json, train.terms.marginal_kl).")
+            # its latent plane can be far wider than N(0, I)'s: the axes are rescaled to hold 95 % of its draws
+            limit = trained_limit(trained["q_agg"])
+            k = LIMIT / limit
             z = trained["q_agg"]
-            z = z[np.all(np.abs(z) < LIMIT, axis=1)]
+            z = z[np.all(np.abs(z) < limit, axis=1)]
             new_cloud = PMobject(stroke_width=2)
-            new_cloud.add_points(np.array([plane.c2p(a, b) for a, b in z]), color=TERM_COLORS["q_agg"])
-            lines = self._contour_lines(trained, plane)
+            new_cloud.add_points(np.array([plane.c2p(k * a, k * b) for a, b in z]), color=TERM_COLORS["q_agg"])
+            lines = self._contour_lines(trained, plane, limit)
+            renumber = [Transform(num, DecimalNumber(v, num_decimal_places=0, font_size=TICK_SIZE).move_to(num))
+                        for axis in (plane.x_axis, plane.y_axis) for num, v in zip(axis.numbers, (-limit, limit))]
             cx = PANEL_X + 1.6 + len(order) * bar_step
             bar, name, readout = self._bar(value, [trained["name"].partition(", K = ")[0], "trained"], cx, floor_y,
                                            unit_h)
@@ -187,18 +205,19 @@ class LearnedPrior(LectureScene):
                              Text(f"marginal KL = {fmt_nats(value, se, 3)}", font_size=LABEL_SIZE,
                                   color=TERM_COLORS["marginal_kl"])).arrange(DOWN, aligned_edge=LEFT, buff=0.1)
             caption.next_to(legend, DOWN, buff=0.2).align_to(legend, LEFT)
-            self.play(FadeOut(cloud), FadeIn(new_cloud), FadeOut(shown[0]), FadeOut(shown[1]), run_time=1.0)
+            self.play(FadeOut(cloud), FadeIn(new_cloud), FadeOut(shown[0]), FadeOut(shown[1]), *renumber,
+                      run_time=1.0)
             self.play(Create(lines), GrowFromEdge(bar, DOWN), FadeIn(name), FadeIn(readout), FadeIn(caption),
                       run_time=2.0)
             self.bring_to_front(lines)
             shown = (lines, caption)
-            files = f"vae_d2.json, {pri['file']}, {trained['run']}.json and {trained['file']}"
+            files = [f"from vae_d2.* and {trained['run']}.*"]
             self.wait(1.0)
 
         # Step: the last word
         self.step("The marginal KL shrinks as the prior follows the aggregated posterior; with p = q(z) it would "
                   "vanish (the optimal-prior row of the chapter's table).")
-        src = note(f"from {files}")
+        src = VGroup(*[note(line) for line in files]).arrange(DOWN, aligned_edge=LEFT, buff=0.08)
         src.next_to(shown[1], DOWN, buff=0.1).align_to(shown[1], LEFT)
         self.play(FadeIn(src), run_time=0.8)
         self.wait(2.0)
