@@ -101,16 +101,22 @@ def test_case2_and_ctrl_c_with_real_processes(tmp_path, tiny_mnist, capsys):
     out = tmp_path / "r"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "training", *map(str, train_args(tiny_mnist, out, "--epochs", "100000"))]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # stdout and stderr go to files, not pipes: a tiny epoch takes milliseconds, and a pipe nobody reads fills
+    # up (64 KiB) while the second process is refused -- the trainer would then block in write() and never see
+    # the SIGINT (seen once in a clean-clone run on a busy machine)
+    log_out, log_err = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with open(log_out, "w") as fo, open(log_err, "w") as fe:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=fo, stderr=fe, text=True)
     try:
         deadline = time.time() + 120
         while not (out / "checkpoint.pt").exists():
-            assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() else "slow"
+            assert proc.poll() is None and time.time() < deadline, log_err.read_text() if proc.poll() else "slow"
             time.sleep(0.2)
         rc, _, err = run(capsys, *train_args(tiny_mnist, out, "--resume"))
         assert rc == 1 and "in use by another process" in err
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        err = log_err.read_text()
     finally:
         proc.kill()
     assert proc.returncode == 130 and err.count("\n") == 1 and "Traceback" not in err, err
