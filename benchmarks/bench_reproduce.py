@@ -34,26 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def matmul_gflops(d: int = 20, batch: int = 100) -> float:
-    """GFLOP/s of the step's matrix products at 1 thread (bench_training's roofline)."""
-    import torch
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_training import flops_per_image, roofline_images_per_s
-
-    torch.set_num_threads(1)
-    return roofline_images_per_s(d, batch) * flops_per_image(d) / 1e9
-
-
-def time_to(metrics: list[dict], target: float) -> float | None:
-    """Cumulative training seconds at the end of the first epoch whose ELBO is >= ``target`` (None: never)."""
-    t = 0.0
-    for m in metrics:
-        t += m["seconds"]
-        if m["elbo"] >= target:
-            return t
-    return None
+from training.reproduce import matmul_gflops, time_to  # noqa: E402  (the job records the same rate)
 
 
 def _fmt(t: float | None) -> str:

@@ -135,14 +135,9 @@ def learned_prior_components(model: VAE) -> dict:
     $q(z \mid u_k)$ at the K pseudo-inputs, weights 1/K (Tomczak & Welling 2018, eq. 9). Raises ``ValueError`` for
     a model with the standard prior (it has no components to store).
     """
-    prior = model.prior
-    if isinstance(prior, MixturePrior):
-        w, m, lv = torch.softmax(prior.logits, 0), prior.means, prior.logvars
-    elif isinstance(prior, VampPrior):
-        m, lv = model.encode(prior.pseudo_inputs())
-        w = torch.full((prior.k,), 1.0 / prior.k)
-    else:
-        raise ValueError(f"the model's prior ({prior.describe()}) is not learned: it has no components to store")
+    if not model.prior.learned:
+        raise ValueError(f"the model's prior ({model.prior.describe()}) is not learned: it has no components to store")
+    w, m, lv = model.prior.components(model.encode)
     return {"learned_weights": w.numpy(), "learned_means": m.numpy(), "learned_logvars": lv.numpy()}
 
 
@@ -188,13 +183,12 @@ def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k
                                          "seconds": time.perf_counter() - t2}
             if cfg.latent_dim == 2:
                 with torch.no_grad():
-                    if spec == "mog":
-                        npz.update(mog_weights=torch.softmax(prior.logits, 0).numpy(), mog_means=prior.means.numpy(),
-                                   mog_logvars=prior.logvars.numpy())
+                    w, m, lv = prior.components(encode)
+                    npz.update({f"{spec}_means": m.numpy(), f"{spec}_logvars": lv.numpy()})
+                    if spec == "mog":  # a VampPrior's weights are 1/K by definition
+                        npz["mog_weights"] = w.numpy()
                     else:
-                        pm, plv = encode(prior.pseudo_inputs())
-                        npz.update(vamp_means=pm.numpy(), vamp_logvars=plv.numpy(),
-                                   vamp_pseudo_inputs=prior.pseudo_inputs().numpy())
+                        npz["vamp_pseudo_inputs"] = prior.pseudo_inputs().numpy()
                     npz[f"{spec}_samples"] = _samples(dist, 5000, seed).numpy()
     out["fitted"] = fitted
     if cfg.latent_dim == 2:

@@ -60,6 +60,10 @@ class Prior(nn.Module):
     def describe(self) -> str:
         raise NotImplementedError
 
+    def components(self, encode=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The prior as a mixture of diagonal Gaussians: ``(weights (K,), means (K, D), logvars (K, D))``."""
+        raise NotImplementedError
+
 
 class StandardPrior(Prior):
     r"""$\mathcal{N}(0, I)$ in D dimensions (Kingma & Welling 2014; Hoffman & Johnson 2016, Table 1)."""
@@ -100,6 +104,10 @@ class MixturePrior(Prior):
     def describe(self) -> str:
         return f"mixture of {self.k} diagonal Gaussians (learned)"
 
+    def components(self, encode=None):
+        """Softmax weights (K,), means and log-variances (K, D)."""
+        return torch.softmax(self.logits, 0), self.means, self.logvars
+
 
 class VampPrior(Prior):
     r"""VampPrior (Tomczak & Welling 2018): $p(z) = \frac1K \sum_k q_\phi(z \mid u_k)$, pseudo-inputs learned.
@@ -131,6 +139,13 @@ class VampPrior(Prior):
 
     def describe(self) -> str:
         return f"VampPrior with {self.k} learned pseudo-inputs"
+
+    def components(self, encode=None):
+        """Weights 1/K, and the encoder's means and log-variances at the K pseudo-inputs (K, D)."""
+        if encode is None:
+            raise TypeError("VampPrior.components needs the encoder: pass encode=vae.encode")
+        mu, logvar = encode(self.pseudo_inputs())
+        return torch.full((self.k,), 1.0 / self.k, dtype=mu.dtype, device=mu.device), mu, logvar
 
 
 def build_prior(spec: str, latent_dim: int, x_dim: int = 784) -> Prior:

@@ -529,6 +529,17 @@ def _replan(plan: dict, runs: dict, state: dict, elapsed: float, at_epochs: int)
     return new_e
 
 
+def time_to(metrics: list[dict], target: float) -> float | None:
+    """Cumulative training seconds at the end of the first epoch whose ELBO is >= ``target`` nats, or ``None`` if
+    none is. ``metrics``: the trainer's per-epoch rows (``seconds``, ``elbo``: the epoch's running average)."""
+    t = 0.0
+    for m in metrics:
+        t += m["seconds"]
+        if m["elbo"] >= target:
+            return t
+    return None
+
+
 def job_command(plan: dict) -> str:
     """The command line that made ``plan`` (the flags that change the results; ``--out-dir`` and paths left out)."""
     parts = ["python -m training reproduce"]
