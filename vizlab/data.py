@@ -143,21 +143,27 @@ def load_trained_prior(name: str = TRAINED_PRIOR_RUN) -> dict | None:
     if spec == "standard":
         raise result_files.ResultsError(f"{path}: model.prior is 'standard', not a learned prior: point "
                                         f"TRAINED_PRIOR_RUN at a run trained with --prior vamp:K or mog:K")
-    kind, k = _prior_spec(spec)
+    _prior_spec(spec)
     npz = _priors_file(res)
     if npz is None or not npz.exists():
         return None
-    d = int(res["model"]["latent_dim"])
-    get = _getter(_read_npz(npz), npz, d)
-    means, logvars = get("learned_means"), get("learned_logvars")
-    if len(means) != k or len(logvars) != k:
-        raise result_files.ResultsError(f"{npz}: field learned_means has {len(means)} components, {spec} needs {k}: "
-                                        f"re-run python -m training.prior_study {name}")
-    weights = get("learned_weights", 1, k)
+    get = _getter(_read_npz(npz), npz, int(res["model"]["latent_dim"]))
     return {"file": npz.name, "run": name, "epochs": int(res["provenance"]["epochs"]),
-            "name": ("MoG" if kind == "mog" else "VampPrior") + f", K = {k}",
             "q_agg": get("q_agg_samples"), "marginal_kl": term(res, "marginal_kl"), "elbo": term(res, "elbo"),
-            "weights": weights, "means": means, "logvars": logvars, "samples": get("learned_samples")}
+            **_mixture(get, npz, "learned", spec)}
+
+
+def _mixture(get, path: Path, prefix: str, spec: str) -> dict:
+    """A prior stored as ``{prefix}_means``/``_logvars``/``_samples`` (and ``_weights``; a VampPrior's are 1/K when
+    absent): ``{"name", "weights", "means", "logvars", "samples"}``; ``ResultsError`` if the count is not K."""
+    kind, k = _prior_spec(spec)
+    means, logvars = get(f"{prefix}_means"), get(f"{prefix}_logvars")
+    if len(means) != k or len(logvars) != k:
+        raise result_files.ResultsError(f"{path}: field {prefix}_means has {len(means)} components, {spec} needs {k}: "
+                                        f"re-run python -m training.prior_study")
+    weights = np.full(k, 1.0 / k) if kind == "vamp" and prefix == "vamp" else get(f"{prefix}_weights", 1, k)
+    return {"name": ("MoG" if kind == "mog" else "VampPrior") + f", K = {k}", "weights": weights, "means": means,
+            "logvars": logvars, "samples": get(f"{prefix}_samples")}
 
 
 def _prior_spec(key: str) -> tuple[str, int]:
@@ -194,17 +200,9 @@ def load_priors(d: int = 2) -> dict | None:
                         "logvars": np.zeros((1, d)), "samples": get("standard_samples")},
            "priors": {}}
     for key, entry in res["beyond"]["fitted_priors"].get("priors", {}).items():
-        kind, k = _prior_spec(key)
-        means, logvars = get(f"{kind}_means"), get(f"{kind}_logvars")
-        if len(means) != k or len(logvars) != k:
-            raise result_files.ResultsError(f"{path}: field {kind}_means has {len(means)} components, {key} "
-                                            f"needs {k}: re-run python -m training.prior_study")
-        weights = get(f"{kind}_weights", 1, k) if kind == "mog" else np.full(k, 1.0 / k)
-        out["priors"][key] = {"name": ("MoG" if kind == "mog" else "VampPrior") + f", K = {k}",
+        out["priors"][key] = {**_mixture(get, path, _prior_spec(key)[0], key),
                               "marginal_kl": (float(entry["marginal_kl"]["value"]),
-                                              float(entry["marginal_kl"].get("se", float("nan")))),
-                              "weights": weights, "means": means, "logvars": logvars,
-                              "samples": get(f"{kind}_samples")}
+                                              float(entry["marginal_kl"].get("se", float("nan"))))}
     return out
 
 
