@@ -117,7 +117,9 @@ def _general(variant):
                     r"$t = p(z \mid x, \theta') / q^*(z)$.", rel=">=",
              witness=Expect(GibbsG(post(z, x, theta_new) / qs), z, qs), display=L_NEW),
         Step(L_old, r"The M-step maximizes $\mathcal{L}(q^*, \cdot)$, so its gain $\Delta_M \ge 0$.", rel=">=",
-             witness=DELTA_M, display=L_OLD),
+             witness=DELTA_M, display=L_OLD,
+             given=r"the M-step's gain $\Delta_M = \mathcal{L}(q^*, \theta') - \mathcal{L}(q^*, \theta) \ge 0$ "
+                   r"($\theta'$ maximizes $\mathcal{L}(q^*, \cdot)$; no rule can check an optimization)"),
         Step(sp.log(evidence(x, theta)), r"The E-step made the bound tight: $q^* = p(z \mid x, \theta)$ gives "
                                          r"$\log \frac{p(x, z \mid \theta)}{q^*(z)} = \log p(x \mid \theta)$ for every $z$."),
     ]

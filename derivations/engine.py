@@ -37,7 +37,8 @@ from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, linear_for
 from derivations.steps import ProofResult, Step
 from derivations.witnesses import GibbsG, Witness, expand_witnesses
 
-__all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "known_nonnegative", "apply_rules"]
+__all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "known_nonnegative", "apply_rules",
+           "witness_nonnegative", "instance_check"]
 
 _ATOMS = (Expect, sp.Sum, sp.Integral, AppliedUndef, sp.Indexed, sp.Derivative, sp.Subs, NormalPDF, DiagNormalPDF)
 
@@ -215,9 +216,12 @@ def _zero_pointwise(d: sp.Basic, rules: dict) -> bool:
         a = atoms[0]
         coef = term / a
         if isinstance(a, Expect):
-            key, body = ("int", a.var), a.dens * a.expr
+            if not isinstance(a.var, sp.Symbol):
+                rest += term
+                continue
+            key, body = ("int", a.var, -sp.oo, sp.oo), a.dens * a.expr  # E_q f = the integral over the whole line
         elif isinstance(a, sp.Integral) and len(a.limits) == 1 and len(a.limits[0]) == 3:
-            key, body = ("int", a.limits[0][0]), a.function
+            key, body = ("int",) + tuple(a.limits[0]), a.function  # integrals merge only over the same interval
         elif isinstance(a, sp.Sum) and len(a.limits) == 1:
             k, lo, hi = a.limits[0]
             key, body = ("sum", lo, hi), _rename(a.function, k, _STD_INDEX)
@@ -421,45 +425,118 @@ def _reduced(d: sp.Expr) -> sp.Expr:
 # Inequalities
 # ---------------------------------------------------------------------------------------------------------
 
-def known_nonnegative(w: sp.Basic) -> bool:
+def _sum_minus_term(w: sp.Add, ranges: dict, strict: bool) -> bool:
+    r"""The lemma :math:`\sum_{m=lo}^{hi} g_m - g_n \ge 0` for :math:`g \ge 0` and :math:`n` the index of an
+    enclosing sum over the same range (so :math:`g_n` is one of the terms); :math:`> 0` when :math:`g > 0` and
+    the range has at least two terms.  Other terms of ``w`` must be non-negative (positive) themselves."""
+    terms = list(w.args)
+    for i, t in enumerate(terms):
+        if not (isinstance(t, sp.Sum) and len(t.limits) == 1):
+            continue
+        m, lo, hi = t.limits[0]
+        for j, u in enumerate(terms):
+            c, h = u.as_coeff_Mul()
+            if j == i or c != -1:
+                continue
+            for n, (nlo, nhi) in ranges.items():
+                if h != t.function.xreplace({m: n}) or sp.simplify(nlo - lo) != 0 or sp.simplify(nhi - hi) != 0:
+                    continue
+                inner = {**ranges, m: (lo, hi)}
+                ok = known_positive(t.function, inner) if strict else known_nonnegative(t.function, inner)
+                if strict and (hi - lo).is_positive is not True:
+                    ok = False
+                others = [a for k, a in enumerate(terms) if k not in (i, j)]
+                if ok and all(known_nonnegative(a, ranges) for a in others):
+                    return True
+    return False
+
+
+def known_nonnegative(w: sp.Basic, ranges: Optional[dict] = None) -> bool:
     """Is ``w >= 0`` by the rules: witnesses, squares, sums/products of non-negatives, E_q and Sum of
-    non-negatives (monotonicity), SymPy's assumptions?"""
+    non-negatives (monotonicity), a sum minus one of its own terms, SymPy's assumptions?
+
+    ``ranges``: ``{index: (lo, hi)}`` of the sums enclosing ``w`` (filled in by the recursion).
+    """
+    ranges = ranges or {}
     if w.is_nonnegative is True:
         return True
     if isinstance(w, GibbsG):
-        return known_positive(w.args[0])
+        return known_positive(w.args[0], ranges)
     if isinstance(w, Witness):
         return w.is_nonnegative is True
     if isinstance(w, sp.Add):
-        return all(known_nonnegative(a) for a in w.args)
+        if all(known_nonnegative(a, ranges) for a in w.args):
+            return True
+        if _sum_minus_term(w, ranges, strict=False):
+            return True
+        tog = sp.together(w)
+        return isinstance(tog, sp.Mul) and tog != w and all(
+            known_nonnegative(a, ranges) if not isinstance(a, sp.Add) else
+            (all(known_nonnegative(b, ranges) for b in a.args) or _sum_minus_term(a, ranges, strict=False))
+            for a in tog.args)
     if isinstance(w, sp.Mul):
-        negs = [a for a in w.args if not known_nonnegative(a)]
-        return not negs
-    if isinstance(w, sp.Pow) and w.exp.is_even:
-        return True
+        return all(known_nonnegative(a, ranges) for a in w.args)
+    if isinstance(w, sp.Pow):
+        if w.exp.is_even:
+            return True
+        return known_positive(w.base, ranges) and w.exp.is_real is True
+    if isinstance(w, sp.log):  # log u >= 0 iff u >= 1
+        return known_nonnegative(sp.together(sp.expand(w.args[0] - 1)), ranges)
     if isinstance(w, Expect):
-        return known_nonnegative(w.expr)
+        return known_nonnegative(w.expr, ranges)
     if isinstance(w, sp.Sum) and len(w.limits) == 1:  # an empty sum is 0, also non-negative
-        return known_nonnegative(w.function)
+        k, lo, hi = w.limits[0]
+        return known_nonnegative(w.function, {**ranges, k: (lo, hi)})
     return False
 
 
-def known_positive(e: sp.Basic) -> bool:
+def known_positive(e: sp.Basic, ranges: Optional[dict] = None) -> bool:
     """Is ``e > 0`` by the rules: positive symbols and densities combined by +, *, /, real powers; integrals,
-    sums and expectations of positive functions?"""
+    sums and expectations of positive functions; a sum of at least two positive terms minus one of them?"""
+    ranges = ranges or {}
     if e.is_positive is True:
         return True
-    if isinstance(e, (sp.Add, sp.Mul)):
-        return all(known_positive(a) for a in e.args)
+    if isinstance(e, sp.Add):
+        if all(known_positive(a, ranges) for a in e.args):
+            return True
+        if _sum_minus_term(e, ranges, strict=True):
+            return True
+        tog = sp.together(e)
+        return isinstance(tog, sp.Mul) and tog != e and all(
+            known_positive(a, ranges) if not isinstance(a, sp.Add) else
+            (all(known_positive(b, ranges) for b in a.args) or _sum_minus_term(a, ranges, strict=True))
+            for a in tog.args)
+    if isinstance(e, sp.Mul):
+        return all(known_positive(a, ranges) for a in e.args)
     if isinstance(e, sp.Pow):
-        return known_positive(e.base) and e.exp.is_real is True
+        return known_positive(e.base, ranges) and e.exp.is_real is True
     if isinstance(e, sp.Integral):
-        return known_positive(e.function)
-    if isinstance(e, sp.Sum):
-        return known_positive(e.function)
+        return known_positive(e.function, ranges)
+    if isinstance(e, sp.Sum) and len(e.limits) == 1:
+        k, lo, hi = e.limits[0]
+        return (hi - lo).is_nonnegative is True and known_positive(e.function, {**ranges, k: (lo, hi)})
     if isinstance(e, Expect):
-        return known_positive(e.expr)
+        return known_positive(e.expr, ranges)
     return False
+
+
+def _redefines(witness: sp.Basic, rules: dict) -> bool:
+    """Does a rule redefine a function whose concavity a tangent-gap witness in ``witness`` assumes?"""
+    heads = set()
+    for t in sp.preorder_traversal(witness):
+        hyp = getattr(type(t), "concave_hypothesis", None)
+        if hyp:
+            heads |= {f.__name__ for f in hyp}
+    return any(type(k).__name__ in heads or (isinstance(k, type) and k.__name__ in heads) for k in rules)
+
+
+def witness_nonnegative(witness: sp.Basic, rules: dict) -> bool:
+    """A witness is non-negative because of its *definition*: the identity's rules are substituted first (so a
+    rule-defined symbol's declared sign is never trusted), and a tangent gap's concavity hypothesis must not be
+    contradicted by a rule that redefines the concave function."""
+    if _redefines(witness, rules or {}):
+        return False
+    return known_nonnegative(apply_rules(witness, rules or {}))
 
 
 def _convex_nonneg(d: sp.Expr, var: sp.Symbol) -> bool:
@@ -482,8 +559,7 @@ def _nonneg(d: sp.Expr, witness: Optional[sp.Expr], var: Optional[sp.Symbol], ru
     if witness is not None:
         if not reduces_to_zero(d - witness, rules=rules):
             return False
-        # the witness's own symbols may carry the assumption (e.g. a leave-one-out average A_i > 0 by definition)
-        return known_nonnegative(witness) or known_nonnegative(apply_rules(witness, rules))
+        return witness_nonnegative(witness, rules)
     d = apply_rules(d, rules)
     if known_nonnegative(d) or sp.simplify(d).is_nonnegative is True:
         return True
@@ -517,7 +593,52 @@ def _check_link_cached(a, b, rel, witness, var, seed, frozen_rules):
     return _check_link(a, b, rel, witness, var, seed, dict(frozen_rules))
 
 
+def instance_check(a, b, rel: str, rules: dict, seed: int = 0) -> Optional[str]:
+    """The second line of defence (:mod:`derivations.instances`): the link ``a rel b`` with the rules substituted,
+    evaluated on random concrete models.  Returns a refutation message, or None (held, or not evaluable)."""
+    from derivations.instances import constraints_of, refute_link
+
+    defs = {k: v for k, v in rules.items() if is_definition(k)}
+    claims = len(defs) < len(rules)
+    cons = constraints_of(rules)
+    try:
+        A, B = apply_rules(a, defs), apply_rules(b, defs)
+    except Exception:  # pragma: no cover
+        return None
+    verdict, detail = refute_link(A, B, rel, seed=seed, constraints=cons)
+    if verdict == "refuted" and claims:
+        # the link may rest on a stated claim (a rule whose left side is not a name), taken as given: it is
+        # refuted only if it fails with the claims substituted as well
+        A2, B2 = apply_rules(a, rules), apply_rules(b, rules)
+        if refute_link(A2, B2, rel, seed=seed, constraints=cons)[0] != "refuted":
+            return None
+    if verdict == "refuted":
+        return f"it holds by the rules but fails on a random instance: {detail}"
+    return None
+
+
+def is_definition(lhs: sp.Basic) -> bool:
+    """Is a rule ``lhs -> rhs`` a *definition* (its left side a name: a symbol, an indexed symbol, or an
+    undefined function applied to symbols), rather than a *claim* about compound expressions (``E[w] = p(x)``,
+    ``sum_k w_k = 1``), which an identity must list as taken as given?"""
+    if isinstance(lhs, (sp.Symbol, sp.Indexed)):
+        return True
+    if isinstance(lhs, AppliedUndef) or (isinstance(lhs, sp.Function) and not lhs.func.__module__.startswith("sympy")):
+        return all(isinstance(a, (sp.Symbol, sp.Indexed, AppliedUndef)) or a.is_number for a in lhs.args)
+    return False
+
+
 def _check_link(a, b, rel, witness, var, seed, rules) -> tuple[bool, str]:
+    ok, detail = _check_link_rules(a, b, rel, witness, var, seed, rules)
+    if not ok:
+        return ok, detail
+    refuted = instance_check(a, b, rel, rules, seed)
+    if refuted:
+        return False, refuted
+    return ok, detail
+
+
+def _check_link_rules(a, b, rel, witness, var, seed, rules) -> tuple[bool, str]:
     def counterexample(d, kind):
         dd = apply_rules(d, rules)
         if _general(dd):  # opaque atoms of the linear normal form as random numbers
@@ -556,6 +677,8 @@ def prove_chain(steps: list, label: str = "main", rules: dict | None = None) -> 
     if not steps:
         return ProofResult(False, None, f"[{label}] empty derivation", label)
     for i, st in enumerate(steps):
+        if i > 0 and st.given:
+            continue  # a step taken as given (a hypothesis of the theorem, listed in its box): not checked
         if i > 0:
             ok, detail = check_link(steps[i - 1], st, seed=i, rules=rules)
             if not ok:

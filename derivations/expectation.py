@@ -11,8 +11,10 @@ Learning*, 2006, §1.2.2):
 
 1. **linearity** -- :math:`\mathbb{E}_q[a f + b g] = a\,\mathbb{E}_q f + b\,\mathbb{E}_q g`;
 2. **constants out** -- a factor free of the variable :math:`z` leaves the expectation;
-3. **normalization** -- :math:`\mathbb{E}_q[1] = 1` and :math:`\int p(z \mid \cdot)\,dz = 1`: ``q`` is a density
-   of the variable the expectation runs over;
+3. **normalization** -- :math:`\mathbb{E}_q[1] = 1` and :math:`\int_{-\infty}^{\infty} p(z \mid \cdot)\,dz = 1`
+   only when ``q`` is a declared density of the variable the expectation runs over (:func:`is_density_of`) and
+   the integral runs over the whole space; otherwise :math:`\mathbb{E}_\mu[1]` is the mass
+   :math:`\int \mu\, dz` (so :math:`\mathbb{E}_{2q}[1] = 2`), kept as an atom when unknown;
 4. **pointwise equality** -- :math:`\mathbb{E}_q f = \mathbb{E}_{q'} g` when :math:`q f = q' g` for every
    :math:`z` (this covers importance sampling, :math:`\mathbb{E}_p f = \mathbb{E}_q[f p / q]` for :math:`q > 0`);
 5. **monotonicity** -- :math:`f \ge 0 \Rightarrow \mathbb{E}_q f \ge 0` (so an expectation of a witness is one);
@@ -31,7 +33,8 @@ from sympy.core.function import AppliedUndef
 
 from derivations.witnesses import expand_witnesses
 
-__all__ = ["Expect", "density", "NormalPDF", "DiagNormalPDF", "linear_form", "is_density_of", "DENSITY_VARS"]
+__all__ = ["Expect", "density", "NormalPDF", "DiagNormalPDF", "linear_form", "leibniz", "is_density_of",
+           "DENSITY_VARS"]
 
 #: density class -> number of leading arguments that are its variables (the rest are conditioned on)
 DENSITY_VARS: dict = {}
@@ -237,9 +240,17 @@ def _lin_expect(e: Expect) -> sp.Expr:
     var, dens = e.var, e.dens
     f = _expand_logs(linear_form(e.expr))
     out = sp.Integer(0)
+    normalized = isinstance(var, (sp.Symbol, sp.Indexed)) and (is_density_of(dens, var) or (
+        isinstance(dens, NormalPDF) and dens.args[0] == var and not any(a.has(var) for a in dens.args[1:]))) or (
+        isinstance(dens, DiagNormalPDF) and dens.args[0] == var)
     for c, g in _split(f, var):
         if g == 1:
-            out += c  # normalization: E_q[1] = 1
+            if normalized:
+                out += c  # normalization: E_q[1] = 1 for a normalized density q of var
+            elif isinstance(var, sp.Symbol) and not isinstance(dens, DiagNormalPDF):
+                out += c * _lin_integral(sp.Integral(dens, (var, -sp.oo, sp.oo)))  # E_mu[1] = the mass of mu
+            else:
+                out += c * Expect(g, var, dens)
         elif isinstance(g, sp.Sum) and not any(lim.has(var) for lim in g.limits[0][1:]):
             k, lo, hi = g.limits[0]  # E of a sum = sum of E (finite sum, linearity)
             out += c * linear_form(sp.Sum(Expect(g.function, var, dens), (k, lo, hi)))
@@ -285,11 +296,52 @@ def _lin_integral(e: sp.Integral) -> sp.Expr:
     var, lo, hi = e.limits[0]
     f = _expand_logs(linear_form(e.function))
     out = sp.Integer(0)
+    whole = lo == -sp.oo and hi == sp.oo
     for c, g in _split(f, var):
-        if is_density_of(g, var):
-            out += c  # a density of var integrates to 1
+        if whole and is_density_of(g, var):
+            out += c  # a density of var integrates to 1 over the whole space (not over a part of it)
         else:
             out += c * sp.Integral(g, (var, lo, hi))
+    return out
+
+
+def leibniz(e: sp.Derivative):
+    r"""Leibniz's rule for ``Derivative(Integral | Expect | Sum, theta)``, or None where it does not apply.
+
+    :math:`\frac{d}{d\theta} \int_{a(\theta)}^{b(\theta)} f\, dz = \int_a^b \partial_\theta f\, dz
+    + f(b)\, b'(\theta) - f(a)\, a'(\theta)` (the boundary terms vanish for limits free of :math:`\theta`; an
+    infinite limit is free of it).  Only a first derivative in one variable, of one integral or finite sum whose
+    integration variable is not :math:`\theta`.  Exchanging the derivative and the integral needs a dominating
+    integrable bound on :math:`\partial_\theta f` -- a hypothesis the identity must state (its "taken as given").
+    """
+    inner = e.expr
+    if len(e.variable_count) != 1 or e.variable_count[0][1] != 1:
+        return None
+    theta = e.variable_count[0][0]
+    if isinstance(inner, Expect):
+        if inner.var == theta:
+            return None
+        inner = sp.Integral(inner.dens * inner.expr, (inner.var, -sp.oo, sp.oo))
+    if len(inner.limits) != 1:
+        return None
+    lim = inner.limits[0]
+    v = lim[0]
+    if v == theta:
+        return None
+    if isinstance(inner, sp.Sum):
+        if any(b.has(theta) for b in lim[1:]):
+            return None  # a sum whose number of terms moves with theta has no derivative
+        return sp.Sum(sp.diff(inner.function, theta), lim)
+    body = sp.diff(inner.function, theta)
+    if len(lim) == 1:
+        return sp.Integral(body, lim)
+    lo, hi = lim[1], lim[2]
+    out = sp.Integral(body, lim)
+    for bound, sign in ((hi, 1), (lo, -1)):
+        if bound.has(theta):
+            if not bound.is_finite and bound.is_finite is not None:
+                continue
+            out += sign * inner.function.xreplace({v: bound}) * sp.diff(bound, theta)
     return out
 
 
@@ -309,11 +361,9 @@ def linear_form(e: sp.Basic) -> sp.Basic:
     if isinstance(e, sp.Integral):
         return _lin_integral(e)
     if isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.Integral, Expect, sp.Sum)):
-        inner = e.expr  # differentiation under the integral sign (Leibniz rule)
-        if isinstance(inner, Expect):
-            inner = sp.Integral(inner.dens * inner.expr, (inner.var, -sp.oo, sp.oo))
-        body = sp.diff(inner.function, *e.variables)
-        return linear_form(inner.func(body, *inner.limits))
+        moved = leibniz(e)  # differentiation under the integral sign, boundary terms included
+        if moved is not None:
+            return linear_form(moved)
     if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase)):
         return e
     new = [linear_form(a) for a in e.args]

@@ -71,7 +71,7 @@ dphi = sp.Function("dvarphi", real=True)
 dphi._latex = lambda self, printer: r"\varphi'\left(%s\right)" % printer._print(self.args[0])
 M = sp.Symbol("m", real=True)
 M_POS = sp.Symbol("m", positive=True)
-T = tangent_gap(phi, dphi)
+T = tangent_gap(phi, dphi, concave=True)  # the hypothesis: varphi concave, dvarphi a supergradient
 A3 = sp.symbols("a1:4", positive=True)  # worked instance: weights w_k = a_k / (a_1 + a_2 + a_3)
 W3 = sp.symbols("w1:4", positive=True)
 

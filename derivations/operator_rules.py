@@ -15,11 +15,18 @@ residual :math:`a - b` reduces to :math:`0` by these rules only:
 3. **pointwise algebra** inside one integral: logs of positive quantities expand
    (:math:`\log ab = \log a + \log b`), then the integrand must cancel exactly;
 4. **differentiation under the integral sign** (Leibniz; dominated convergence is a hypothesis of the
-   theorem): :math:`\partial_\theta \int g\, dz = \int \partial_\theta g\, dz`;
-5. **limits**: :math:`\lim_{\sigma \to 0} \int g_\sigma\, dz = \int \lim_{\sigma \to 0} g_\sigma\, dz` (dominated
-   convergence, a hypothesis of the theorem), then SymPy's ``limit`` on the integrand;
-6. **change of variables** :math:`z = h(\epsilon)` when the chain declares it (``substitutions``), with
-   SymPy's ``Integral.transform`` (which multiplies by :math:`|h'|`).
+   theorem): :math:`\partial_\theta \int_{a}^{b} g\, dz = \int_a^b \partial_\theta g\, dz + g(b) b' - g(a) a'`,
+   the boundary terms present whenever a limit depends on :math:`\theta`
+   (:func:`derivations.expectation.leibniz`);
+5. **limits**: :math:`\lim_{\sigma \to 0} \mathbb{E}_{\phi(\epsilon)} g_\sigma = \mathbb{E}_{\phi(\epsilon)}
+   \lim_{\sigma \to 0} g_\sigma` only under a declared probability density :math:`\phi` free of :math:`\sigma`
+   (dominated convergence, a hypothesis of the theorem), then SymPy's ``limit`` on the integrand; a limit of
+   any other integral stays an opaque atom;
+6. **change of variables** :math:`z = h(\epsilon)` when the chain declares it (``substitutions``), for an affine
+   :math:`h` of known orientation, with :math:`|h'|` and mapped limits (:func:`change_of_variables`).
+
+Every link these rules accept is also evaluated on random concrete instances (:mod:`derivations.instances`);
+a link that fails on one is refused.
 
 Inequalities :math:`a \ge b` need a witness :math:`W` with :math:`a - b - W \equiv 0` (by the rules above) and
 :math:`W \ge 0` structurally (:func:`nonnegative`): sums, products, integrals and finite sums of non-negative
@@ -42,8 +49,9 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.engine import apply_rules, chain_relation, check_link, known_nonnegative, known_positive
-from derivations.expectation import DENSITY_VARS, Expect
+from derivations.engine import (_redefines, apply_rules, chain_relation, check_link, instance_check,
+                                known_nonnegative, known_positive)
+from derivations.expectation import DENSITY_VARS, Expect, leibniz
 from derivations.identity import Identity, make_identity
 from derivations.steps import ProofResult, Step
 from derivations.witnesses import GibbsG, expand_witnesses as expand_gibbs
@@ -127,15 +135,18 @@ def _lin_sum(f: sp.Expr, limits: tuple, depth: int) -> sp.Expr:
 def _linearize(e: sp.Basic, depth: int = 0) -> sp.Basic:
     if not isinstance(e, sp.Basic) or e.is_Atom:
         return e
-    if isinstance(e, sp.Derivative) and isinstance(e.expr, sp.Integral):
-        inner = e.expr  # Leibniz: differentiate under the integral sign
-        return _linearize(sp.Integral(sp.diff(inner.function, *e.variables), *inner.limits), depth)
+    if isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.Integral, Expect)):
+        moved = leibniz(e)  # Leibniz: differentiate under the integral sign, with the boundary terms
+        return e if moved is None else _linearize(moved, depth)
     if isinstance(e, sp.Limit):
         body, var, point = e.args[0], e.args[1], e.args[2]
-        body = _expect_to_integral(body)
-        if isinstance(body, sp.Integral) and len(body.limits) == 1 and not body.limits[0][0] == var:
-            # dominated convergence (a hypothesis of the theorem): the limit moves inside the integral
-            return _linearize(sp.Integral(sp.Limit(body.function, var, point), *body.limits), depth)
+        if isinstance(body, Expect) and is_density(body.dens) and body.dens.args[0] == body.var \
+                and not body.dens.has(var) and body.var != var:
+            # dominated convergence under a probability density free of the limit's variable (a hypothesis
+            # of the theorem): the limit moves inside the expectation
+            return _linearize(sp.Integral(body.dens * sp.Limit(body.expr, var, point), (body.var,)), depth)
+        if _expect_to_integral(body).has(sp.Integral):
+            return e  # no rule moves a limit inside any other integral: the limit stays an opaque atom
         inner = sp.expand(_linearize(body, depth))
         if point.is_finite and inner.is_polynomial(var):
             return _linearize(inner.subs(var, point), depth)  # a polynomial in var is continuous
@@ -162,6 +173,42 @@ def linearize(e: sp.Basic) -> sp.Basic:
     return sp.expand(sp.expand_log(out, force=True))
 
 
+def change_of_variables(i: sp.Integral, substitutions: dict) -> sp.Integral:
+    r"""Rule 6: :math:`\int_a^b f(z)\, dz = \int_{h^{-1}(a)}^{h^{-1}(b)} f(h(\epsilon))\, |h'(\epsilon)|\, d\epsilon`
+    for a declared *affine* :math:`z = h(\epsilon) = \alpha + \beta \epsilon` with the sign of :math:`\beta`
+    known: the limits are mapped (and swapped when :math:`\beta < 0`, which turns :math:`h'` into
+    :math:`|h'|`).  An integral that does not qualify is returned unchanged (the link then cannot use it)."""
+    if len(i.limits) != 1 or i.limits[0][0] not in substitutions:
+        return i
+    lim = i.limits[0]
+    z = lim[0]
+    h, eps = substitutions[z]
+    beta = sp.diff(h, eps)
+    if beta.has(eps) or beta == 0:
+        return i  # only affine changes of variables
+    alpha = sp.expand(h - beta * eps)
+    if beta.is_positive:
+        sign = 1
+    elif beta.is_negative:
+        sign = -1
+    else:
+        return i  # the orientation is unknown
+    lo, hi = (lim[1], lim[2]) if len(lim) == 3 else (-sp.oo, sp.oo)
+
+    def inv(bound):
+        if bound in (sp.oo, -sp.oo):
+            return bound * sign
+        return (bound - alpha) / beta
+
+    a, b = inv(lo), inv(hi)
+    if sign < 0:
+        a, b = b, a  # the orientation flips: swap the limits, |h'| = -h'
+    body = i.function.xreplace({z: h}) * sign * beta
+    if a == -sp.oo and b == sp.oo and len(lim) == 1:
+        return sp.Integral(body, (eps,))
+    return sp.Integral(body, (eps, a, b))
+
+
 def reduces_by_rules(d: sp.Expr, substitutions: Optional[dict] = None, rules: Optional[dict] = None) -> bool:
     r"""Does the residual ``d`` reduce to 0 by the rules of this module?
 
@@ -171,14 +218,7 @@ def reduces_by_rules(d: sp.Expr, substitutions: Optional[dict] = None, rules: Op
     """
     d = _expect_to_integral(apply_rules(d, rules or {}))
     if substitutions:
-        def _cov(i):
-            lim = i.limits[0]
-            if len(i.limits) == 1 and lim[0] in substitutions:
-                h, new_var = substitutions[lim[0]]
-                return i.transform(lim[0], (h, new_var))
-            return i
-
-        d = d.replace(lambda t: isinstance(t, sp.Integral), _cov)
+        d = d.replace(lambda t: isinstance(t, sp.Integral), lambda i: change_of_variables(i, substitutions))
     try:
         e = linearize(d)
     except Exception:  # pragma: no cover - outside the rules
@@ -228,9 +268,11 @@ def nonnegative(e: sp.Basic) -> bool:
 
 
 def _leibniz(e: sp.Basic) -> sp.Basic:
-    """Derivative(Integral) -> Integral(Derivative) (rule 4); a constant factor moves inside an integral."""
+    """Derivative(Integral) -> Integral(Derivative) (rule 4) when the limits are free of the parameter; a constant
+    factor moves inside an integral."""
     if isinstance(e, sp.Derivative) and isinstance(e.expr, sp.Integral):
-        return sp.Integral(sp.diff(e.expr.function, *e.variables), *e.expr.limits)
+        moved = leibniz(e)
+        return moved if isinstance(moved, sp.Integral) else e  # boundary terms: not a single integral
     if isinstance(e, sp.Mul):
         ints = [t for t in e.args if isinstance(t, sp.Integral)]
         if len(ints) == 1 and not (sp.Mul(*[t for t in e.args if t is not ints[0]]).free_symbols
@@ -305,7 +347,7 @@ def link_ok(prev: Step, step: Step, substitutions: Optional[dict] = None, rules:
     general = (a - b).has(AppliedUndef, Expect) or (step.witness is not None and step.witness.has(AppliedUndef, Expect))
     if not general:
         if step.rel == "=" and integrands_equal(apply_rules(a, rules or {}), apply_rules(b, rules or {})):
-            return True, "ok (integrands equal)"
+            return _instances_agree(a, b, step.rel, rules, "ok (integrands equal)")
         if step.rel == "=":
             cex = integrand_counterexample(apply_rules(a, rules or {}), apply_rules(b, rules or {}))
             if cex:
@@ -313,13 +355,20 @@ def link_ok(prev: Step, step: Step, substitutions: Optional[dict] = None, rules:
         return check_link(prev, step, rules=rules)  # an instance: the core engine evaluates it
     if step.rel == "=":
         if reduces_by_rules(a - b, substitutions, rules):
-            return True, "ok (operator rules)"
+            return _instances_agree(a, b, step.rel, rules, "ok (operator rules)")
     elif step.rel in (">=", "<="):
         d = a - b if step.rel == ">=" else b - a
         w = step.witness
-        if w is not None and reduces_by_rules(d - w, substitutions, rules) and nonnegative(w):
-            return True, "ok (operator rules, witness)"
+        if w is not None and reduces_by_rules(d - w, substitutions, rules) and not _redefines(w, rules or {}) \
+                and nonnegative(apply_rules(w, rules or {})):
+            return _instances_agree(a, b, step.rel, rules, "ok (operator rules, witness)")
     return check_link(prev, step, rules=rules)
+
+
+def _instances_agree(a, b, rel, rules, detail) -> tuple:
+    """A link the rules accept must also hold on random concrete instances (:mod:`derivations.instances`)."""
+    refuted = instance_check(a, b, rel, rules or {})
+    return (False, refuted) if refuted else (True, detail)
 
 
 def prove_general(steps: list, label: str, substitutions: Optional[dict] = None,
@@ -328,6 +377,8 @@ def prove_general(steps: list, label: str, substitutions: Optional[dict] = None,
     if not steps:
         return ProofResult(False, None, f"[{label}] empty derivation", label)
     for i, st in enumerate(steps):
+        if i > 0 and st.given:
+            continue  # taken as given (listed in the theorem box), not checked
         if i > 0:
             ok, detail = link_ok(steps[i - 1], st, substitutions, rules)
             if not ok:

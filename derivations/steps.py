@@ -69,6 +69,9 @@ class Step:
         display: optional compact form shown instead of ``expr`` (a SymPy expression over display symbols,
             an unevaluated form); :meth:`Identity.prove` checks it equals ``expr`` after substituting the
             identity's definitions, so what is shown is what was checked.
+        given: a step *taken as given* -- a hypothesis of the theorem such as EM's M-step gain -- as a sentence
+            (Markdown with ``$...$``).  Its link is not checked; the identity lists it in the theorem box under
+            "taken as given", so the reader sees exactly what the proof assumes.
     """
 
     expr: sp.Basic
@@ -77,6 +80,7 @@ class Step:
     witness: Optional[sp.Expr] = None
     var: Optional[sp.Symbol] = None
     display: Optional[sp.Basic] = None
+    given: Optional[str] = None
 
     @property
     def shown(self) -> sp.Basic:

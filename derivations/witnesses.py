@@ -17,7 +17,11 @@ import sympy as sp
 
 from derivations.steps import Step
 
-__all__ = ["Witness", "GibbsG", "tangent_gap", "expand_witnesses", "gibbs_lemma_steps"]
+__all__ = ["Witness", "GibbsG", "tangent_gap", "expand_witnesses", "gibbs_lemma_steps", "CONCAVE"]
+
+#: undefined functions declared concave (a hypothesis of the theorem) -> their declared supergradient;
+#: read by :mod:`derivations.instances`, which then draws a random concave function and its exact derivative
+CONCAVE: dict = {}
 
 
 class Witness(sp.Function):
@@ -60,7 +64,8 @@ class GibbsG(Witness):
         return r"G\left(%s\right)" % printer._print(self.args[0])
 
 
-def tangent_gap(phi: Callable, dphi: Callable, name: str = "T", positive_domain: bool = False) -> type:
+def tangent_gap(phi: Callable, dphi: Callable, name: str = "T", positive_domain: bool = False,
+                concave: bool = False) -> type:
     r"""The witness class :math:`T(y; m) = \varphi(m) + \varphi'(m)(y - m) - \varphi(y) \ge 0` of a concave ``phi``.
 
     Args:
@@ -68,9 +73,13 @@ def tangent_gap(phi: Callable, dphi: Callable, name: str = "T", positive_domain:
             :math:`\varphi'`.  The hypothesis "``phi`` is concave" *is* the statement that this gap is
             non-negative for every ``y, m`` in the domain; the class carries it as an assumption.
         positive_domain: the domain of ``phi`` is :math:`(0, \infty)` (e.g. the logarithm).
+        concave: for an *undefined* ``phi``, the hypothesis "``phi`` is concave and ``dphi`` is a supergradient
+            of it", which the theorem must then state.  Without it the gap of an undefined ``phi`` is not known
+            to be non-negative (an undefined function is not concave by default).  Ignored for a concrete ``phi``,
+            whose concavity is checked.
     Returns:
         a :class:`Witness` subclass of two arguments ``(y, m)``, rendered :math:`T_\varphi(y; m)`.
-        For an undefined ``phi`` the non-negativity is the hypothesis; for a concrete ``phi`` it is granted only
+        For an undefined ``phi`` the non-negativity is the declared hypothesis ``concave=True``; for a concrete ``phi`` it is granted only
         when SymPy shows :math:`\varphi'' \le 0` on the domain and ``dphi`` is the derivative of ``phi``, so a
         convex :math:`\varphi` (a real mistake: Jensen applied the wrong way round) is not a witness.
     """
@@ -78,7 +87,9 @@ def tangent_gap(phi: Callable, dphi: Callable, name: str = "T", positive_domain:
     from sympy.core.function import AppliedUndef
 
     if isinstance(phi(t), AppliedUndef):
-        concave = True
+        concave = bool(concave)
+        if concave:
+            CONCAVE[phi] = dphi  # the random instances draw a concave phi with dphi its derivative
     else:
         second = sp.simplify(sp.diff(phi(t), t, 2))
         slope_ok = sp.simplify(sp.diff(phi(t), t) - dphi(t)) == 0
@@ -95,6 +106,7 @@ def tangent_gap(phi: Callable, dphi: Callable, name: str = "T", positive_domain:
     return type(name, (Witness,), {
         "nargs": 2, "definition": definition, "_latex": _latex,
         "_eval_is_nonnegative": lambda self: True if concave else None, "_eval_is_real": lambda self: True,
+        "concave_hypothesis": (phi, dphi) if concave and isinstance(phi(t), AppliedUndef) else None,
     })
 
 
