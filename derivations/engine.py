@@ -16,8 +16,8 @@ r"""The proof engine: checks each link of a chain of SymPy expressions.
   or, for a univariate difference, by a convexity certificate (``var=``): positive second derivative, value at
   every stationary point non-negative.
 
-Logs inside expectations and sums are expanded with ``force=True`` (:func:`derivations.expectation.linear_form`):
-sound because every log argument there is a density, a weight or a ratio of them (positive by hypothesis).
+Logs are split only over factors known positive (:func:`derivations.positivity.safe_expand_log`): densities,
+positive symbols, weights; a log of a real quantity of unknown sign stays one atom.
 
 Each symbolic verdict is backed by evaluation at random points (positive values for positive symbols; opaque
 atoms become random numbers with their assumptions), as SymPy's tests do; a failed link reports a numeric
@@ -33,14 +33,18 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, linear_form
+from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, leibniz, linear_form, permits
 from derivations.steps import ProofResult, Step
+from derivations.positivity import known_nonnegative, known_positive, safe_expand_log
 from derivations.witnesses import GibbsG, Witness, expand_witnesses
 
 __all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "known_nonnegative", "apply_rules",
            "witness_nonnegative", "instance_check"]
 
-_ATOMS = (Expect, sp.Sum, sp.Integral, AppliedUndef, sp.Indexed, sp.Derivative, sp.Subs, NormalPDF, DiagNormalPDF)
+# A limit is an atom too: replacing an integral inside it by a constant would hide its dependence on the
+# limit's variable (lim_n c(n) * I(n) is not lim_n c(n) * I).
+_ATOMS = (Expect, sp.Sum, sp.Integral, AppliedUndef, sp.Indexed, sp.Derivative, sp.Subs, NormalPDF, DiagNormalPDF,
+          sp.Limit)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -61,18 +65,19 @@ def _expanded_log(arg: sp.Expr) -> sp.Expr:
     if arg.is_Rational:
         return _log_of_rational(arg)
     num, den = sp.fraction(sp.together(arg))
-    out = sp.Integer(0)
+    out, leftover = sp.Integer(0), sp.Integer(1)
     for part, sign in ((num, 1), (den, -1)):
         coeff, factors = sp.factor_list(part)
-        if coeff.is_Rational:
-            out += sign * _log_of_rational(abs(coeff))
-            if coeff < 0:
-                out += sign * sp.log(-1)
+        if coeff.is_Rational and coeff > 0:
+            out += sign * _log_of_rational(coeff)
         else:
-            out += sign * sp.log(coeff)
+            leftover *= coeff ** sign
         for fac, e in factors:
-            out += sign * e * sp.log(fac)
-    return out
+            if fac.is_positive is True or known_positive(fac):
+                out += sign * e * sp.log(fac)  # log(P L) = log P + log L only for P > 0
+            else:
+                leftover *= fac ** (sign * e)  # factors of unknown sign stay together in one log
+    return out + (sp.log(leftover) if leftover != 1 else 0)
 
 
 def _log_rational_zero(d: sp.Expr) -> Optional[bool]:
@@ -121,9 +126,9 @@ def _cheap_zero(d: sp.Expr, thorough: bool = True) -> bool:
         return False
     for f in (
         lambda e: sp.expand(e),
-        lambda e: sp.expand(sp.expand_log(e, force=True)),
-        lambda e: sp.cancel(sp.expand(sp.expand_log(e, force=True))),
-        lambda e: sp.simplify(sp.expand_log(e, force=True)),
+        lambda e: sp.expand(safe_expand_log(e)),
+        lambda e: sp.cancel(sp.expand(safe_expand_log(e))),
+        lambda e: sp.simplify(safe_expand_log(e)),
     ):
         try:
             if f(d) == 0:
@@ -291,8 +296,8 @@ def _to_integral(e: sp.Expr) -> sp.Expr:
     if type(e).__name__ == "Expectation":
         e = e.rewrite(sp.Integral)
     if isinstance(e, sp.Derivative) and isinstance(e.expr, sp.Integral):
-        inner = e.expr
-        return sp.Integral(sp.diff(inner.function, *e.variables), *inner.limits)
+        moved = leibniz(e)  # with the boundary terms; None where the rule does not apply
+        return e if moved is None else moved
     if isinstance(e, sp.Mul):
         ints = [f for f in e.args if isinstance(f, sp.Integral)]
         if len(ints) == 1:
@@ -317,7 +322,7 @@ def _integrands_match(a: sp.Expr, b: sp.Expr) -> bool:
     if fa.has(sp.exp):
         # products of exponentials (densities): compare logarithms, which turns them into sums; a sign
         # difference leaves log(-1) = i*pi behind, so this cannot equate f and -f
-        la, lb = sp.expand_log(sp.log(fa), force=True), sp.expand_log(sp.log(fb), force=True)
+        la, lb = safe_expand_log(sp.log(fa)), safe_expand_log(sp.log(fb))
         if _cheap_zero(la - lb, thorough=False):
             return True
     return _cheap_zero(fa - fb)
@@ -425,101 +430,6 @@ def _reduced(d: sp.Expr) -> sp.Expr:
 # Inequalities
 # ---------------------------------------------------------------------------------------------------------
 
-def _sum_minus_term(w: sp.Add, ranges: dict, strict: bool) -> bool:
-    r"""The lemma :math:`\sum_{m=lo}^{hi} g_m - g_n \ge 0` for :math:`g \ge 0` and :math:`n` the index of an
-    enclosing sum over the same range (so :math:`g_n` is one of the terms); :math:`> 0` when :math:`g > 0` and
-    the range has at least two terms.  Other terms of ``w`` must be non-negative (positive) themselves."""
-    terms = list(w.args)
-    for i, t in enumerate(terms):
-        if not (isinstance(t, sp.Sum) and len(t.limits) == 1):
-            continue
-        m, lo, hi = t.limits[0]
-        for j, u in enumerate(terms):
-            c, h = u.as_coeff_Mul()
-            if j == i or c != -1:
-                continue
-            for n, (nlo, nhi) in ranges.items():
-                if h != t.function.xreplace({m: n}) or sp.simplify(nlo - lo) != 0 or sp.simplify(nhi - hi) != 0:
-                    continue
-                inner = {**ranges, m: (lo, hi)}
-                ok = known_positive(t.function, inner) if strict else known_nonnegative(t.function, inner)
-                if strict and (hi - lo).is_positive is not True:
-                    ok = False
-                others = [a for k, a in enumerate(terms) if k not in (i, j)]
-                if ok and all(known_nonnegative(a, ranges) for a in others):
-                    return True
-    return False
-
-
-def known_nonnegative(w: sp.Basic, ranges: Optional[dict] = None) -> bool:
-    """Is ``w >= 0`` by the rules: witnesses, squares, sums/products of non-negatives, E_q and Sum of
-    non-negatives (monotonicity), a sum minus one of its own terms, SymPy's assumptions?
-
-    ``ranges``: ``{index: (lo, hi)}`` of the sums enclosing ``w`` (filled in by the recursion).
-    """
-    ranges = ranges or {}
-    if w.is_nonnegative is True:
-        return True
-    if isinstance(w, GibbsG):
-        return known_positive(w.args[0], ranges)
-    if isinstance(w, Witness):
-        return w.is_nonnegative is True
-    if isinstance(w, sp.Add):
-        if all(known_nonnegative(a, ranges) for a in w.args):
-            return True
-        if _sum_minus_term(w, ranges, strict=False):
-            return True
-        tog = sp.together(w)
-        return isinstance(tog, sp.Mul) and tog != w and all(
-            known_nonnegative(a, ranges) if not isinstance(a, sp.Add) else
-            (all(known_nonnegative(b, ranges) for b in a.args) or _sum_minus_term(a, ranges, strict=False))
-            for a in tog.args)
-    if isinstance(w, sp.Mul):
-        return all(known_nonnegative(a, ranges) for a in w.args)
-    if isinstance(w, sp.Pow):
-        if w.exp.is_even:
-            return True
-        return known_positive(w.base, ranges) and w.exp.is_real is True
-    if isinstance(w, sp.log):  # log u >= 0 iff u >= 1
-        return known_nonnegative(sp.together(sp.expand(w.args[0] - 1)), ranges)
-    if isinstance(w, Expect):
-        return known_nonnegative(w.expr, ranges)
-    if isinstance(w, sp.Sum) and len(w.limits) == 1:  # an empty sum is 0, also non-negative
-        k, lo, hi = w.limits[0]
-        return known_nonnegative(w.function, {**ranges, k: (lo, hi)})
-    return False
-
-
-def known_positive(e: sp.Basic, ranges: Optional[dict] = None) -> bool:
-    """Is ``e > 0`` by the rules: positive symbols and densities combined by +, *, /, real powers; integrals,
-    sums and expectations of positive functions; a sum of at least two positive terms minus one of them?"""
-    ranges = ranges or {}
-    if e.is_positive is True:
-        return True
-    if isinstance(e, sp.Add):
-        if all(known_positive(a, ranges) for a in e.args):
-            return True
-        if _sum_minus_term(e, ranges, strict=True):
-            return True
-        tog = sp.together(e)
-        return isinstance(tog, sp.Mul) and tog != e and all(
-            known_positive(a, ranges) if not isinstance(a, sp.Add) else
-            (all(known_positive(b, ranges) for b in a.args) or _sum_minus_term(a, ranges, strict=True))
-            for a in tog.args)
-    if isinstance(e, sp.Mul):
-        return all(known_positive(a, ranges) for a in e.args)
-    if isinstance(e, sp.Pow):
-        return known_positive(e.base, ranges) and e.exp.is_real is True
-    if isinstance(e, sp.Integral):
-        return known_positive(e.function, ranges)
-    if isinstance(e, sp.Sum) and len(e.limits) == 1:
-        k, lo, hi = e.limits[0]
-        return (hi - lo).is_nonnegative is True and known_positive(e.function, {**ranges, k: (lo, hi)})
-    if isinstance(e, Expect):
-        return known_positive(e.expr, ranges)
-    return False
-
-
 def _redefines(witness: sp.Basic, rules: dict) -> bool:
     """Does a rule redefine a function whose concavity a tangent-gap witness in ``witness`` assumes?"""
     heads = set()
@@ -534,9 +444,18 @@ def witness_nonnegative(witness: sp.Basic, rules: dict) -> bool:
     """A witness is non-negative because of its *definition*: the identity's rules are substituted first (so a
     rule-defined symbol's declared sign is never trusted), and a tangent gap's concavity hypothesis must not be
     contradicted by a rule that redefines the concave function."""
-    if _redefines(witness, rules or {}):
+    rules = rules or {}
+    if _redefines(witness, rules):
         return False
-    return known_nonnegative(apply_rules(witness, rules or {}))
+    w = apply_rules(witness, rules)
+    # a rule-defined head that survives the substitution (used with other arguments than its definition's)
+    # carries only its declared sign, which is not trusted
+    heads = {type(k) for k in rules if isinstance(k, AppliedUndef)}
+    bases = {k.base for k in rules if isinstance(k, sp.Indexed)} | {k for k in rules if isinstance(k, sp.Symbol)}
+    if any(type(t) in heads for t in w.atoms(AppliedUndef)) or any(t.base in bases for t in w.atoms(sp.Indexed)) \
+            or (w.free_symbols & bases):
+        return False
+    return known_nonnegative(w)
 
 
 def _convex_nonneg(d: sp.Expr, var: sp.Symbol) -> bool:
@@ -617,19 +536,97 @@ def instance_check(a, b, rel: str, rules: dict, seed: int = 0) -> Optional[str]:
     return None
 
 
+_SENTINELS = ("given_rules", "permit_leibniz", "permit_limit_exchange")
+
+
+def given_rules(rules: dict) -> list:
+    """The left sides of the rules an identity takes as given (see :data:`derivations.steps.GIVEN_RULES`)."""
+    for k, v in (rules or {}).items():
+        if isinstance(k, sp.Symbol) and k.name == "given_rules":
+            return list(v)
+    return []
+
+
+def claims(rules: dict) -> dict:
+    """The rules that are claims (left side not a name), sentinels and summation hypotheses left out."""
+    from derivations.instances import constraints_of
+
+    cons = constraints_of(rules)
+    out = {}
+    for k, v in (rules or {}).items():
+        if is_definition(k):
+            continue
+        if isinstance(k, sp.Sum) and isinstance(k.function, sp.Indexed) and k.function.base.label in cons:
+            continue
+        out[k] = v
+    return out
+
+
+@lru_cache(maxsize=256)
+def _validate_rules_cached(frozen: tuple) -> Optional[str]:
+    from derivations.expectation import DENSITY_VARS
+    from derivations.instances import constraints_of, refute_link
+
+    rules = dict(frozen)
+    defs = {k: v for k, v in rules.items() if is_definition(k)}
+    cons = constraints_of(rules)
+    given = set(given_rules(rules))
+    # a definition of a declared density must define a normalized density of its variable
+    for lhs, rhs in defs.items():
+        if not isinstance(lhs, AppliedUndef) or DENSITY_VARS.get(lhs.func.__name__) != 1:
+            continue
+        var = lhs.args[0]
+        if not isinstance(var, sp.Symbol) or any(a.has(var) for a in lhs.args[1:]):
+            continue
+        mass = sp.Integral(apply_rules(rhs, defs), (var, -sp.oo, sp.oo))
+        verdict, detail = refute_link(mass, sp.Integer(1), "=", trials=2, constraints=cons)
+        if verdict == "refuted":
+            return (f"the rule defining the density {sp.sstr(lhs)} does not define a normalized density of "
+                    f"{var}: {detail.replace('the left side', 'its integral over ' + str(var))}")
+    # every claim (a rule whose left side is not a name) is checked unless the identity takes it as given
+    for lhs, rhs in claims(rules).items():
+        if lhs in given:
+            continue
+        verdict, detail = refute_link(apply_rules(lhs, defs), apply_rules(rhs, defs), "=", trials=3,
+                                      constraints=cons)
+        if verdict == "refuted":
+            return (f"the rule {sp.sstr(lhs)} = {sp.sstr(rhs)} is not true in general: {detail}; "
+                    "state it as taken as given (GIVEN_RULES) if it is a hypothesis")
+    return None
+
+
+def validate_rules(rules: dict | None) -> Optional[str]:
+    """Check an identity's rules before they are used: a rule that defines a declared density must define a
+    normalized one, and a *claim* among the rules (``E[w] = p(x)``) must hold on random instances unless the
+    identity takes it as given.  Returns the reason a rule is refused, or None."""
+    if not rules:
+        return None
+    try:
+        return _validate_rules_cached(_freeze(rules))
+    except TypeError:  # pragma: no cover - unhashable
+        return None
+
+
 def is_definition(lhs: sp.Basic) -> bool:
     """Is a rule ``lhs -> rhs`` a *definition* (its left side a name: a symbol, an indexed symbol, or an
     undefined function applied to symbols), rather than a *claim* about compound expressions (``E[w] = p(x)``,
     ``sum_k w_k = 1``), which an identity must list as taken as given?"""
+    from derivations.expectation import DENSITY_VARS
+
     if isinstance(lhs, (sp.Symbol, sp.Indexed)):
         return True
     if isinstance(lhs, AppliedUndef) or (isinstance(lhs, sp.Function) and not lhs.func.__module__.startswith("sympy")):
-        return all(isinstance(a, (sp.Symbol, sp.Indexed, AppliedUndef)) or a.is_number for a in lhs.args)
+        if type(lhs).__name__ not in DENSITY_VARS:
+            return True  # notation: a display function defined where it is used (f'(mu + sigma eps) := ...)
+        # a declared density is defined only as a function of names; a value at a compound point is a claim
+        return all(isinstance(a, (sp.Symbol, sp.Indexed, sp.IndexedBase, AppliedUndef)) or a.is_number
+                   for a in lhs.args)
     return False
 
 
 def _check_link(a, b, rel, witness, var, seed, rules) -> tuple[bool, str]:
-    ok, detail = _check_link_rules(a, b, rel, witness, var, seed, rules)
+    with permits(rules):
+        ok, detail = _check_link_rules(a, b, rel, witness, var, seed, rules)
     if not ok:
         return ok, detail
     refuted = instance_check(a, b, rel, rules, seed)
@@ -676,6 +673,9 @@ def prove_chain(steps: list, label: str = "main", rules: dict | None = None) -> 
     """Check every link of a chain (and every step's display form); report the first failing step."""
     if not steps:
         return ProofResult(False, None, f"[{label}] empty derivation", label)
+    bad_rule = validate_rules(rules)
+    if bad_rule:
+        return ProofResult(False, None, f"[{label}] {bad_rule}", label)
     for i, st in enumerate(steps):
         if i > 0 and st.given:
             continue  # a step taken as given (a hypothesis of the theorem, listed in its box): not checked

@@ -48,7 +48,7 @@ from derivations.identity import make_identity
 from derivations.models import linear_gaussian as lg
 from derivations.notation import M_STAR, P_X, V_STAR, evid, lik, prior, q, q_inst, x, z
 from derivations.numeric import Component, normalization_claims, result_of
-from derivations.steps import Derivation, Step
+from derivations.steps import GIVEN_RULES, Derivation, Step
 from derivations.witnesses import GibbsG
 
 N_SAMPLES = 100_000
@@ -175,7 +175,9 @@ def _iwae_k3() -> list:
 
 def _build(variant):
     rules = {evid(x): sp.Integral(lik(x, z) * prior(z), (z, -sp.oo, sp.oo)),
-             A[i]: (S_ALL - wts[i]) / K, Expect(Wbar(zeta), zeta, Qs(zeta)): evid(x)}
+             A[i]: (S_ALL - wts[i]) / K, Expect(Wbar(zeta), zeta, Qs(zeta)): evid(x),
+             # taken as given: the unbiasedness of the average weight over K i.i.d. samples (exchangeability)
+             GIVEN_RULES: sp.Tuple(Expect(Wbar(zeta), zeta, Qs(zeta)))}
     hyps = [r"p(x) = \int p(x \mid z)\, p(z)\, dz", r"q(z) > 0 \text{ where } p(x \mid z) p(z) > 0"]
     common = {"hypotheses": hyps, "kind": "general", "scope": SCOPE, "model": MODEL,
               "title": r"General proof: every model and every proposal $q$"}
@@ -202,7 +204,7 @@ def _build(variant):
         Derivation("iwae_monotone", _iwae_general(), kind="general",
                    title=r"IWAE: $\mathcal{L}_K \le \mathcal{L}_{K+1}$ for every $K \ge 1$"),
         Derivation("iwae_upper", _iwae_upper(), kind="general",
-                   title=r"IWAE: $\mathcal{L}_K \le \log p(x)$ for every $K$"),
+                   title=r"IWAE: $\mathcal{L}_K \le \log p(x)$, $\bar w$ the average of the $K$ weights"),
         Derivation("instance", _instance(), kind="instance",
                    title="Worked instance: the same chain on the linear-Gaussian model"),
         Derivation("iwae_monotone_K3", _iwae_k3(), kind="instance",

@@ -28,6 +28,9 @@ Sums to a symbolic bound (``Sum`` over an ``IndexedBase``) obey the same lineari
 """
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
+
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
@@ -183,8 +186,10 @@ class Expect(sp.Expr):
     def _eval_is_real(self):
         return True if self.expr.is_real else None
 
+    is_expectation = True  # read by derivations.positivity (which does not import this module)
+
     def _eval_is_nonnegative(self):
-        from derivations.engine import known_nonnegative
+        from derivations.positivity import known_nonnegative
 
         return True if known_nonnegative(self.expr) else None
 
@@ -202,7 +207,9 @@ class Expect(sp.Expr):
 def _expand_logs(e: sp.Expr) -> sp.Expr:
     """Expand ``log NormalPDF`` and the logs of products/quotients of positive factors, then distribute."""
     if e.has(sp.log):
-        e = sp.expand_log(e, force=True)  # every log argument here is a density, a weight or a ratio of them
+        from derivations.positivity import safe_expand_log
+
+        e = safe_expand_log(e)  # logs split over factors known positive (densities, weights) only
     if e.has(NormalPDF, DiagNormalPDF):
         e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], (NormalPDF, DiagNormalPDF)),
                       lambda t: t.args[0].log_expanded())
@@ -305,19 +312,51 @@ def _lin_integral(e: sp.Integral) -> sp.Expr:
     return out
 
 
+_PERMITS: contextvars.ContextVar = contextvars.ContextVar("permits", default=frozenset())
+
+
+@contextmanager
+def permits(rules: dict | None):
+    """Within the block, the rules unlocked by the identity's stated hypotheses (``PERMIT_*`` sentinels of
+    :mod:`derivations.steps` among ``rules``) may be applied."""
+    from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
+
+    names = frozenset(n for n, k in (("leibniz", PERMIT_LEIBNIZ), ("limit", PERMIT_LIMIT)) if (rules or {}).get(k))
+    token = _PERMITS.set(names)
+    try:
+        yield
+    finally:
+        _PERMITS.reset(token)
+
+
+def permitted(name: str) -> bool:
+    """Is the rule ``name`` (``"leibniz"``: under an integral over an infinite interval; ``"limit"``: a limit
+    inside an expectation) unlocked by a stated hypothesis in the current proof?"""
+    return name in _PERMITS.get()
+
+
 def leibniz(e: sp.Derivative):
     r"""Leibniz's rule for ``Derivative(Integral | Expect | Sum, theta)``, or None where it does not apply.
 
     :math:`\frac{d}{d\theta} \int_{a(\theta)}^{b(\theta)} f\, dz = \int_a^b \partial_\theta f\, dz
     + f(b)\, b'(\theta) - f(a)\, a'(\theta)` (the boundary terms vanish for limits free of :math:`\theta`; an
     infinite limit is free of it).  Only a first derivative in one variable, of one integral or finite sum whose
-    integration variable is not :math:`\theta`.  Exchanging the derivative and the integral needs a dominating
-    integrable bound on :math:`\partial_\theta f` -- a hypothesis the identity must state (its "taken as given").
+    integration variable is not :math:`\theta`, and whose integrand has no kink or jump in :math:`\theta`.  Over
+    an infinite interval (an expectation included) the exchange needs a dominating integrable bound on
+    :math:`\partial_\theta f`: the rule applies only when the identity states the hypothesis
+    :data:`derivations.steps.LEIBNIZ` (see :func:`permits`).
     """
     inner = e.expr
     if len(e.variable_count) != 1 or e.variable_count[0][1] != 1:
         return None
     theta = e.variable_count[0][0]
+    infinite = isinstance(inner, Expect) or (isinstance(inner, sp.Integral) and any(
+        len(lim) == 1 or not (lim[1].is_finite and lim[2].is_finite) for lim in inner.limits))
+    if infinite and not permitted("leibniz"):
+        return None  # over an infinite interval the exchange needs a dominating bound: a stated hypothesis
+    kinks = (sp.Piecewise, sp.Heaviside, sp.Abs, sp.Max, sp.Min, sp.sign, sp.floor, sp.ceiling, sp.DiracDelta)
+    if any(isinstance(t, kinks) and t.has(theta) for t in sp.preorder_traversal(inner)):
+        return None  # an integrand with a kink or a jump in theta: no differentiation under the integral sign
     if isinstance(inner, Expect):
         if inner.var == theta:
             return None

@@ -57,6 +57,7 @@ from scipy.stats import norm
 from derivations.expectation import Expect, density
 from derivations.notation import LOG_PX
 from derivations.numeric import within
+from derivations.steps import DOMINATED_CONVERGENCE
 from derivations.operator_rules import RawSymbol, make_rule_identity
 from derivations.rv import expect_rv as E, normal_rv
 from derivations.steps import Derivation, NumericResult, Step
@@ -189,7 +190,7 @@ def _build(variant):
     defs = {LIM_ELBO: steps[0].expr, **rules, LOGN_LOG_X: _ln(sp.log(xp), 0, 1), ABS_FPRIME: 1 / xp}
     return {"statement": sp.Eq(LIM_ELBO, LOG_PX), "definitions": defs, "steps": steps, "kind": "general",
             "title": r"General proof: every invertible $f$ on $\mathbb{R}^D$",
-            "hypotheses": [r"x = g(z),\ f = g^{-1}", r"f, g \in C^2", r"\sigma > 0"],
+            "hypotheses": [r"x = g(z),\ f = g^{-1}", r"f, g \in C^2", r"\sigma > 0", DOMINATED_CONVERGENCE],
             "scope": SCOPE, "model": MODEL, "side": _instances() if variant is None else []}
 
 

@@ -12,7 +12,8 @@ from typing import Callable, Optional
 import sympy as sp
 
 from derivations.engine import chain_relation, check_link, prove_chain
-from derivations.steps import Derivation, NumericResult, ProofResult, Step
+from derivations.steps import (DOMINATED_CONVERGENCE, LEIBNIZ, PERMIT_LEIBNIZ, PERMIT_LIMIT, Derivation,
+                              NumericResult, ProofResult, Step)
 
 __all__ = ["Identity", "make_identity", "INSTANCE_SCOPE"]
 
@@ -79,6 +80,10 @@ class Identity:
         for h in self._get().get("hypotheses", []):
             if isinstance(h, sp.Equality):
                 out[h.lhs] = h.rhs
+            elif h == LEIBNIZ:
+                out[PERMIT_LEIBNIZ] = sp.true
+            elif h == DOMINATED_CONVERGENCE:
+                out[PERMIT_LIMIT] = sp.true
         return out
 
     @property
@@ -124,6 +129,9 @@ class Identity:
         try:
             rules = self.rules
             for der in self.derivations:
+                claim = title_overclaims(der, rules)
+                if claim:
+                    return ProofResult(False, None, f"[{der.label}] {claim}", der.label)
                 res = prove_chain(der.steps, der.label, rules=rules)
                 if not res.ok:
                     return res
@@ -165,6 +173,27 @@ class Identity:
         r"""The statement with its hypotheses, e.g. ``\log E[y] \ge E[\log y] \quad (y > 0)``."""
         hyps = self.hypotheses
         return self.latex() + (r" \qquad \left(" + r",\ ".join(hyps) + r"\right)" if hyps else "")
+
+
+def title_overclaims(der: Derivation, rules: dict) -> str:
+    """Why a derivation's kind or title claims more than its chain proves ("" if it does not).
+
+    A title "for every $K$ ..." (every, all, each, any) needs a symbol $K$ in the chain it heads: a chain on
+    $K = 3$ does not prove a statement for every $K$.
+    """
+    import re
+
+    from derivations.engine import apply_rules
+
+    exprs = [apply_rules(st.expr, rules) for st in der.steps] + [st.expr for st in der.steps]
+    names = {str(sym) for e in exprs for sym in e.free_symbols}
+    names |= {str(lim[2]) for e in exprs for t in e.atoms(sp.Sum) for lim in t.limits}
+    for m in re.finditer(r"(?:every|all|each|any)\s+\$\s*([A-Za-z])\s*(?:\\ge|\\geq|>|\$)", der.title or ""):
+        sym = m.group(1)
+        if not any(n == sym or n.startswith(sym + "_") for n in names) and not any(
+                sym in str(e) for e in exprs):
+            return f"its title claims a statement for every ${sym}$, but no symbol {sym} appears in its chain"
+    return ""
 
 
 def make_identity(name: str, title: str, source: str, build: Callable, check: Callable, twins: dict) -> Identity:

@@ -49,10 +49,11 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.engine import (_redefines, apply_rules, chain_relation, check_link, instance_check,
+from derivations.engine import (_redefines, apply_rules, validate_rules, chain_relation, check_link, instance_check,
                                 known_nonnegative, known_positive)
-from derivations.expectation import DENSITY_VARS, Expect, leibniz
-from derivations.identity import Identity, make_identity
+from derivations.expectation import DENSITY_VARS, Expect, leibniz, permits, permitted
+from derivations.positivity import safe_expand_log
+from derivations.identity import Identity, make_identity, title_overclaims
 from derivations.steps import ProofResult, Step
 from derivations.witnesses import GibbsG, expand_witnesses as expand_gibbs
 
@@ -77,7 +78,7 @@ def _full_space(lim: tuple) -> bool:
 
 
 def _terms(f: sp.Expr) -> list:
-    f = sp.expand(sp.expand_log(expand_gibbs(f), force=True))
+    f = sp.expand(safe_expand_log(expand_gibbs(f)))
     return list(sp.Add.make_args(f))
 
 
@@ -132,6 +133,37 @@ def _lin_sum(f: sp.Expr, limits: tuple, depth: int) -> sp.Expr:
     return out
 
 
+def _limit_inside(body: sp.Basic, var, point):
+    """``Integral(phi(eps) g, eps over the whole line)`` with ``phi`` a declared density of ``eps`` free of the limit's
+    variable -> ``Integral(phi(eps) Limit(g), ...)``; None for any other integral (no rule moves the limit)."""
+    if isinstance(body, sp.Add):  # a sum of integrals over the same variable: one integral of the sum
+        parts = []
+        for t in body.args:
+            ints = [a for a in sp.Mul.make_args(t) if isinstance(a, sp.Integral)]
+            if len(ints) != 1:
+                return None
+            c = t / ints[0]
+            if c.free_symbols & set(ints[0].variables):
+                return None
+            parts.append((c, ints[0]))
+        lims = {i.limits for _, i in parts}
+        if len(lims) != 1:
+            return None
+        body = sp.Integral(sp.Add(*[c * i.function for c, i in parts]), *lims.pop())
+    if not (isinstance(body, sp.Integral) and len(body.limits) == 1 and _full_space(body.limits[0])):
+        return None
+    eps = body.limits[0][0]
+    if eps == var or not permitted("limit"):
+        return None  # dominated convergence must be a stated hypothesis of the theorem
+    terms = sp.Add.make_args(body.function)
+    for f in sp.Mul.make_args(terms[0]):
+        if is_density(f) and f.args[0] == eps and not f.has(var) and not any(a.has(eps) for a in f.args[1:]) \
+                and all(f in sp.Mul.make_args(t) for t in terms):
+            rest = sp.Add(*[t / f for t in terms])
+            return sp.Integral(f * sp.Limit(rest, var, point), body.limits[0])
+    return None
+
+
 def _linearize(e: sp.Basic, depth: int = 0) -> sp.Basic:
     if not isinstance(e, sp.Basic) or e.is_Atom:
         return e
@@ -140,11 +172,13 @@ def _linearize(e: sp.Basic, depth: int = 0) -> sp.Basic:
         return e if moved is None else _linearize(moved, depth)
     if isinstance(e, sp.Limit):
         body, var, point = e.args[0], e.args[1], e.args[2]
-        if isinstance(body, Expect) and is_density(body.dens) and body.dens.args[0] == body.var \
-                and not body.dens.has(var) and body.var != var:
+        if isinstance(body, Expect):
+            body = sp.Integral(body.dens * body.expr, (body.var,))
+        moved = _limit_inside(body, var, point)
+        if moved is not None:
             # dominated convergence under a probability density free of the limit's variable (a hypothesis
             # of the theorem): the limit moves inside the expectation
-            return _linearize(sp.Integral(body.dens * sp.Limit(body.expr, var, point), (body.var,)), depth)
+            return _linearize(moved, depth)
         if _expect_to_integral(body).has(sp.Integral):
             return e  # no rule moves a limit inside any other integral: the limit stays an opaque atom
         inner = sp.expand(_linearize(body, depth))
@@ -169,8 +203,8 @@ def _linearize(e: sp.Basic, depth: int = 0) -> sp.Basic:
 
 def linearize(e: sp.Basic) -> sp.Basic:
     """The canonical form used by :func:`reduces_by_rules`: rules 1-4 applied everywhere, logs expanded."""
-    out = _linearize(sp.expand(sp.expand_log(expand_gibbs(e), force=True)))
-    return sp.expand(sp.expand_log(out, force=True))
+    out = _linearize(sp.expand(safe_expand_log(expand_gibbs(e))))
+    return sp.expand(safe_expand_log(out))
 
 
 def change_of_variables(i: sp.Integral, substitutions: dict) -> sp.Integral:
@@ -342,6 +376,11 @@ def _explicit(e: sp.Basic) -> sp.Basic:
 
 def link_ok(prev: Step, step: Step, substitutions: Optional[dict] = None, rules: Optional[dict] = None) -> tuple:
     """Check one link by these rules; fall back to the core engine (instances, closed forms)."""
+    with permits(rules):
+        return _link_ok(prev, step, substitutions, rules)
+
+
+def _link_ok(prev: Step, step: Step, substitutions: Optional[dict] = None, rules: Optional[dict] = None) -> tuple:
     a, b = _explicit(prev.expr), _explicit(step.expr)
     prev, step = dataclasses.replace(prev, expr=a), dataclasses.replace(step, expr=b)
     general = (a - b).has(AppliedUndef, Expect) or (step.witness is not None and step.witness.has(AppliedUndef, Expect))
@@ -376,6 +415,9 @@ def prove_general(steps: list, label: str, substitutions: Optional[dict] = None,
     """:func:`derivations.engine.prove_chain` with the operator rules of this module (display forms too)."""
     if not steps:
         return ProofResult(False, None, f"[{label}] empty derivation", label)
+    bad_rule = validate_rules(rules)
+    if bad_rule:
+        return ProofResult(False, None, f"[{label}] {bad_rule}", label)
     for i, st in enumerate(steps):
         if i > 0 and st.given:
             continue  # taken as given (listed in the theorem box), not checked
@@ -403,6 +445,9 @@ class RuleIdentity(Identity):
             rules = self.rules
             subs = self._get().get("substitutions", {})
             for der in self.derivations:
+                claim = title_overclaims(der, rules)
+                if claim:
+                    return ProofResult(False, None, f"[{der.label}] {claim}", der.label)
                 res = prove_general(der.steps, der.label, subs.get(der.label), rules)
                 if not res.ok:
                     return res

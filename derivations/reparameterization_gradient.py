@@ -39,6 +39,7 @@ import sympy as sp
 
 from derivations.expectation import Expect, density
 from derivations.models import gradient_estimators as gradients
+from derivations.steps import LEIBNIZ
 from derivations.operator_rules import make_rule_identity
 from derivations.rv import expect_rv as E, normal_rv
 from derivations.score_function_gradient import c, f_expr, mu, sigma
@@ -130,7 +131,7 @@ def _build(variant):
             "definitions": {GRAD_LHS: steps[0].expr, GRAD_RHS: steps[2].expr, **rules},
             "steps": steps, "kind": "general",
             "title": r"General proof: every location-scale family and every differentiable $f$",
-            "hypotheses": [r"\sigma > 0", r"f \text{ differentiable}", r"\nabla \textstyle\int = \int \nabla"],
+            "hypotheses": [r"\sigma > 0", r"f \text{ differentiable}", LEIBNIZ],
             "scope": SCOPE, "model": MODEL, "substitutions": {"main": subs, "mu": subs},
             "side": [mu_chain, _instance(mu, variant), _instance(sigma, variant)]}
 

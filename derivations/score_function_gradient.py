@@ -33,6 +33,7 @@ import sympy as sp
 
 from derivations.expectation import Expect, NormalPDF, density
 from derivations.models import gradient_estimators as gradients
+from derivations.steps import LEIBNIZ
 from derivations.operator_rules import make_rule_identity
 from derivations.rv import expect_rv as E, normal_rv
 from derivations.steps import Derivation, NumericResult, Step
@@ -131,7 +132,7 @@ def _build(variant):
                                                                         z, q(z, theta))},
             "steps": steps, "kind": "general", "title": r"General proof: every $q(z \mid \theta)$ and every $f$",
             "hypotheses": [r"q(z \mid \theta) \text{ differentiable in } \theta",
-                           r"\nabla_\theta \textstyle\int = \int \nabla_\theta"],
+                           LEIBNIZ],
             "scope": SCOPE, "model": MODEL,
             "side": [_instance(mu, variant), _instance(sigma, variant)]}
 

@@ -12,7 +12,22 @@ from typing import Optional
 
 import sympy as sp
 
-__all__ = ["Step", "Derivation", "ProofResult", "NumericResult", "UnknownIdentityError", "KINDS"]
+__all__ = ["Step", "Derivation", "ProofResult", "NumericResult", "UnknownIdentityError", "KINDS", "LEIBNIZ",
+           "DOMINATED_CONVERGENCE", "PERMIT_LEIBNIZ", "PERMIT_LIMIT", "GIVEN_RULES"]
+
+#: Hypotheses that unlock a rule.  An identity that differentiates under an integral over an infinite interval
+#: (or under an expectation), or moves a limit inside an expectation, must list the matching string among its
+#: ``hypotheses``: the theorem box then shows it, and only then does the engine apply the rule.
+LEIBNIZ = (r"\nabla_\theta \textstyle\int f\, dz = \int \nabla_\theta f\, dz"
+           r"\ \text{(an integrable bound on } \nabla_\theta f \text{)}")
+DOMINATED_CONVERGENCE = (r"\lim_{\sigma \to 0} \mathbb{E}_{\epsilon}[g_\sigma] = \mathbb{E}_{\epsilon}[\lim_{\sigma \to 0} g_\sigma]"
+                         r"\ \text{(dominated convergence)}")
+#: the key under which an identity's rules carry the left sides of the rules it *takes as given* (claims such as
+#: IWAE's E[w-bar] = p(x) that no rule checks); every other claim among the rules is checked on random instances
+GIVEN_RULES = sp.Symbol("given_rules")
+#: the sentinels the engine reads in an identity's rules when the hypotheses above are stated
+PERMIT_LEIBNIZ = sp.Symbol("permit_leibniz")
+PERMIT_LIMIT = sp.Symbol("permit_limit_exchange")
 
 #: What a derivation proves: the statement in general, the same chain on a worked instance, or a lemma.
 KINDS = ("general", "instance", "lemma")

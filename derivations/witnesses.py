@@ -86,7 +86,15 @@ def tangent_gap(phi: Callable, dphi: Callable, name: str = "T", positive_domain:
     t = sp.Symbol("t", positive=True) if positive_domain else sp.Symbol("t", real=True)
     from sympy.core.function import AppliedUndef
 
-    if isinstance(phi(t), AppliedUndef):
+    if isinstance(phi(t), AppliedUndef) and hasattr(type(phi(t)), "_imp_"):
+        phi_t = type(phi(t))._imp_(t)  # an implemented function is concrete: its concavity is checked
+        dphi_t = dphi(t)
+        if isinstance(dphi_t, AppliedUndef) and hasattr(type(dphi_t), "_imp_"):
+            dphi_t = type(dphi_t)._imp_(t)
+        second = sp.simplify(sp.diff(phi_t, t, 2))
+        slope_ok = sp.simplify(sp.diff(phi_t, t) - dphi_t) == 0
+        concave = bool(slope_ok and (second == 0 or (-second).is_nonnegative is True))
+    elif isinstance(phi(t), AppliedUndef):
         concave = bool(concave)
         if concave:
             CONCAVE[phi] = dphi  # the random instances draw a concave phi with dphi its derivative
@@ -105,7 +113,10 @@ def tangent_gap(phi: Callable, dphi: Callable, name: str = "T", positive_domain:
 
     return type(name, (Witness,), {
         "nargs": 2, "definition": definition, "_latex": _latex,
-        "_eval_is_nonnegative": lambda self: True if concave else None, "_eval_is_real": lambda self: True,
+        "_eval_is_nonnegative": lambda self: True if concave and all(
+            (a.is_positive if positive_domain else a.is_real) for a in self.args) else None,
+        "_eval_is_real": lambda self: True if all(
+            (a.is_positive if positive_domain else a.is_real) for a in self.args) else None,
         "concave_hypothesis": (phi, dphi) if concave and isinstance(phi(t), AppliedUndef) else None,
     })
 
