@@ -191,6 +191,11 @@ def _build(variant):
     return {"statement": sp.Eq(LIM_ELBO, LOG_PX), "definitions": defs, "steps": steps, "kind": "general",
             "title": r"General proof: every invertible $f$ on $\mathbb{R}^D$",
             "hypotheses": [r"x = g(z),\ f = g^{-1}", r"f, g \in C^2", r"\sigma > 0", DOMINATED_CONVERGENCE],
+            "given": [r"the first-order Taylor expansions $\log|\det J_f(g(z))| = \log|\det J_f(x)| + \sigma r_J(\epsilon)$, "
+                      r"$\log p(z) = \log p(f(x)) + \sigma r_p(\epsilon)$ and of the decoder's quadratic form, "
+                      r"at $z = f(x) + \sigma\epsilon$ (stated as rules, not derived)",
+                      r"the determinant rule $\log\det(\sigma^2 (J^\top J)^{-1}) = 2D \log\sigma - 2\log|\det J_f|$",
+                      r"the change of variables $\log p(x) = \log p(f(x)) + \log|\det J_f(x)|$ (a rule)"],
             "scope": SCOPE, "model": MODEL, "side": _instances() if variant is None else []}
 
 

@@ -37,7 +37,8 @@ class Identity:
     * ``scope`` -- the sentence of the theorem box saying what was proved, e.g. "for all $N \ge 1$ and every
       $q(z \mid x_n)$"; default :data:`INSTANCE_SCOPE`;
     * ``model`` -- Markdown (``$...$`` math) stating the worked instance's model, shown before its symbols;
-    * ``side`` -- more :class:`Derivation` s (``kind`` ``"instance"`` for worked examples, ``"lemma"``).
+    * ``side`` -- more :class:`Derivation` s (``kind`` ``"instance"`` for worked examples, ``"lemma"``);
+    * ``given`` -- sentences naming what the proof takes as given (see :attr:`taken_as_given`).
 
     ``check_fn(seed) -> NumericResult``.  ``twin_factories`` build the wrong twins (themselves
     :class:`Identity` objects) on first access.  Nothing heavy runs at construction time.
@@ -85,6 +86,32 @@ class Identity:
             elif h == DOMINATED_CONVERGENCE:
                 out[PERMIT_LIMIT] = sp.true
         return out
+
+    @property
+    def taken_as_given(self) -> list:
+        r"""What the proof assumes without checking it, as Markdown sentences (``$...$`` math), for the theorem box.
+
+        Collected from: the build's ``"given"`` list (e.g. the flow's Taylor expansions, stated as rules), every
+        :class:`~derivations.steps.Step` with ``given`` (e.g. EM's M-step gain), the rules listed under
+        :data:`~derivations.steps.GIVEN_RULES` (claims no rule checks, e.g. IWAE's
+        $\mathbb{E}[\bar w] = p(x)$), and the stated hypotheses that unlock a rule (differentiation under the
+        integral sign, dominated convergence).  Everything else in the proof is checked: by the rules, and on
+        random instances.
+        """
+        from derivations.engine import given_rules
+
+        out = list(self._get().get("given", []))
+        for der in self.derivations:
+            out += [st.given for st in der.steps if st.given]
+        rules = self.rules
+        for lhs in given_rules(rules):
+            out.append(f"${sp.latex(lhs)} = {sp.latex(rules.get(lhs, lhs))}$")
+        raw = self._get().get("hypotheses", [])
+        if LEIBNIZ in raw:
+            out.append(f"${LEIBNIZ}$")
+        if DOMINATED_CONVERGENCE in raw:
+            out.append(f"${DOMINATED_CONVERGENCE}$")
+        return list(dict.fromkeys(out))
 
     @property
     def scope(self) -> str:

@@ -102,7 +102,10 @@ def _adaptive(f, a, b, whole, tol, depth, budget):
             + _adaptive(f, m, b, right, tol / 2, depth - 1, budget))
 
 
-_TAIL = 16.0
+_TAIL = 30.0
+#: beyond this distance from 0 an integrand that cannot be evaluated (a density underflowing to 0 inside a
+#: log) counts as 0: the random densities have no mass there
+_FAR = 12.0
 
 
 def _quad(g, lo: float, hi: float, precise: bool = False):
@@ -112,7 +115,7 @@ def _quad(g, lo: float, hi: float, precise: bool = False):
     if lo > hi:
         return -_quad(g, hi, lo, precise)
     # The random densities are centred within +-3 with scales below 2: beyond +-TAIL their mass is below
-    # e^-40, so an infinite interval is cut there (no density underflows to 0 inside it).
+    # e^-200, so an infinite interval is cut there.
     if math.isinf(lo):
         lo = min(-_TAIL, hi - _TAIL) if not math.isinf(hi) else -_TAIL
     if math.isinf(hi):
@@ -131,7 +134,14 @@ def _quad(g, lo: float, hi: float, precise: bool = False):
             return g(hi - t / (1 - t)) / ((1 - t) ** 2)
         a, b = 0.0, 1.0
     else:
-        f, a, b = g, lo, hi
+        def f(t):
+            try:
+                return g(t)
+            except Unevaluable:
+                if abs(t) > _FAR:
+                    return 0.0
+                raise
+        a, b = lo, hi
     budget = _Budget(40000 if precise else 8000)
     # start from 6 panels so that a narrow peak is seen by at least one of them
     panels = 12 if precise else 6
