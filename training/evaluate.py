@@ -32,6 +32,7 @@ import torch
 
 from .data import binarize, load_mnist
 from .model import VAE, gaussian_kl_to_standard_normal, log_diag_gaussian, log_standard_normal
+from .cli import EVALUATE_BOUNDS
 from .io import FolderLock, UsageError, atomic_write_set, check_name, npz_bytes, prepare_folder, remove_stale_temps
 from .result_files import PAPER_TABLE1, RESULTS_DIR, SCHEMA, ResultsError, problems, read_metrics
 from .surgery_estimators import surgery_terms
@@ -39,8 +40,8 @@ from .train import CHECKPOINT, METRICS, load_checkpoint, model_from_checkpoint
 
 ENCODINGS_SUBSET = 5000
 MANIFOLD_GRID = 20
-#: Bounds of evaluate's numeric options: name -> (lowest, highest).
-BOUNDS = {"iwae_k": (1, 100_000), "iwae_images": (1, 10_000), "train_subset": (2, 60_000), "threads": (0, 256)}
+#: Bounds of evaluate's numeric options: name -> (lowest, highest) (defined with the other commands' bounds).
+BOUNDS = EVALUATE_BOUNDS
 
 
 def _git_commit() -> str:
