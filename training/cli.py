@@ -136,7 +136,7 @@ def name(flag: str, *, empty_ok: bool = False, max_len: int = 64) -> Callable[[s
 def path_text(raw: str) -> str:
     """An ``argparse`` type for a path: not empty, no NUL byte (the OS would refuse it later, mid-way)."""
     if not raw.strip() or "\x00" in raw:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a usable path: give a folder name without NUL bytes")
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a usable path: give a path (not empty, no NUL byte)")
     return raw
 
 

@@ -162,13 +162,16 @@ def test_case3_kill_between_checkpoint_and_metrics_loses_no_row(tmp_path, tiny_i
 
 
 def test_case3_stale_temporary_files_are_removed_on_start(tmp_path, tiny_images):
+    """Only the tool's own temporary files (unique prefix) are removed; a user's ``*.tmp`` files stay (issue 23)."""
     out = train(train_config(tmp_path), data=tiny_images)
-    stale = [out / ".checkpoint.pt.4242.deadbeef.tmp", out / "checkpoint.ptab12cd.tmp"]  # ours, the older writer's
-    for p in stale:
+    stale = [out / ".elbo-lab-tmp.checkpoint.pt.4242.deadbeef.tmp"]  # what a killed atomic_write leaves
+    users = [out / "notes.tmp", out / ".checkpoint.pt.4242.deadbeef.tmp", out / "draft.tmp"]
+    for p in stale + users:
         p.write_bytes(b"\0" * 1000)
     train(train_config(tmp_path, epochs=2), resume=True, data=tiny_images)
     assert not any(p.exists() for p in stale)
-    assert not list(out.glob("*.tmp"))
+    assert all(p.read_bytes() == b"\0" * 1000 for p in users)
+    assert not list(out.glob(".elbo-lab-*"))
 
 
 # --- case 4: evaluate refuses non-finite terms and writes a result set all-or-nothing ---------------------------
