@@ -181,6 +181,10 @@ def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_di
     cfg, epochs = ckpt["config"], int(ckpt["epoch"])
     d = cfg.latent_dim
     name = name or f"vae_d{d}"
+    for f in (f"{name}.json", f"{name}.metrics.jsonl", f"{name}.encodings.npz", f"{name}.manifold.npz"):
+        if (out / f).exists() and not (out / f).is_file():  # refused before the measuring, not after it
+            raise UsageError(f"{out / f} exists and is not a regular file (a folder?): move it away or choose "
+                             f"another --name or --results-dir; nothing was written")
     with FolderLock(out, "--results-dir"):
         remove_stale_temps(out)
         result, files = _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_images,

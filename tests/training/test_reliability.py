@@ -491,3 +491,176 @@ def test_committed_results_and_metrics_pass_the_schema():
         res = result_files.load(d)
         rows = result_files.load_metrics(d)
         assert len(rows) == res["provenance"]["epochs"] and all("avg_kl" in r for r in rows)
+
+
+# --- issue 23: all-or-nothing sets, the tool's own temporary files, messages that name the real cause ----------
+
+def test_issue23_a_rename_failing_mid_set_restores_the_old_set(tmp_path, tiny_mnist, capsys, monkeypatch):
+    out, res = tmp_path / "r", tmp_path / "res"
+    assert run(capsys, *train_args(tiny_mnist, out, "--epochs", "2"))[0] == 0
+    assert run(capsys, *eval_args(out, tiny_mnist, res))[0] == 0
+    before = listing(res)
+    real, calls = os.replace, {"n": 0}
+
+    def failing_replace(src, dst):
+        if Path(dst).parent == res and not Path(dst).name.startswith(".elbo-lab"):
+            calls["n"] += 1
+            if calls["n"] == 3:  # two files of the new set are in place already
+                raise OSError(errno.EIO, "Input/output error", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(tio.os, "replace", failing_replace)
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, res, "--note", "second"))
+    assert rc == 1 and calls["n"] >= 3  # (the roll-back renames count too)
+    assert listing(res) == before  # the old set, whole; no temporary file, journal or backup left
+
+
+_KILL_MID_SET = r"""
+import os, sys
+import training.io as tio
+real, n = os.replace, [0]
+def replace(src, dst):
+    if not os.path.basename(dst).startswith(".elbo-lab"):
+        n[0] += 1
+        if n[0] == 2:
+            os._exit(9)  # killed between the renames of the set
+    return real(src, dst)
+tio.os.replace = replace
+tio.atomic_write_set(sys.argv[1], {"a.npz": b"new a", "b.npz": b"new b", "r.json": b"new r"})
+"""
+
+
+def test_issue23_a_kill_between_renames_is_rolled_back_by_the_next_writer(tmp_path):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    tio.atomic_write_set(folder, {"a.npz": b"old a", "b.npz": b"old b", "r.json": b"old r"})
+    (folder / "notes.tmp").write_text("mine")
+    p = subprocess.run([sys.executable, "-c", _KILL_MID_SET, str(folder)], cwd=REPO, capture_output=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert p.returncode == 9, p.stderr
+    assert (folder / "a.npz").read_bytes() == b"new a" and (folder / "r.json").read_bytes() == b"old r"  # mixed
+    with FolderLock(folder):
+        tio.remove_stale_temps(folder)  # what evaluate, train and reproduce's publish do first, under the lock
+    assert listing(folder) == {"a.npz": b"old a", "b.npz": b"old b", "notes.tmp": b"mine", "r.json": b"old r"}
+
+
+def test_issue23_evaluate_refuses_a_json_target_that_is_a_folder_before_replacing_anything(tmp_path, tiny_mnist,
+                                                                                             capsys):
+    out, res = tmp_path / "r", tmp_path / "res"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+    assert run(capsys, *eval_args(out, tiny_mnist, res))[0] == 0
+    (res / "vae_d2.json").unlink()
+    (res / "vae_d2.json").mkdir()
+    (res / "draft.tmp").write_text("a user's draft")
+    files = lambda: {p.name: p.read_bytes() for p in sorted(res.iterdir()) if p.is_file()}  # noqa: E731
+    before = files()
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, res, "--note", "second"))
+    assert rc == 2 and "vae_d2.json" in err and "not a regular file" in err
+    assert files() == before and (res / "vae_d2.json").is_dir()
+    (res / "vae_d2.json").rmdir()
+    assert run(capsys, *eval_args(out, tiny_mnist, res))[0] == 0
+    assert (res / "draft.tmp").read_text() == "a user's draft"  # evaluate deletes only its own temporary files
+
+
+def test_issue23_iwae_images_1_is_a_usage_error_not_an_invalid_result(tmp_path, tiny_mnist, capsys):
+    out, res = tmp_path / "r", tmp_path / "res"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, res)[:-4], "--iwae-k", "5", "--iwae-images", "1")
+    assert rc == 2 and "--iwae-images" in err and "from 2 to" in err and listing(res) == {}
+
+
+def test_issue23_resume_command_is_shell_quoted(tmp_path, tiny_mnist, capsys, monkeypatch):
+    out = tmp_path / "my runs" / "it's r"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+    orig = ManualElboStep.step
+    monkeypatch.setattr(ManualElboStep, "step", lambda self, x: (_ for _ in ()).throw(KeyboardInterrupt))
+    rc, _, err = run(capsys, *train_args(tiny_mnist, out, "--resume", "--epochs", "3"))
+    assert rc == 130
+    cmd = err.split("continue with: ", 1)[1].strip()
+    words = shlex.split(cmd)  # pasted into a shell, the folder is one word
+    assert words[:3] == ["python", "-m", "training"] and words[words.index("--out-dir") + 1] == str(out)
+    monkeypatch.setattr(ManualElboStep, "step", orig)
+
+
+def test_issue23_reproduce_interrupt_prints_a_quoted_command(tmp_path, tiny_mnist, capsys, monkeypatch):
+    import training.reproduce as rp
+
+    monkeypatch.setattr(rp, "make_plan", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    out = tmp_path / "a job"
+    rc, _, err = run(capsys, "reproduce", "--dims", "2", "--epochs", "1", "--data-root", tiny_mnist,
+                     "--no-verify-data", "--out-dir", out, "--results-dir", tmp_path / "res")
+    assert rc == 130 and "interrupted" in err
+    words = shlex.split(err.split("continue with: ", 1)[1])
+    assert words[words.index("--out-dir") + 1] == str(out)
+
+
+@pytest.mark.parametrize("raised, said", [
+    (MemoryError(), "out of memory"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                  "allocate 80000000000000 bytes"), "out of memory"),
+    (PermissionError(errno.EACCES, "Permission denied", "/x/y"), "permission denied"),
+])
+def test_issue23_out_of_memory_and_permission_errors_are_named(tmp_path, tiny_mnist, capsys, monkeypatch, raised,
+                                                               said):
+    import training.train as tt
+
+    def boom(*a, **k):
+        raise raised
+
+    monkeypatch.setattr(tt, "_train_locked", boom)
+    rc, _, err = run(capsys, *train_args(tiny_mnist, tmp_path / "r"))
+    assert rc == 1 and said in err and "unexpected" not in err
+
+
+def test_issue23_a_huge_prior_is_a_usage_error(tmp_path, tiny_mnist, capsys):
+    rc, _, err = run(capsys, *train_args(tiny_mnist, tmp_path / "r", "--prior", "mog:1000000000000000"))
+    assert rc == 2 and "prior" in err and "100000" in err
+
+
+def _gz_mnist(root: Path) -> Path:
+    from conftest import write_idx_mnist
+
+    write_idx_mnist(root)
+    raw = root / "MNIST" / "raw"
+    for f in list(raw.iterdir()):
+        (raw / (f.name + ".gz")).write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    return root
+
+
+def test_issue23_unreadable_gz_is_named_as_unreadable(tmp_path, monkeypatch):
+    from training import data as td
+
+    root = _gz_mnist(tmp_path / "d")
+    monkeypatch.setenv("ELBO_LAB_CACHE", str(tmp_path / "cache"))
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(a[0]))
+
+    monkeypatch.setattr(td.gzip, "open", denied)
+    with pytest.raises(td.DataError, match="cannot be read \\(Permission denied\\)") as e:
+        td.load_mnist(True, root, verify=False)
+    assert "damaged" not in str(e.value) and e.value.exit_code == 2
+
+
+def test_issue23_damaged_copy_in_the_cache_is_rebuilt(tmp_path, monkeypatch):
+    from training import data as td
+
+    root = _gz_mnist(tmp_path / "d")
+    monkeypatch.setenv("ELBO_LAB_CACHE", str(tmp_path / "cache"))
+    x, _ = td.load_mnist(True, root, verify=False)
+    cached = next((tmp_path / "cache").rglob("train-images-idx3-ubyte"))
+    cached.write_bytes(cached.read_bytes()[:1000])  # truncated in the cache (a disk error, a killed copy)
+    y, _ = td.load_mnist(True, root, verify=False)
+    assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_issue23_empty_elbo_lab_cache_is_treated_as_unset(tmp_path, monkeypatch, value):
+    from training import data as td
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ELBO_LAB_CACHE", value)
+    assert td._cache_root() == Path.home() / ".cache" / "elbo-lab"
+    monkeypatch.setenv("ELBO_LAB_CACHE", "rel")
+    assert td._cache_root() == tmp_path / "rel"  # absolute: children in other folders use the same cache
