@@ -20,6 +20,7 @@ import time
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not the usage block
+        message = " ".join(message.split())  # one line, whatever control characters the arguments held
         print(f"python -m derivations: error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
 

@@ -78,7 +78,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     unknown = [n for n in args.scenes if n not in SCENE_NAMES]
     if unknown:
-        print(f"error: unknown scene {', '.join(unknown)}; valid: {', '.join(SCENE_NAMES)}", file=sys.stderr)
+        print(f"error: unknown scene {', '.join(map(repr, unknown))}; valid: {', '.join(SCENE_NAMES)}",
+              file=sys.stderr)
         return 2
     if args.cmd == "slides":
         from vizlab.slides import DEFAULT_OUT as SLIDES_OUT
