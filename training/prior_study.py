@@ -149,11 +149,12 @@ def _samples(dist, n: int, seed: int) -> torch.Tensor:
 
 def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: int, fit_steps: int, seed: int = 0,
             data_root: str | None = None, ks=IWAE_KS, threads: int = 1, verify: bool = True,
-            surgery_samples: int | None = None) -> dict:
+            surgery_samples: int | None = None, files: dict | None = None) -> dict:
     """The measurements of :func:`study` that need only the checkpoint (not yet the results file).
 
     Returns a dict (``epochs``, ``active_units``, ``iwae_vs_k``, ``fitted`` marginal KLs, ``priors_npz``); for D = 2
-    writes ``results_dir/NAME.priors.npz``.
+    writes ``results_dir/NAME.priors.npz`` -- or, when ``files`` is a dict, puts its bytes there under that name
+    (for :func:`merge` to write together with the results file, all-or-nothing).
     """
     if threads:  # 0: all cores (torch's default)
         torch.set_num_threads(threads)
@@ -202,17 +203,22 @@ def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k
                 npz.update(learned_prior_components(model), learned_samples=_samples(model.prior_distribution(), 5000,
                                                                                      seed).numpy())
         fname = f"{name}.priors.npz"
-        atomic_write(Path(results_dir) / fname, npz_bytes(**{k: np.asarray(v, dtype=np.int64 if k == "labels" else np.float32)
-                                                           for k, v in npz.items()}))
+        payload = npz_bytes(**{k: np.asarray(v, dtype=np.int64 if k == "labels" else np.float32) for k, v in npz.items()})
+        if files is not None:
+            files[fname] = payload
+        else:
+            atomic_write(Path(results_dir) / fname, payload)
         out["priors_npz"] = fname
     out["seconds"] = time.perf_counter() - t0
     return out
 
 
-def merge(measured: dict, results_dir: Path) -> dict:
-    """Add ``beyond`` (from :func:`measure` and the results file's terms) to ``results_dir/NAME.json``."""
+def merge(measured: dict, results_dir: Path, files: dict | None = None) -> dict:
+    """Add ``beyond`` (from :func:`measure` and the results file's terms) to ``results_dir/NAME.json``; ``files``
+    (name -> bytes, e.g. ``NAME.priors.npz``) are written with it, all-or-nothing, the JSON last, while the results
+    folder is locked."""
     from . import result_files
-    from .io import TrainingError
+    from .io import FolderLock, TrainingError, atomic_write_set
 
     path = Path(results_dir) / f"{measured['name']}.json"
     result = result_files.load_path(path)  # one-line ResultsError if missing, damaged or invalid
@@ -243,7 +249,8 @@ def merge(measured: dict, results_dir: Path) -> dict:
         beyond["priors_npz"] = measured["priors_npz"]
     beyond["seconds"] = measured["seconds"]
     result["beyond"] = beyond
-    atomic_write(path, json.dumps(result, indent=2) + "\n")
+    with FolderLock(Path(results_dir), "--results-dir"):
+        atomic_write_set(results_dir, {**(files or {}), path.name: json.dumps(result, indent=2) + "\n"})
     return beyond
 
 
@@ -350,16 +357,17 @@ def _main(a) -> int:
             b = merge(_load_measurement(folders["merge_from"] / f"{name}.json", name), results)
         else:
             prepare_folder(results, "--results-dir")
+            files = None if a.measure_to else {}
             m = measure(name, folders["runs"] / name, results, a.iwae_images, a.fit_k, a.fit_steps,
                         data_root=a.data_root, threads=a.threads, verify=not a.no_verify,
-                        surgery_samples=a.surgery_samples)
+                        surgery_samples=a.surgery_samples, files=files)
             if a.measure_to:
                 to = prepare_folder(folders["measure_to"], "--measure-to")
                 atomic_write(to / f"{name}.json", json.dumps(m, indent=2) + "\n")
                 print(name, "measured:", {k: round(v["value"], 2) for k, v in m["iwae_vs_k"]["bounds"].items()},
                       flush=True)
                 continue
-            b = merge(m, results)
+            b = merge(m, results, files)
         print(name, json.dumps({k: v for k, v in b.items() if k in ("optimal_prior", "active_units")})[:300],
               {k: round(v["value"], 2) for k, v in b["iwae_vs_k"]["bounds"].items()}, flush=True)
     return 0

@@ -188,3 +188,12 @@ def test_a_valid_study_writes_only_inside_the_results_folder(study_dirs, capsys,
     rc, err = _study(capsys, base, data, "--merge-from", measured)
     assert rc == 1 and "--measure-to" in err
     assert {p for p in base.rglob("*") if "res" not in p.relative_to(base).parts[:1]} == before
+
+
+def test_a_direct_study_writes_its_pictures_and_results_file_together(study_dirs, capsys):
+    base, data = study_dirs
+    rc, err = _study(capsys, base, data)
+    assert rc == 0, err
+    r = json.loads((base / "res" / "vae_d2.json").read_text())
+    assert r["beyond"]["priors_npz"] == "vae_d2.priors.npz" and (base / "res" / "vae_d2.priors.npz").is_file()
+    assert not [p for p in (base / "res").iterdir() if p.name.startswith(".elbo-lab")]
