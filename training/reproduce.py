@@ -77,6 +77,18 @@ class ReproduceError(TrainingError):
     """A step of the job failed; the one-line message names the step, its log and how to continue."""
 
 
+def recipe_for(name: str, train_subset: int | None) -> dict:
+    """The recipe ``name`` (``"recipe"`` or ``"previous"``); on a ``train_subset`` smaller than one of its batches
+    (a smoke test), that batch is the whole subset, and ``batch_capped_to_subset`` says so in the plan."""
+    recipe = dict(PREVIOUS_RECIPE if name == "previous" else RECIPE)
+    if train_subset is not None:
+        for key in ("batch_size", "batch_size_late"):
+            if recipe[key] > train_subset:
+                recipe[key] = train_subset
+                recipe["batch_capped_to_subset"] = True
+    return recipe
+
+
 def validate(args) -> dict:
     """Check ``reproduce``'s options together (each was checked alone while parsing) before any work or write.
 
@@ -84,8 +96,7 @@ def validate(args) -> dict:
     same folder ``train`` would use from the user's working directory), ``device`` (resolved).
 
     Raises:
-        UsageError: repeated or too many ``--dims``; a ``--train-subset`` smaller than the recipe's batches; a
-        results name that would be too long; a folder that is a file or cannot be written; no CUDA for
+        UsageError: repeated or too many ``--dims``; a results name that would be too long; a folder that is a file or cannot be written; no CUDA for
         ``--device cuda``; a run config that ``TrainConfig.validate`` refuses. DataError: MNIST missing or corrupt.
     """
     from . import cli
@@ -98,12 +109,7 @@ def validate(args) -> dict:
         raise UsageError(f"--dims {' '.join(map(str, dims))} repeats a size: give each latent size once")
     if len(dims) > MAX_DIMS:
         raise UsageError(f"--dims gives {len(dims)} sizes: give at most {MAX_DIMS} (the paper's are 2 10 20)")
-    recipe = PREVIOUS_RECIPE if args.recipe == "previous" else RECIPE
-    biggest = max(recipe["batch_size"], recipe["batch_size_late"] or 0)
-    if args.train_subset is not None and args.train_subset < biggest:
-        raise UsageError(f"--train-subset {args.train_subset} is smaller than the recipe's batch of {biggest} "
-                         f"images: use --train-subset {biggest} or more"
-                         + (" (or --recipe previous, batch 100)" if args.recipe == "recipe" else ""))
+    recipe = recipe_for(args.recipe, args.train_subset)
     plan_like = {"prior": args.prior, "tag": args.tag}
     for d in dims:
         check_name(_name(plan_like, d), "--tag")
@@ -314,7 +320,7 @@ def estimate_eval_seconds(rate: float, iwae_k: int, iwae_images: int, n_train: i
 
 
 def make_plan(args, device: str) -> dict:
-    recipe = dict(PREVIOUS_RECIPE if args.recipe == "previous" else RECIPE)
+    recipe = recipe_for(args.recipe, args.train_subset)
     parallel = 1 if device.startswith("cuda") else len(args.dims)
     threads = args.threads_per_run
     n_train = args.train_subset or N_TRAIN

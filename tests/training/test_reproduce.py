@@ -193,8 +193,8 @@ BAD_REPRODUCE = [
     (["--dims", "2", "2"], "--dims"), (["--dims", "2000"], "--dims"), (["--threads-per-run", "0"], "--threads-per-run"),
     (["--threads-per-run", "nan"], "--threads-per-run"), (["--iwae-k", "0"], "--iwae-k"),
     (["--iwae-k", "inf"], "--iwae-k"), (["--iwae-images", "1"], "--iwae-images"),
-    (["--iwae-images", "-5"], "--iwae-images"), (["--train-subset", "200"], "--train-subset"),
-    (["--train-subset", "0"], "--train-subset"), (["--seed", "-1"], "--seed"), (["--seed", "nan"], "--seed"),
+    (["--iwae-images", "-5"], "--iwae-images"), (["--train-subset", "1"], "--train-subset"),
+    (["--train-subset", "0"], "--train-subset"), (["--train-subset", "nan"], "--train-subset"), (["--seed", "-1"], "--seed"), (["--seed", "nan"], "--seed"),
     (["--minutes", "0"], "--minutes"), (["--minutes", "nan"], "--minutes"), (["--minutes", "inf"], "--minutes"),
     (["--minutes", "1e400"], "--minutes"), (["--prior", "mog:1000000000000000"], "--prior"),
     (["--prior", "gauss"], "--prior"), (["--calibration-seconds", "0"], "--calibration-seconds"),
@@ -268,10 +268,13 @@ def test_reproduce_with_relative_paths_from_another_folder_writes_only_inside_it
     outside_before = sorted(p for p in tmp_path.rglob("*") if "work" not in p.relative_to(tmp_path).parts)
     rc, out, err = _cli(capsys, "reproduce", "--dims", "2", "--epochs", "1", "--data-root", "data",
                         "--no-verify-data", "--out-dir", "job", "--results-dir", "res", "--tag", "t1",
-                        "--iwae-k", "2", "--iwae-images", "2", "--poll-seconds", "0.2", "--recipe", "previous")
+                        "--iwae-k", "2", "--iwae-images", "2", "--poll-seconds", "0.2", "--train-subset", "200")
     assert rc == 0, err
     r = result_files.load_path(tmp_path / "work" / "res" / "vae_d2_t1.json")
-    assert r["provenance"]["epochs"] == 1
+    assert r["provenance"]["epochs"] == 1 and r["train"]["n"] == 200
+    # --train-subset 200 (valid for train) is below the recipe's late batch of 250: that batch is the subset
+    recipe = r["provenance"]["reproduce"]["recipe"]
+    assert recipe["batch_size"] == 100 and recipe["batch_size_late"] == 200 and recipe["batch_capped_to_subset"]
     work = tmp_path / "work"
     for p in work.rglob("*"):
         assert p.relative_to(work).parts[0] in ("data", "job", "res"), p
