@@ -408,11 +408,18 @@ def reproduce(args) -> Path:
     a start that finished no epoch never binds a later command; one whose runs have started does (the command
     that resumes it is named when the options differ).
     """
-    from .cli import inside
-    from .io import prepare_folder
+    from .io import FolderLock, prepare_folder
 
     paths = validate(args)  # every option, before anything is written
     out = prepare_folder(paths["out"], "--out-dir")
+    with FolderLock(out, "--out-dir"):  # one job per folder (a second one is refused at once, nothing written)
+        return _run_job(args, paths, out)
+
+
+def _run_job(args, paths: dict, out: Path) -> Path:
+    """The job of :func:`reproduce` in its locked ``out`` folder."""
+    from .cli import inside
+
     args.data_root = paths["data_root"]
     plan_path = out / "plan.json"
     device = paths["device"]

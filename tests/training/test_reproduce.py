@@ -279,3 +279,15 @@ def test_reproduce_with_relative_paths_from_another_folder_writes_only_inside_it
     for p in work.rglob("*"):
         assert p.relative_to(work).parts[0] in ("data", "job", "res"), p
     assert sorted(p for p in tmp_path.rglob("*") if "work" not in p.relative_to(tmp_path).parts) == outside_before
+
+
+def test_a_second_job_in_the_same_folder_is_refused_at_once(job_dirs, capsys):
+    from training.io import FolderLock
+
+    data, out, res = job_dirs
+    out.mkdir()
+    with FolderLock(out):  # a first job holds the folder
+        rc, _, err = _cli(capsys, "reproduce", "--dims", "2", "--epochs", "1", "--data-root", data,
+                          "--no-verify-data", "--out-dir", out, "--results-dir", res)
+    assert rc == 1 and "in use by another process" in err
+    assert list(out.iterdir()) == []
