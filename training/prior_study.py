@@ -324,6 +324,10 @@ def _check(a) -> dict:
         if not a.measure_to and not (results / f"{name}.json").is_file():
             raise UsageError(f"{results / (name + '.json')} not found: evaluate the run first "
                              f"(python -m training evaluate {runs / name} --name {name}), or use --measure-to")
+        if not a.measure_to:
+            from . import result_files
+
+            result_files.load_path(results / f"{name}.json")  # damaged or invalid: said now, not after measuring
     if a.measure_to:
         folders["measure_to"] = cli.check_folder(a.measure_to, "--measure-to")
         for name in a.names:

@@ -57,13 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (0, 1 a scene or the decks failed, 2 usage)."""
-    from training.cli import quiet_broken_pipe
+    from training.cli import run_main
 
-    try:
-        return _main(argv)
-    except BrokenPipeError:
-        quiet_broken_pipe()
-        return 0
+    # one line for every error (a closed pipe: quiet, exit 0; a disk or permission error: named, exit 1)
+    return run_main(lambda: _main(argv), memory_hint="render fewer scenes at once or a lower --quality")
 
 
 def _main(argv: list[str] | None) -> int:

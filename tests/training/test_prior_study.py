@@ -164,6 +164,12 @@ def test_missing_results_file_and_damaged_checkpoint(study_dirs, capsys, tmp_pat
     shutil.copytree(base / "runs" / "vae_d2", runs / "vae_x")
     rc, err = _study(capsys, base, data, "--runs", runs, names=["vae_x"])
     assert rc == 2 and "vae_x.json not found" in err and "evaluate" in err
+    (base / "res" / "vae_x.json").write_text("{damaged")
+    try:
+        rc, err = _study(capsys, base, data, "--runs", runs, names=["vae_x"])
+        assert rc == 1 and "vae_x.json" in err and "JSON" in err  # refused before measuring
+    finally:
+        (base / "res" / "vae_x.json").unlink()
     shutil.copy(base / "res" / "vae_d2.json", base / "res" / "vae_x.json")
     try:
         (runs / "vae_x" / "checkpoint.pt").write_bytes(b"not a checkpoint")
