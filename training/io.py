@@ -107,7 +107,8 @@ def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -
     """Write several files into ``folder`` all-or-nothing; return their paths.
 
     Every file is written to a temporary file first (fsynced); only when all are on disk are they renamed into
-    place, in the given order (put the file that refers to the others last). Before the first rename a journal
+    place, in the given order (put the file that refers to the others last), with SIGINT and SIGTERM held back
+    until the last rename (so Ctrl-C or a ``kill`` never splits a set). Before the first rename a journal
     (``.elbo-lab-set.PID.RANDOM.json``) records the set and a hard link keeps each file being replaced: if a
     rename fails, the files already replaced are restored; if the process is killed between renames, the next
     write into the folder (:func:`recover_sets`, also run by :func:`remove_stale_temps`) restores them. A target
@@ -126,6 +127,7 @@ def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -
     backups: dict[Path, Path] = {}
     journal: Path | None = None
     done: list[Path] = []
+    committed = False
     current = folder
     try:
         for name, data in files.items():
@@ -147,11 +149,21 @@ def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -
         _write_tmp(jtmp, json.dumps(entries).encode())
         os.replace(jtmp, journal)
         fsync_dir(folder)
-        for tmp, target in staged:
-            current = target
-            os.replace(tmp, target)
-            done.append(target)
+        blocked = _block_signals()  # a Ctrl-C or SIGTERM now waits until the set is whole
+        try:
+            for tmp, target in staged:
+                current = target
+                os.replace(tmp, target)
+                done.append(target)
+            journal.unlink(missing_ok=True)
+            for bak in backups.values():
+                bak.unlink(missing_ok=True)
+            committed = True
+        finally:
+            _unblock_signals(blocked)  # a held-back Ctrl-C or SIGTERM is raised here, after the set is whole
     except BaseException as e:
+        if committed:
+            raise
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         for target in done:  # roll back: the old file again, or no file where there was none
@@ -169,11 +181,28 @@ def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -
         if isinstance(e, OSError):
             raise _write_failure(e, current) from None
         raise
-    journal.unlink(missing_ok=True)
-    for bak in backups.values():
-        bak.unlink(missing_ok=True)
     fsync_dir(folder)
     return [target for _, target in staged]
+
+
+def _block_signals():
+    """Block SIGINT and SIGTERM for the renames of a set (delivered right after); the old mask, or None."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _unblock_signals(old) -> None:
+    if old is not None:
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def recover_sets(folder: str | os.PathLike) -> list[str]:

@@ -664,3 +664,47 @@ def test_issue23_empty_elbo_lab_cache_is_treated_as_unset(tmp_path, monkeypatch,
     assert td._cache_root() == Path.home() / ".cache" / "elbo-lab"
     monkeypatch.setenv("ELBO_LAB_CACHE", "rel")
     assert td._cache_root() == tmp_path / "rel"  # absolute: children in other folders use the same cache
+
+
+_SIGTERM_MID_SET = r"""
+import os, signal, sys
+import training.io as tio
+real, n = os.replace, [0]
+def replace(src, dst):
+    if not os.path.basename(dst).startswith(".elbo-lab"):
+        n[0] += 1
+        if n[0] == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # a kill (SIGTERM) arrives between the renames
+    return real(src, dst)
+tio.os.replace = replace
+tio.atomic_write_set(sys.argv[1], {"a.npz": b"new a", "b.npz": b"new b", "r.json": b"new r"})
+print("not reached")
+"""
+
+
+def test_issue23_sigterm_between_renames_waits_for_the_whole_set(tmp_path):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    tio.atomic_write_set(folder, {"a.npz": b"old a", "b.npz": b"old b", "r.json": b"old r"})
+    p = subprocess.run([sys.executable, "-c", _SIGTERM_MID_SET, str(folder)], cwd=REPO, capture_output=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert p.returncode == -signal.SIGTERM and b"not reached" not in p.stdout  # it did die of the SIGTERM ...
+    assert listing(folder) == {"a.npz": b"new a", "b.npz": b"new b", "r.json": b"new r"}  # ... after the set
+
+
+def test_issue23_ctrl_c_between_renames_is_raised_after_the_whole_set(tmp_path, monkeypatch):
+    """As under the CLI, where SIGTERM becomes KeyboardInterrupt: it is raised once the new set is whole."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    tio.atomic_write_set(folder, {"a.npz": b"old a", "r.json": b"old r"})
+    real = os.replace
+
+    def replace(src, dst):
+        if not Path(dst).name.startswith(".elbo-lab"):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(src, dst)
+
+    monkeypatch.setattr(tio.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        tio.atomic_write_set(folder, {"a.npz": b"new a", "r.json": b"new r"})
+    assert listing(folder) == {"a.npz": b"new a", "r.json": b"new r"}
