@@ -32,6 +32,7 @@ gradient of :mod:`training.elbo_step`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -278,6 +279,9 @@ def _set_pdeathsig() -> None:  # runs in the child before exec: die with the par
 
 def _spawn(args: list[str], log: Path, threads: int) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    for var in ("ELBO_LAB_CACHE", "ELBO_LAB_DATA"):  # the children run in the package's folder: absolute paths
+        if env.get(var, "").strip():
+            env[var] = str(Path(env[var]).expanduser().absolute())
     log.parent.mkdir(parents=True, exist_ok=True)
     f = open(log, "ab")
     p = subprocess.Popen([_python(), *args], stdout=f, stderr=subprocess.STDOUT, env=env,
@@ -725,6 +729,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from .config import TrainConfig
 
     e_hi = TrainConfig.BOUNDS["epochs"][1]
+    meta = {f.name: f.metadata.get("help", "").replace("%", "%%") for f in dataclasses.fields(TrainConfig)}
     p.add_argument("--minutes", type=cli.number(float, 0.0, 100_000.0, lo_open=True), default=60.0,
                    help="wall-time budget of the whole job (sets the epochs), more than 0")
     p.add_argument("--out-dir", type=cli.path_text, default="runs/reproduce",
@@ -739,11 +744,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", choices=("recipe", "previous"), default="recipe",
                    help="'recipe' (default) or 'previous' (Adam 1e-3 constant, batch 100: the old way, for comparison)")
     p.add_argument("--prior", type=cli.config_text("prior"), default="standard",
-                   help="prior of every model: standard, mog:K or vamp:K")
+                   help="prior of every model (as train's --prior): " + meta["prior"])
     p.add_argument("--threads-per-run", type=cli.config_number("threads", lo=1), default=1,
                    help="torch threads per run (default 1)")
-    p.add_argument("--device", type=cli.config_text("device"), default="auto",
-                   help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--device", type=cli.config_text("device"), default="auto", help=meta["device"])
     p.add_argument("--iwae-k", type=cli.eval_number("iwae_k"), default=1000,
                    help="importance samples per test image for the IWAE bound (as evaluate's)")
     p.add_argument("--iwae-images", type=cli.eval_number("iwae_images"), default=2000,
@@ -752,7 +756,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder holding MNIST/raw (default $ELBO_LAB_DATA, else ./data)")
     p.add_argument("--train-subset", type=cli.eval_number("train_subset"), default=None,
                    help="first n training images only (smoke tests); at least the recipe's batch size")
-    p.add_argument("--seed", type=cli.config_number("seed"), default=0, help="seed of every run (as train's)")
+    p.add_argument("--seed", type=cli.config_number("seed"), default=0, help=meta["seed"] + " (every run)")
     p.add_argument("--no-verify-data", dest="no_verify", action="store_true",
                    help="skip the MNIST checksum (test data), as train's --no-verify-data")
     p.add_argument("--tag", type=cli.name("--tag", empty_ok=True, max_len=MAX_TAG), default="",
