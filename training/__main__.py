@@ -114,7 +114,7 @@ def _evaluate(args, argv) -> None:
 
     path = evaluate_run(args.run_dir, name=args.name, results_dir=args.results_dir, data_root=args.data_root,
                         iwae_k=args.iwae_k, iwae_images=args.iwae_images, train_subset=args.train_subset,
-                        threads=args.threads, note=args.note, command=" ".join([PROG, *argv]),
+                        threads=args.threads, note=args.note, command=f"{PROG} {shlex.join(argv)}",
                         verify=args.verify_data, allow_flagged=args.allow_flagged)
     print(f"results: {path}")
 
