@@ -101,10 +101,12 @@ def _train(args, argv) -> None:
     else:
         cfg = TrainConfig(**given)
     cfg.validate()
-    if args.download:
-        from .data import prepare_mnist
+    from .data import prepare_mnist, require_mnist
 
+    if args.download:
         prepare_mnist(cfg.data_root, verify=cfg.verify_data, download=True)
+    else:
+        require_mnist(cfg.data_root)  # a wrong --data-root is refused before the run folder is made
     out = train(cfg, resume=args.resume, overwrite=args.overwrite)
     print(f"run folder: {out}  (next: {PROG} evaluate {shlex.quote(str(out))})")
 

@@ -175,6 +175,22 @@ def _gunzip_atomic(src: Path, dst: Path) -> None:
                         exit_code=e.exit_code) from None
 
 
+def require_mnist(data_root: str | os.PathLike | None = None) -> Path:
+    """The data root, if each of the four MNIST files is there (plain or ``.gz``); reads and writes nothing.
+
+    For the command lines, to refuse a wrong ``--data-root`` before any folder is made. Raises :class:`DataError`
+    (exit code 2) naming the first missing file and the fix.
+    """
+    root = resolve_data_root(data_root)
+    raw = root / "MNIST" / "raw"
+    for name in MNIST_SHA256:
+        if not (os.path.lexists(raw / name) or os.path.lexists(raw / (name + ".gz"))):
+            raise DataError(
+                f"MNIST file {raw / name} not found: set --data-root or ELBO_LAB_DATA to a folder holding MNIST/raw "
+                f"(here: ../shared/datasets), or pass --download on a machine with internet", exit_code=2)
+    return root
+
+
 def prepare_mnist(data_root: str | os.PathLike | None = None, verify: bool = True, download: bool = False) -> Path:
     """Return a root under which ``MNIST/raw`` holds the four uncompressed, verified IDX files.
 

@@ -708,3 +708,12 @@ def test_issue23_ctrl_c_between_renames_is_raised_after_the_whole_set(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         tio.atomic_write_set(folder, {"a.npz": b"new a", "r.json": b"new r"})
     assert listing(folder) == {"a.npz": b"new a", "r.json": b"new r"}
+
+
+def test_issue23_a_wrong_data_root_is_refused_before_any_folder_is_made(tmp_path, tiny_mnist, capsys):
+    run_dir = tmp_path / "r"
+    assert run(capsys, *train_args(tiny_mnist, run_dir))[0] == 0
+    rc, _, err = run(capsys, *train_args(tmp_path / "nowhere", tmp_path / "new"))
+    assert rc == 2 and "not found" in err and not (tmp_path / "new").exists()
+    rc, _, err = run(capsys, *eval_args(run_dir, tmp_path / "nowhere", tmp_path / "a" / "res"))
+    assert rc == 2 and "not found" in err and not (tmp_path / "a").exists()
