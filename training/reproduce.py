@@ -797,4 +797,8 @@ def _child(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))
+    if sys.argv[1:2] and sys.argv[1] in ("_calibrate", "_evaluate", "_train"):
+        sys.exit(_child(sys.argv[1:]))
+    from training.__main__ import main as _main  # ``python -m training.reproduce ...`` = ``python -m training reproduce ...``
+
+    sys.exit(_main(["reproduce", *sys.argv[1:]]))

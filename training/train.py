@@ -146,6 +146,9 @@ def load_checkpoint(run_dir: str | os.PathLike, device: str | torch.device = "cp
     damaged = f"{path} is damaged (truncated, empty or not a checkpoint)"
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
+    except PermissionError as e:
+        raise CheckpointError(f"{path} cannot be read ({e.strerror}): make it readable, or run as its owner",
+                              exit_code=2) from None
     except Exception:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError, ... for bad bytes
         raise CheckpointError(f"{damaged}: restore it, or start the run again with --overwrite") from None
     needed = {"model": dict, "optimizer": dict, "rng": dict, "epoch": int, "config": dict}

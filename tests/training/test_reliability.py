@@ -717,3 +717,15 @@ def test_issue23_a_wrong_data_root_is_refused_before_any_folder_is_made(tmp_path
     assert rc == 2 and "not found" in err and not (tmp_path / "new").exists()
     rc, _, err = run(capsys, *eval_args(run_dir, tmp_path / "nowhere", tmp_path / "a" / "res"))
     assert rc == 2 and "not found" in err and not (tmp_path / "a").exists()
+
+
+def test_issue23_an_unreadable_checkpoint_is_named_as_unreadable(tmp_path, tiny_mnist, capsys, monkeypatch):
+    out = tmp_path / "r"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+
+    def denied(path, *a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(torch, "load", denied)  # (chmod 000 does not stop root, who runs these tests here)
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, tmp_path / "res"))
+    assert rc == 2 and "cannot be read (Permission denied)" in err and "damaged" not in err
