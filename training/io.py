@@ -135,27 +135,32 @@ def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -
             tmp = _tmp_for(current)
             staged.append((tmp, current))
             _write_tmp(tmp, data.encode("utf-8") if isinstance(data, str) else bytes(data))
-        for _, target in staged:
-            if target.exists():
-                current = target
-                bak = folder / f"{BACKUP_PREFIX}{target.name}.{os.getpid()}.{secrets.token_hex(4)}"
-                os.link(target, bak)
-                backups[target] = bak
-        journal = folder / f".elbo-lab-set.{os.getpid()}.{secrets.token_hex(4)}.json"
-        current = journal
-        entries = [{"target": t.name, "tmp": tmp.name, "backup": backups[t].name if t in backups else None}
-                   for tmp, t in staged]
-        jtmp = _tmp_for(journal)
-        _write_tmp(jtmp, json.dumps(entries).encode())
-        os.replace(jtmp, journal)
-        fsync_dir(folder)
+        if len(staged) > 1:  # one file needs neither: its rename is atomic by itself
+            for _, target in staged:
+                if target.exists():
+                    current = target
+                    bak = folder / f"{BACKUP_PREFIX}{target.name}.{os.getpid()}.{secrets.token_hex(4)}"
+                    try:
+                        os.link(target, bak)
+                    except OSError:  # a file system without hard links: a copy
+                        _write_tmp(bak, target.read_bytes())
+                    backups[target] = bak
+            journal = folder / f".elbo-lab-set.{os.getpid()}.{secrets.token_hex(4)}.json"
+            current = journal
+            entries = [{"target": t.name, "tmp": tmp.name, "backup": backups[t].name if t in backups else None}
+                       for tmp, t in staged]
+            jtmp = _tmp_for(journal)
+            _write_tmp(jtmp, json.dumps(entries).encode())
+            os.replace(jtmp, journal)
+            fsync_dir(folder)
         blocked = _block_signals()  # a Ctrl-C or SIGTERM now waits until the set is whole
         try:
             for tmp, target in staged:
                 current = target
                 os.replace(tmp, target)
                 done.append(target)
-            journal.unlink(missing_ok=True)
+            if journal is not None:
+                journal.unlink(missing_ok=True)
             for bak in backups.values():
                 bak.unlink(missing_ok=True)
             committed = True
@@ -185,6 +190,23 @@ def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -
     return [target for _, target in staged]
 
 
+def _writer_alive(journal: Path) -> bool:
+    """Whether the process named in a journal's name (``.elbo-lab-set.PID.RANDOM.json``) still runs."""
+    try:
+        pid = int(journal.name.split(".")[2])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
+
+
 def _block_signals():
     """Block SIGINT and SIGTERM for the renames of a set (delivered right after); the old mask, or None."""
     import signal
@@ -206,7 +228,8 @@ def _unblock_signals(old) -> None:
 
 
 def recover_sets(folder: str | os.PathLike) -> list[str]:
-    """Roll back every file set of :func:`atomic_write_set` that a killed process left half-renamed in ``folder``:
+    """Roll back every file set of :func:`atomic_write_set` that a killed process (one no longer running) left
+    half-renamed in ``folder``:
     each replaced file gets its old content back (a new one is removed), so the folder holds the old set whole.
     Returns the names restored. Call while no other writer works in ``folder`` (under its lock)."""
     folder = Path(folder)
@@ -216,6 +239,8 @@ def recover_sets(folder: str | os.PathLike) -> list[str]:
     except OSError:
         return restored
     for journal in journals:
+        if _writer_alive(journal):  # a set being written right now by another process (or thread): not ours
+            continue
         try:
             entries = json.loads(journal.read_text())
             for e in entries:

@@ -729,3 +729,20 @@ def test_issue23_an_unreadable_checkpoint_is_named_as_unreadable(tmp_path, tiny_
     monkeypatch.setattr(torch, "load", denied)  # (chmod 000 does not stop root, who runs these tests here)
     rc, _, err = run(capsys, *eval_args(out, tiny_mnist, tmp_path / "res"))
     assert rc == 2 and "cannot be read (Permission denied)" in err and "damaged" not in err
+
+
+def test_issue23_a_set_being_written_by_a_live_process_is_not_rolled_back(tmp_path):
+    """Two processes may write into one folder (e.g. the MNIST cache): one's recovery must not undo the other's
+    set in progress; only a journal whose writer is gone is rolled back."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    (folder / "a.npz").write_bytes(b"new a")
+    (folder / ".elbo-lab-old.a.npz.1.deadbeef").write_bytes(b"old a")
+    entries = [{"target": "a.npz", "tmp": ".elbo-lab-tmp.a.npz.1.deadbeef.tmp", "backup": ".elbo-lab-old.a.npz.1.deadbeef"}]
+    live = folder / f".elbo-lab-set.{os.getpid()}.deadbeef.json"
+    live.write_text(json.dumps(entries))
+    assert tio.recover_sets(folder) == [] and (folder / "a.npz").read_bytes() == b"new a"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    live.rename(folder / f".elbo-lab-set.{int(dead.stdout)}.deadbeef.json")  # its writer has exited
+    assert tio.recover_sets(folder) == ["a.npz"] and (folder / "a.npz").read_bytes() == b"old a"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.npz"]
