@@ -230,10 +230,14 @@ STUDY_FLAGS = ["--runs", "--results-dir", "--iwae-images", "--fit-k", "--fit-ste
 
 
 @pytest.fixture
-def study_sandbox(trained_run, monkeypatch, sandbox):
-    """A folder with ``runs/vae_d2`` (a trained run) and ``res/vae_d2.json``; measuring and merging stubbed."""
+def study_sandbox(trained_run, tiny_mnist, tmp_path, monkeypatch, sandbox):
+    """A folder with ``runs/vae_d2`` (a trained run) and its valid ``res/vae_d2.json``; measuring and merging
+    stubbed."""
     import training.prior_study as ps
+    from training.evaluate import evaluate_run
 
+    results = evaluate_run(trained_run, name="vae_d2", results_dir=tmp_path / "results", iwae_k=2, iwae_images=2,
+                           threads=1, data_root=str(tiny_mnist), verify=False)
     monkeypatch.setattr(ps, "measure", reached)
     monkeypatch.setattr(ps, "merge", reached)
 
@@ -241,7 +245,7 @@ def study_sandbox(trained_run, monkeypatch, sandbox):
         work = sandbox()
         shutil.copytree(trained_run, work / "runs" / "vae_d2")
         (work / "res").mkdir()
-        (work / "res" / "vae_d2.json").write_text("{}")
+        shutil.copy(results, work / "res" / "vae_d2.json")
         (work / "m").mkdir()
         (work / "m" / "vae_d2.json").write_text("{}")
         return work

@@ -746,3 +746,15 @@ def test_issue23_a_set_being_written_by_a_live_process_is_not_rolled_back(tmp_pa
     live.rename(folder / f".elbo-lab-set.{int(dead.stdout)}.deadbeef.json")  # its writer has exited
     assert tio.recover_sets(folder) == ["a.npz"] and (folder / "a.npz").read_bytes() == b"old a"
     assert sorted(p.name for p in folder.iterdir()) == ["a.npz"]
+
+
+def test_issue23_train_and_evaluate_write_only_inside_the_folders_named(tmp_path, tiny_mnist, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ELBO_LAB_CACHE", str(tmp_path / "cache"))
+    before = {p for p in tmp_path.rglob("*")}
+    assert run(capsys, *train_args(tiny_mnist, "runs/r"))[0] == 0
+    assert run(capsys, *eval_args("runs/r", tiny_mnist, "res", "--name", "x.y-z"))[0] == 0
+    made = {p for p in tmp_path.rglob("*")} - before
+    assert made and all(p.relative_to(tmp_path).parts[0] in ("runs", "res") for p in made), sorted(made)
+    assert {p.name for p in (tmp_path / "res").iterdir()} == {"x.y-z.json", "x.y-z.metrics.jsonl",
+                                                             "x.y-z.encodings.npz", "x.y-z.manifold.npz"}
