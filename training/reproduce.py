@@ -49,7 +49,7 @@ N_TRAIN = 60000
 MAX_DIMS = 8
 MAX_TAG = 32
 #: Plan entries that define the job: a plan.json that differs in one of them is another job.
-PLAN_IDENTITY = ("dims", "prior", "recipe_name", "seed", "train_subset", "tag", "iwae_k", "iwae_images", "verify")
+PLAN_IDENTITY = ("dims", "prior", "recipe_name", "seed", "train_subset", "tag")
 
 #: The training recipe of ``reproduce`` (see the module docstring). ``late_fraction``: share of the epochs (the
 #: last ones) trained with ``batch_size_late``. ``warmup_epochs`` may be fractional.
@@ -142,10 +142,10 @@ def _read_plan(plan_path: Path) -> dict | None:
 
 def _plan_differences(plan: dict, wanted: dict) -> list[str]:
     """Which job-defining options of ``wanted`` (a fresh plan's entries) differ from ``plan``."""
-    diff = [k for k in PLAN_IDENTITY if plan.get(k, wanted[k] if k == "verify" else None) != wanted[k]]
+    defaults = {"prior": "standard", "recipe_name": "recipe", "seed": 0, "train_subset": None, "tag": ""}
+    diff = [k for k in PLAN_IDENTITY if plan.get(k, defaults.get(k)) != wanted[k]]
+    # an --epochs given that the plan did not fix (without --epochs, the plan's epochs are kept, as --minutes is)
     if not wanted["calibration_wanted"] and (plan.get("calibration") or plan["epochs"] != wanted["epochs"]):
-        diff.append("epochs")
-    if wanted["calibration_wanted"] and not plan.get("calibration"):
         diff.append("epochs")
     return diff
 
