@@ -44,32 +44,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run the report; return the exit code. A reader that closes stdout early (``| head``) ends it quietly: the
-    exit code is then that of the identities checked so far (0 for ``--list``), never a traceback."""
-    try:
-        return _main(argv)
-    except BrokenPipeError:
-        _quiet_stdout()
-        return _PIPE_RC[0]
-
-
-_PIPE_RC = [0]  # the exit code to give if the reader goes away (1 once an identity failed)
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null after its reader went away, so the interpreter's last flush is quiet too."""
-    import os
-
-    try:
-        fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, sys.stdout.fileno())
-        os.close(fd)
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def _main(argv=None) -> int:
-    _PIPE_RC[0] = 0
     args = _parser().parse_args(argv)
     from derivations import REGISTRY
     from derivations.report import SCHEMA, evaluate, render_table
@@ -107,5 +81,30 @@ def _main(argv=None) -> int:
     return 0 if ok else 1
 
 
+_PIPE_RC = [0]  # the exit code to give if the reader goes away (1 once an identity failed)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away, so the interpreter's last flush is quiet too."""
+    import os
+
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run(argv=None) -> int:
+    """:func:`main` for the command line: a reader that closes stdout early (``| head``, ``| true``) ends it
+    quietly, with the exit code of the identities checked so far (0 for ``--list``), never a traceback."""
+    try:
+        return main(argv)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return _PIPE_RC[0]
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
