@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
+import shlex
 import signal
 import sys
 
 from .config import TrainConfig
-from .io import TrainingError, UsageError
+from . import cli
+from .cli import OneLineParser, nul_in_argv, run_main
 
 PROG = "python -m training"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line (problem, then where the help is), exit code 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def field_help() -> dict[str, str]:
@@ -72,20 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--download", action="store_true", help="fetch MNIST with torchvision if missing (internet)")
     pe = sub.add_parser("evaluate", help="write the results file of a finished run")
     pe.add_argument("run_dir", help="the run folder (holds checkpoint.pt)")
-    pe.add_argument("--name", default=None, help="results name, a plain file stem (default vae_d{D}); the files "
+    pe.add_argument("--name", type=cli.name("--name"), default=None, help="results name, a plain file stem (default vae_d{D}); the files "
                     "go to --results-dir")
-    pe.add_argument("--results-dir", default=None, help="default: the package's training/results/")
-    pe.add_argument("--data-root", default=None, help="folder holding MNIST/raw (default: the run's, else "
+    pe.add_argument("--results-dir", type=cli.path_text, default=None, help="default: the package's training/results/")
+    pe.add_argument("--data-root", type=cli.path_text, default=None, help="folder holding MNIST/raw (default: the run's, else "
                     "$ELBO_LAB_DATA, else ./data)")
     pe.add_argument("--verify-data", action=argparse.BooleanOptionalAction, default=True,
                     help="check the sha256 of the MNIST files (default: on)")
-    pe.add_argument("--iwae-k", type=int, default=1000, help="importance samples per test image, 1-100000 "
+    pe.add_argument("--iwae-k", type=cli.eval_number("iwae_k"), default=1000, help="importance samples per test image, 1-100000 "
                     "(IWAE bound; default 1000)")
-    pe.add_argument("--iwae-images", type=int, default=1000, help="test images for the IWAE bound, 1-10000 "
+    pe.add_argument("--iwae-images", type=cli.eval_number("iwae_images"), default=1000, help="test images for the IWAE bound, 2-10000 "
                     "(default 1000)")
-    pe.add_argument("--train-subset", type=int, default=None, help="evaluate on the first n training images, "
+    pe.add_argument("--train-subset", type=cli.eval_number("train_subset"), default=None, help="evaluate on the first n training images, "
                     "2-60000 (default all)")
-    pe.add_argument("--threads", type=int, default=0, help="CPU threads for torch, 0-256 (0 = all cores)")
+    pe.add_argument("--threads", type=cli.eval_number("threads"), default=0, help="CPU threads for torch, 0-256 (0 = all cores)")
     pe.add_argument("--note", default="", help="how the run was trained, kept in the results' provenance")
     pe.add_argument("--allow-flagged", action="store_true", help="write results whose terms fail the schema "
                     "(NaN, MI outside [0, log N], ...), listed in train.flags; readers still refuse them")
@@ -107,12 +101,14 @@ def _train(args, argv) -> None:
     else:
         cfg = TrainConfig(**given)
     cfg.validate()
-    if args.download:
-        from .data import prepare_mnist
+    from .data import prepare_mnist, require_mnist
 
+    if args.download:
         prepare_mnist(cfg.data_root, verify=cfg.verify_data, download=True)
+    else:
+        require_mnist(cfg.data_root)  # a wrong --data-root is refused before the run folder is made
     out = train(cfg, resume=args.resume, overwrite=args.overwrite)
-    print(f"run folder: {out}  (next: {PROG} evaluate {out})")
+    print(f"run folder: {out}  (next: {PROG} evaluate {shlex.quote(str(out))})")
 
 
 def _evaluate(args, argv) -> None:
@@ -120,15 +116,20 @@ def _evaluate(args, argv) -> None:
 
     path = evaluate_run(args.run_dir, name=args.name, results_dir=args.results_dir, data_root=args.data_root,
                         iwae_k=args.iwae_k, iwae_images=args.iwae_images, train_subset=args.train_subset,
-                        threads=args.threads, note=args.note, command=" ".join([PROG, *argv]),
+                        threads=args.threads, note=args.note, command=f"{PROG} {shlex.join(argv)}",
                         verify=args.verify_data, allow_flagged=args.allow_flagged)
     print(f"results: {path}")
 
 
 def _reproduce(args, argv) -> None:
+    from .io import TrainingError
     from .reproduce import reproduce
 
-    reproduce(args)
+    try:
+        reproduce(args)
+    except KeyboardInterrupt:
+        raise TrainingError(f"interrupted: each run is kept up to its last finished epoch and every file is whole; "
+                            f"continue with: {PROG} {shlex.join(argv)}", exit_code=130) from None
 
 
 COMMANDS = {"train": _train, "evaluate": _evaluate, "reproduce": _reproduce}
@@ -144,43 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["train", *argv]
     previous = signal.signal(signal.SIGTERM, _sigterm) if _main_thread() else None
-    try:
-        at = next((i for i, a in enumerate(argv) if "\x00" in a), None)
-        if at is not None:  # no path, name or number can hold one; os calls would raise a bare ValueError
-            flag = argv[at - 1] if at and argv[at - 1].startswith("-") else argv[at].split("=", 1)[0]
-            raise UsageError(f"{flag}: the value {argv[at]!r} contains a NUL byte: remove it")
+
+    def go() -> int:
+        nul_in_argv(argv)  # no path, name or number can hold one; os calls would raise a bare ValueError
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # --help (0) or a usage error already printed as one line (2)
             return int(e.code or 0)
         COMMANDS[args.command](args, argv)
         return 0
-    except TrainingError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"interrupted: files are written atomically, nothing is half-written; run the same command again "
-              f"(train: add --resume)", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print("error: out of memory: lower --batch-size or --hidden, or use a --train-subset", file=sys.stderr)
-        return 1
-    except OSError as e:
-        import errno
 
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            print(f"error: disk full ({e.filename or 'writing'}): free space and run the same command again",
-                  file=sys.stderr)
-        else:
-            print(f"error: {e.strerror or e} ({e.filename}): check the path and run again", file=sys.stderr)
-        return 1
-    except Exception as e:  # noqa: BLE001 - the promise is one line, never a traceback
-        if os.environ.get("ELBO_LAB_DEBUG"):
-            raise
-        msg = " ".join(str(e).split())[:300]
-        print(f"error: unexpected {type(e).__name__}: {msg} (ELBO_LAB_DEBUG=1 shows the traceback; please report "
-              f"it)", file=sys.stderr)
-        return 1
+    try:
+        return run_main(go, memory_hint="lower --batch-size or --hidden, or use a --train-subset",
+                        interrupted="run the same command again (train: add --resume)")
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

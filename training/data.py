@@ -6,7 +6,9 @@ torchvision). The root is chosen by ``--data-root``, else the environment variab
 
 The four uncompressed IDX files are checked against their canonical SHA-256 (LeCun, Cortes & Burges; values as
 published with the dataset). When the root holds only the ``.gz`` files (for instance a read-only shared copy),
-they are decompressed once, atomically, into a cache folder (``$ELBO_LAB_CACHE`` or ``~/.cache/elbo-lab``).
+they are decompressed once, atomically, into a cache folder (``$ELBO_LAB_CACHE`` or ``~/.cache/elbo-lab``; an
+empty or blank ``ELBO_LAB_CACHE`` is treated as unset, so the cache never lands in the working directory by
+accident). A damaged copy in the cache is rebuilt from its ``.gz`` once; errors there name the cache.
 Files are read by :func:`read_idx`: only regular files, and never more bytes than the IDX header announces
 (a truncated, overlong, non-gzip or non-IDX file is a one-line :class:`DataError`, not a traceback or a hang).
 
@@ -17,6 +19,7 @@ training, each pixel is a fresh Bernoulli draw with the grey level in [0, 1] as 
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -111,7 +114,22 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("ELBO_LAB_CACHE", Path.home() / ".cache" / "elbo-lab")).expanduser()
+    """``$ELBO_LAB_CACHE`` (absolute), else ``~/.cache/elbo-lab``; an empty or blank value counts as unset."""
+    env = os.environ.get("ELBO_LAB_CACHE", "")
+    if env.strip():
+        return Path(env).expanduser().absolute()
+    return Path.home() / ".cache" / "elbo-lab"
+
+
+def _cache_ok(path: Path, kind: str) -> bool:
+    """Whether a decompressed copy in the cache is a complete IDX file of ``kind`` (header and size agree)."""
+    try:
+        st = _regular(path)
+        with open(path, "rb") as f:
+            hlen, payload = _idx_header(f.read(16), kind, path)
+        return st.st_size == hlen + payload
+    except (DataError, OSError):
+        return False
 
 
 def _sha256(path: Path) -> str:
@@ -133,6 +151,11 @@ def _gunzip_atomic(src: Path, dst: Path) -> None:
             body = fin.read(hlen + payload - len(head))
             extra = fin.read(1)
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        if isinstance(e, OSError) and e.errno is not None and not isinstance(e, gzip.BadGzipFile):
+            perm = e.errno in (errno.EACCES, errno.EPERM)
+            raise DataError(f"MNIST file {src} cannot be read ({e.strerror}): "
+                            + ("make it readable (chmod a+r) or point --data-root elsewhere" if perm else FIX),
+                            exit_code=2 if perm else 1) from None
         why = "not a gzip file" if isinstance(e, gzip.BadGzipFile) else "a damaged or truncated gzip file"
         raise DataError(f"MNIST file {src} is {why}: {FIX}") from None
     data = head + body
@@ -145,7 +168,27 @@ def _gunzip_atomic(src: Path, dst: Path) -> None:
     except OSError as e:
         raise DataError(f"cache folder {dst.parent} cannot be created ({e.strerror}): set ELBO_LAB_CACHE to a "
                         f"writable folder", exit_code=2) from None
-    atomic_write(dst, data)
+    try:
+        atomic_write(dst, data)
+    except TrainingError as e:
+        raise DataError(f"cannot write the decompressed MNIST cache ({e}); set ELBO_LAB_CACHE to a writable folder",
+                        exit_code=e.exit_code) from None
+
+
+def require_mnist(data_root: str | os.PathLike | None = None) -> Path:
+    """The data root, if each of the four MNIST files is there (plain or ``.gz``); reads and writes nothing.
+
+    For the command lines, to refuse a wrong ``--data-root`` before any folder is made. Raises :class:`DataError`
+    (exit code 2) naming the first missing file and the fix.
+    """
+    root = resolve_data_root(data_root)
+    raw = root / "MNIST" / "raw"
+    for name in MNIST_SHA256:
+        if not (os.path.lexists(raw / name) or os.path.lexists(raw / (name + ".gz"))):
+            raise DataError(
+                f"MNIST file {raw / name} not found: set --data-root or ELBO_LAB_DATA to a folder holding MNIST/raw "
+                f"(here: ../shared/datasets), or pass --download on a machine with internet", exit_code=2)
+    return root
 
 
 def prepare_mnist(data_root: str | os.PathLike | None = None, verify: bool = True, download: bool = False) -> Path:
@@ -176,7 +219,9 @@ def prepare_mnist(data_root: str | os.PathLike | None = None, verify: bool = Tru
             continue
         if os.path.lexists(packed):
             cached = cache / "MNIST" / "raw" / name
-            if not cached.is_file() or cached.stat().st_mtime < _regular(packed).st_mtime:
+            if (not cached.is_file() or cached.stat().st_mtime < _regular(packed).st_mtime
+                    or not _cache_ok(cached, _kind(name))
+                    or (verify and _sha256(cached) != MNIST_SHA256[name])):  # a damaged copy: rebuild it once
                 _gunzip_atomic(packed, cached)
             out_root = cache
             continue
@@ -199,6 +244,11 @@ def prepare_mnist(data_root: str | os.PathLike | None = None, verify: bool = Tru
             path = out_root / "MNIST" / "raw" / name
             _regular(path)
             got = _sha256(path)
+            if got != digest and out_root != root and not (root / "MNIST" / "raw" / name).exists():
+                raise DataError(
+                    f"MNIST file {raw / (name + '.gz')} decompresses to sha256 {got[:12]}..., expected "
+                    f"{digest[:12]}... (copy in the cache {path}): the .gz is corrupt or not MNIST; restore the "
+                    f"canonical file (or skip this check with --no-verify-data)")
             if got != digest:
                 raise DataError(
                     f"MNIST file {path} has sha256 {got[:12]}..., expected {digest[:12]}...: "

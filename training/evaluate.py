@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import binarize, load_mnist
+from .data import binarize, load_mnist, require_mnist
 from .model import VAE, gaussian_kl_to_standard_normal, log_diag_gaussian, log_standard_normal
+from .cli import EVALUATE_BOUNDS, check_folder
 from .io import FolderLock, UsageError, atomic_write_set, check_name, npz_bytes, prepare_folder, remove_stale_temps
 from .result_files import PAPER_TABLE1, RESULTS_DIR, SCHEMA, ResultsError, problems, read_metrics
 from .surgery_estimators import surgery_terms
@@ -39,8 +40,8 @@ from .train import CHECKPOINT, METRICS, load_checkpoint, model_from_checkpoint
 
 ENCODINGS_SUBSET = 5000
 MANIFOLD_GRID = 20
-#: Bounds of evaluate's numeric options: name -> (lowest, highest).
-BOUNDS = {"iwae_k": (1, 100_000), "iwae_images": (1, 10_000), "train_subset": (2, 60_000), "threads": (0, 256)}
+#: Bounds of evaluate's numeric options: name -> (lowest, highest) (defined with the other commands' bounds).
+BOUNDS = EVALUATE_BOUNDS
 
 
 def _git_commit() -> str:
@@ -170,7 +171,7 @@ def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_di
         FolderBusy: another evaluate writes to the results folder. DataError: MNIST missing or corrupt.
     """
     check_options(name, iwae_k, iwae_images, train_subset, threads, note)
-    out = prepare_folder(RESULTS_DIR if results_dir is None else results_dir, "--results-dir")
+    check_folder(RESULTS_DIR if results_dir is None else results_dir, "--results-dir")  # creates nothing yet
     t0 = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
@@ -178,8 +179,15 @@ def evaluate_run(run_dir: str | os.PathLike, name: str | None = None, results_di
     ckpt = load_checkpoint(run_dir)
     model = model_from_checkpoint(ckpt, run_dir / CHECKPOINT)
     cfg, epochs = ckpt["config"], int(ckpt["epoch"])
+    if data is None:
+        require_mnist(data_root or cfg.data_root)  # before the results folder is made
+    out = prepare_folder(RESULTS_DIR if results_dir is None else results_dir, "--results-dir")
     d = cfg.latent_dim
     name = name or f"vae_d{d}"
+    for f in (f"{name}.json", f"{name}.metrics.jsonl", f"{name}.encodings.npz", f"{name}.manifold.npz"):
+        if (out / f).exists() and not (out / f).is_file():  # refused before the measuring, not after it
+            raise UsageError(f"{out / f} exists and is not a regular file (a folder?): move it away or choose "
+                             f"another --name or --results-dir; nothing was written")
     with FolderLock(out, "--results-dir"):
         remove_stale_temps(out)
         result, files = _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_images,

@@ -1,7 +1,7 @@
 """Files of the trainer: the one atomic writer, the run-folder lock, path checks and the errors the CLI prints.
 
 Every file the trainer and the evaluator write goes through :func:`atomic_write`: the bytes land in a temporary
-file in the same folder (``.NAME.PID.RANDOM.tmp``), are flushed to disk, and the temporary file is renamed over
+file in the same folder (``.elbo-lab-tmp.NAME.PID.RANDOM.tmp``), are flushed to disk, and the temporary file is renamed over
 ``NAME`` -- a reader sees the old file or the new one, never half of one. Torch checkpoints and ``.npz`` arrays
 are serialized in memory first (:func:`torch_bytes`, :func:`npz_bytes`), so a full disk is reported as
 :class:`DiskFull` by the write itself instead of as a serializer's internal error.
@@ -22,13 +22,21 @@ from __future__ import annotations
 import errno
 import fcntl
 import io
+import json
 import os
 import re
 import secrets
 from pathlib import Path
 
-#: Suffix of every temporary file written by :func:`atomic_write` (and of the trainer's older temp files).
+#: Prefix and suffix of every temporary file this package writes (``.elbo-lab-tmp.NAME.PID.RANDOM.tmp``); only
+#: files of exactly that form (:data:`TMP_RE`) are ever removed as stale -- a user's ``notes.tmp`` is not ours.
+TMP_PREFIX = ".elbo-lab-tmp."
 TMP_SUFFIX = ".tmp"
+TMP_RE = re.compile(r"\.elbo-lab-tmp\..+\.[0-9]+\.[0-9a-f]{8}\.tmp")
+#: The journal of a file set being renamed into place (:func:`atomic_write_set`), and the backups of the files it
+#: replaces: a set interrupted between its renames is rolled back to the old files on the next write there.
+JOURNAL_RE = re.compile(r"\.elbo-lab-set\.[0-9]+\.[0-9a-f]{8}\.json")
+BACKUP_PREFIX = ".elbo-lab-old."
 #: A results name / file stem: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -72,7 +80,7 @@ def _write_failure(e: OSError, path: Path) -> TrainingError:
 
 
 def _tmp_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    return path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
 
 
 def _write_tmp(tmp: Path, payload: bytes) -> None:
@@ -96,14 +104,30 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
 
 
 def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -> list[Path]:
-    """Write several files into ``folder`` all-or-nothing: every file is written to a temporary file first; only
-    when all are on disk are they renamed into place, in the given order (put the file that refers to the others
-    last). A failure while writing leaves every target unchanged and no temporary file behind.
+    """Write several files into ``folder`` all-or-nothing; return their paths.
 
-    Raises: as :func:`atomic_write`.
+    Every file is written to a temporary file first (fsynced); only when all are on disk are they renamed into
+    place, in the given order (put the file that refers to the others last), with SIGINT and SIGTERM held back
+    until the last rename (so Ctrl-C or a ``kill`` never splits a set). Before the first rename a journal
+    (``.elbo-lab-set.PID.RANDOM.json``) records the set and a hard link keeps each file being replaced: if a
+    rename fails, the files already replaced are restored; if the process is killed between renames, the next
+    write into the folder (:func:`recover_sets`, also run by :func:`remove_stale_temps`) restores them. A target
+    that is a folder (or anything but a regular file) is refused before anything is written.
+
+    Raises: as :func:`atomic_write`; :class:`UsageError` for a target that is a folder.
     """
     folder = Path(folder)
+    for name in files:
+        target = folder / name
+        if target.exists() and not target.is_file():
+            raise UsageError(f"{target} exists and is not a regular file (a folder?): move it away or choose "
+                             f"another name or folder; nothing was written")
+    recover_sets(folder)
     staged: list[tuple[Path, Path]] = []
+    backups: dict[Path, Path] = {}
+    journal: Path | None = None
+    done: list[Path] = []
+    committed = False
     current = folder
     try:
         for name, data in files.items():
@@ -111,19 +135,135 @@ def atomic_write_set(folder: str | os.PathLike, files: dict[str, str | bytes]) -
             tmp = _tmp_for(current)
             staged.append((tmp, current))
             _write_tmp(tmp, data.encode("utf-8") if isinstance(data, str) else bytes(data))
-        for tmp, target in staged:
-            current = target
-            os.replace(tmp, target)
-    except OSError as e:
+        if len(staged) > 1:  # one file needs neither: its rename is atomic by itself
+            for _, target in staged:
+                if target.exists():
+                    current = target
+                    bak = folder / f"{BACKUP_PREFIX}{target.name}.{os.getpid()}.{secrets.token_hex(4)}"
+                    try:
+                        os.link(target, bak)
+                    except OSError:  # a file system without hard links: a copy
+                        _write_tmp(bak, target.read_bytes())
+                    backups[target] = bak
+            journal = folder / f".elbo-lab-set.{os.getpid()}.{secrets.token_hex(4)}.json"
+            current = journal
+            entries = [{"target": t.name, "tmp": tmp.name, "backup": backups[t].name if t in backups else None}
+                       for tmp, t in staged]
+            jtmp = _tmp_for(journal)
+            _write_tmp(jtmp, json.dumps(entries).encode())
+            os.replace(jtmp, journal)
+            fsync_dir(folder)
+        blocked = _block_signals()  # a Ctrl-C or SIGTERM now waits until the set is whole
+        try:
+            for tmp, target in staged:
+                current = target
+                os.replace(tmp, target)
+                done.append(target)
+            if journal is not None:
+                journal.unlink(missing_ok=True)
+            for bak in backups.values():
+                bak.unlink(missing_ok=True)
+            committed = True
+        finally:
+            _unblock_signals(blocked)  # a held-back Ctrl-C or SIGTERM is raised here, after the set is whole
+    except BaseException as e:
+        if committed:
+            raise
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-        raise _write_failure(e, current) from None
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        for target in done:  # roll back: the old file again, or no file where there was none
+            try:
+                if target in backups:
+                    os.replace(backups.pop(target), target)
+                else:
+                    target.unlink(missing_ok=True)
+            except OSError:
+                pass
+        for bak in backups.values():
+            bak.unlink(missing_ok=True)
+        if journal is not None:
+            journal.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_failure(e, current) from None
         raise
     fsync_dir(folder)
     return [target for _, target in staged]
+
+
+def _writer_alive(journal: Path) -> bool:
+    """Whether the process named in a journal's name (``.elbo-lab-set.PID.RANDOM.json``) still runs."""
+    try:
+        pid = int(journal.name.split(".")[2])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _block_signals():
+    """Block SIGINT and SIGTERM for the renames of a set (delivered right after); the old mask, or None."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _unblock_signals(old) -> None:
+    if old is not None:
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def recover_sets(folder: str | os.PathLike) -> list[str]:
+    """Roll back every file set of :func:`atomic_write_set` that a killed process (one no longer running) left
+    half-renamed in ``folder``:
+    each replaced file gets its old content back (a new one is removed), so the folder holds the old set whole.
+    Returns the names restored. Call while no other writer works in ``folder`` (under its lock)."""
+    folder = Path(folder)
+    restored: list[str] = []
+    try:
+        journals = [p for p in folder.iterdir() if JOURNAL_RE.fullmatch(p.name)]
+    except OSError:
+        return restored
+    for journal in journals:
+        if _writer_alive(journal):  # a set being written right now by another process (or thread): not ours
+            continue
+        try:
+            entries = json.loads(journal.read_text())
+            for e in entries:
+                target, tmp = folder / e["target"], folder / e["tmp"]
+                renamed = not tmp.exists()  # its rename happened
+                if e.get("backup"):
+                    bak = folder / e["backup"]
+                    if bak.exists():
+                        if renamed:
+                            os.replace(bak, target)
+                            restored.append(target.name)
+                        else:
+                            bak.unlink()
+                elif renamed and target.exists():
+                    target.unlink()
+                    restored.append(target.name)
+                tmp.unlink(missing_ok=True)
+            journal.unlink()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not one we can read: leave it (and the files) alone
+    if restored:
+        fsync_dir(folder)
+    return restored
 
 
 def fsync_dir(folder: Path) -> None:
@@ -159,9 +299,14 @@ def npz_bytes(**arrays) -> bytes:
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:
-    """Delete the temporary files a killed writer left in ``folder`` (call only while holding its lock)."""
+    """Finish what a killed writer left in ``folder`` (call only while holding its lock): roll back a half-renamed
+    file set (:func:`recover_sets`), then delete this package's own temporary files (:data:`TMP_RE`) and the
+    backups of finished sets. Nothing else is touched: a user's ``notes.tmp`` stays."""
+    recover_sets(folder)
     removed = []
-    for p in folder.glob(f"*{TMP_SUFFIX}"):
+    for p in folder.iterdir() if folder.is_dir() else ():
+        if not (TMP_RE.fullmatch(p.name) or p.name.startswith(BACKUP_PREFIX)):
+            continue
         try:
             if p.is_file() and not p.is_symlink():
                 p.unlink()
@@ -253,4 +398,4 @@ def same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 __all__ = ["TrainingError", "UsageError", "DiskFull", "FolderBusy", "atomic_write", "atomic_write_set", "torch_bytes", "npz_bytes",
            "remove_stale_temps", "check_name", "prepare_folder", "FolderLock", "same_folder", "fsync_dir",
-           "TMP_SUFFIX", "NAME_RE"]
+           "TMP_SUFFIX", "TMP_PREFIX", "TMP_RE", "NAME_RE", "recover_sets"]

@@ -25,7 +25,6 @@ For D = 2 it also writes ``NAME.priors.npz`` for the pictures of the aggregated 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -150,13 +149,15 @@ def _samples(dist, n: int, seed: int) -> torch.Tensor:
 
 def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: int, fit_steps: int, seed: int = 0,
             data_root: str | None = None, ks=IWAE_KS, threads: int = 1, verify: bool = True,
-            surgery_samples: int | None = None) -> dict:
+            surgery_samples: int | None = None, files: dict | None = None) -> dict:
     """The measurements of :func:`study` that need only the checkpoint (not yet the results file).
 
     Returns a dict (``epochs``, ``active_units``, ``iwae_vs_k``, ``fitted`` marginal KLs, ``priors_npz``); for D = 2
-    writes ``results_dir/NAME.priors.npz``.
+    writes ``results_dir/NAME.priors.npz`` -- or, when ``files`` is a dict, puts its bytes there under that name
+    (for :func:`merge` to write together with the results file, all-or-nothing).
     """
-    torch.set_num_threads(threads)
+    if threads:  # 0: all cores (torch's default)
+        torch.set_num_threads(threads)
     t0 = time.perf_counter()
     model, cfg, epochs = load_model(run_dir)
     (tr_x, tr_y), (te_x, _) = load_mnist(True, data_root, verify=verify), load_mnist(False, data_root, verify=verify)
@@ -202,20 +203,28 @@ def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k
                 npz.update(learned_prior_components(model), learned_samples=_samples(model.prior_distribution(), 5000,
                                                                                      seed).numpy())
         fname = f"{name}.priors.npz"
-        atomic_write(Path(results_dir) / fname, npz_bytes(**{k: np.asarray(v, dtype=np.int64 if k == "labels" else np.float32)
-                                                           for k, v in npz.items()}))
+        payload = npz_bytes(**{k: np.asarray(v, dtype=np.int64 if k == "labels" else np.float32) for k, v in npz.items()})
+        if files is not None:
+            files[fname] = payload
+        else:
+            atomic_write(Path(results_dir) / fname, payload)
         out["priors_npz"] = fname
     out["seconds"] = time.perf_counter() - t0
     return out
 
 
-def merge(measured: dict, results_dir: Path) -> dict:
-    """Add ``beyond`` (from :func:`measure` and the results file's terms) to ``results_dir/NAME.json``."""
+def merge(measured: dict, results_dir: Path, files: dict | None = None) -> dict:
+    """Add ``beyond`` (from :func:`measure` and the results file's terms) to ``results_dir/NAME.json``; ``files``
+    (name -> bytes, e.g. ``NAME.priors.npz``) are written with it, all-or-nothing, the JSON last, while the results
+    folder is locked."""
+    from . import result_files
+    from .io import FolderLock, TrainingError, atomic_write_set
+
     path = Path(results_dir) / f"{measured['name']}.json"
-    result = json.loads(path.read_text())
+    result = result_files.load_path(path)  # one-line ResultsError if missing, damaged or invalid
     if measured["epochs"] != result["provenance"]["epochs"]:
-        raise SystemExit(f"error: measured at {measured['epochs']} epochs but {path} was evaluated at "
-                         f"{result['provenance']['epochs']}: measure the same checkpoint")
+        raise TrainingError(f"measured at {measured['epochs']} epochs but {path} was evaluated at "
+                            f"{result['provenance']['epochs']}: measure the same checkpoint (or evaluate it again)")
     terms = result["train"]["terms"]
     beyond = {"seed": measured["seed"], "git_commit": result["provenance"].get("git_commit"),
               "optimal_prior": {"elbo": optimal_prior_elbo(terms["elbo"], terms["marginal_kl"]).to_dict(),
@@ -240,7 +249,8 @@ def merge(measured: dict, results_dir: Path) -> dict:
         beyond["priors_npz"] = measured["priors_npz"]
     beyond["seconds"] = measured["seconds"]
     result["beyond"] = beyond
-    atomic_write(path, json.dumps(result, indent=2) + "\n")
+    with FolderLock(Path(results_dir), "--results-dir"):
+        atomic_write_set(results_dir, {**(files or {}), path.name: json.dumps(result, indent=2) + "\n"})
     return beyond
 
 
@@ -252,40 +262,137 @@ def study(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: 
                          verify, surgery_samples), results_dir)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.prior_study", description=__doc__.split("\n")[0])
-    p.add_argument("names", nargs="+", help="results names, e.g. vae_d2 vae_d10 vae_d20")
-    p.add_argument("--runs", default="runs/reproduce", help="folder holding one run folder per name")
-    p.add_argument("--results-dir", default=str(Path(__file__).resolve().parent / "results"))
-    p.add_argument("--iwae-images", type=int, default=500)
-    p.add_argument("--fit-k", type=int, default=500, help="components / pseudo-inputs of the fitted priors")
-    p.add_argument("--fit-steps", type=int, default=1000)
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--threads", type=int, default=1)
+def build_parser():
+    """The command line; every option is checked while parsing (:mod:`training.cli`), before any work."""
+    from . import cli
+    from .priors import MAX_COMPONENTS
+
+    p = cli.OneLineParser(prog="python -m training.prior_study", description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="+", type=cli.name("NAME"), metavar="NAME",
+                   help="results names, e.g. vae_d2 vae_d10 vae_d20 (plain names: the run folder --runs/NAME, the "
+                        "results file --results-dir/NAME.json)")
+    p.add_argument("--runs", type=cli.path_text, default="runs/reproduce", help="folder holding one run folder per name")
+    p.add_argument("--results-dir", type=cli.path_text, default=str(Path(__file__).resolve().parent / "results"))
+    p.add_argument("--iwae-images", type=cli.eval_number("iwae_images"), default=500,
+                   help="test images for the IWAE bound against K")
+    p.add_argument("--fit-k", type=cli.number(int, 1, MAX_COMPONENTS), default=500,
+                   help="components / pseudo-inputs of the fitted priors")
+    p.add_argument("--fit-steps", type=cli.number(int, 0, 1_000_000, what="0 = no fitted priors"), default=1000)
+    p.add_argument("--data-root", type=cli.path_text, default=None)
+    p.add_argument("--threads", type=cli.eval_number("threads", what="0 = all cores"), default=1)
     p.add_argument("--no-verify-data", dest="no_verify", action="store_true", help="skip the MNIST checksum (test data)")
-    p.add_argument("--surgery-samples", type=int, default=None,
+    p.add_argument("--surgery-samples", type=cli.number(int, 1, 10_000_000), default=None,
                    help="draws from q_agg for the fitted priors' marginal KL (default N; log q_agg always over all N)")
-    p.add_argument("--measure-to", default=None,
-                   help="only measure (needs just the checkpoint) and save to this folder; --merge-from adds it later")
-    p.add_argument("--merge-from", default=None, help="add measurements saved by --measure-to to the results files")
-    a = p.parse_args(argv)
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--measure-to", type=cli.path_text, default=None,
+                     help="only measure (needs just the checkpoint) and save to this folder; --merge-from adds it later")
+    how.add_argument("--merge-from", type=cli.path_text, default=None,
+                     help="add measurements saved by --measure-to to the results files")
+    return p
+
+
+def _check(a) -> dict:
+    """Check the options together and the files they name, before any work; return the resolved folders."""
+    from . import cli
+    from .io import UsageError
+
+    if len(set(a.names)) != len(a.names):
+        raise UsageError(f"a name is given twice ({' '.join(a.names)}): give each name once")
+    results = cli.check_folder(a.results_dir, "--results-dir")
+    folders = {"results": results}
+    for name in a.names:
+        cli.inside(results, results / f"{name}.json", "--results-dir")
+        cli.inside(results, results / f"{name}.priors.npz", "--results-dir")
+    if a.merge_from:
+        src = Path(a.merge_from).expanduser().absolute()
+        for name in a.names:
+            f = cli.inside(src, src / f"{name}.json", "--merge-from")
+            if not f.is_file():
+                raise UsageError(f"{f} not found: measure it first with --measure-to {src}")
+            if not (results / f"{name}.json").is_file():
+                raise UsageError(f"{results / (name + '.json')} not found: evaluate the run first "
+                                 f"(python -m training evaluate RUN --name {name})")
+        folders["merge_from"] = src
+        return folders
+    runs = Path(a.runs).expanduser().absolute()
+    if not runs.is_dir():
+        raise UsageError(f"--runs {runs} is not a folder: give the folder that holds one run folder per name")
+    for name in a.names:
+        ckpt = cli.inside(runs, runs / name, "--runs") / "checkpoint.pt"
+        if not ckpt.is_file():
+            raise UsageError(f"{ckpt} not found: --runs must hold a trained run folder named {name}")
+        if not a.measure_to and not (results / f"{name}.json").is_file():
+            raise UsageError(f"{results / (name + '.json')} not found: evaluate the run first "
+                             f"(python -m training evaluate {runs / name} --name {name}), or use --measure-to")
+        if not a.measure_to:
+            from . import result_files
+
+            result_files.load_path(results / f"{name}.json")  # damaged or invalid: said now, not after measuring
+    if a.measure_to:
+        folders["measure_to"] = cli.check_folder(a.measure_to, "--measure-to")
+        for name in a.names:
+            cli.inside(folders["measure_to"], folders["measure_to"] / f"{name}.json", "--measure-to")
+    folders["runs"] = runs
+    return folders
+
+
+def _load_measurement(path: Path, name: str) -> dict:
+    from .io import TrainingError
+
+    try:
+        m = json.loads(path.read_text())
+        ok = isinstance(m, dict) and m.get("name") == name and isinstance(m.get("epochs"), int) and all(
+            k in m for k in ("seed", "active_units", "iwae_vs_k", "fitted", "seconds"))
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        raise TrainingError(f"{path} is not a measurement of {name} written by --measure-to (damaged or another "
+                            f"file): measure again with --measure-to")
+    return m
+
+
+def _main(a) -> int:
+    from .io import prepare_folder
+
+    folders = _check(a)
+    results = folders["results"]
     for name in a.names:
         if a.merge_from:
-            b = merge(json.loads((Path(a.merge_from) / f"{name}.json").read_text()), Path(a.results_dir))
+            b = merge(_load_measurement(folders["merge_from"] / f"{name}.json", name), results)
         else:
-            m = measure(name, Path(a.runs) / name, Path(a.results_dir), a.iwae_images, a.fit_k, a.fit_steps,
+            prepare_folder(results, "--results-dir")
+            files = None if a.measure_to else {}
+            m = measure(name, folders["runs"] / name, results, a.iwae_images, a.fit_k, a.fit_steps,
                         data_root=a.data_root, threads=a.threads, verify=not a.no_verify,
-                        surgery_samples=a.surgery_samples)
+                        surgery_samples=a.surgery_samples, files=files)
             if a.measure_to:
-                Path(a.measure_to).mkdir(parents=True, exist_ok=True)
-                atomic_write(Path(a.measure_to) / f"{name}.json", json.dumps(m, indent=2) + "\n")
+                to = prepare_folder(folders["measure_to"], "--measure-to")
+                atomic_write(to / f"{name}.json", json.dumps(m, indent=2) + "\n")
                 print(name, "measured:", {k: round(v["value"], 2) for k, v in m["iwae_vs_k"]["bounds"].items()},
                       flush=True)
                 continue
-            b = merge(m, Path(a.results_dir))
+            b = merge(m, results, files)
         print(name, json.dumps({k: v for k, v in b.items() if k in ("optimal_prior", "active_units")})[:300],
               {k: round(v["value"], 2) for k, v in b["iwae_vs_k"]["bounds"].items()}, flush=True)
     return 0
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit code (0; 2 a bad option, name or missing file; 1 a damaged file or
+    another failure; 130 interrupted). Every error is one line ``error: ...``, never a traceback."""
+    from . import cli
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def go() -> int:
+        cli.nul_in_argv(argv)
+        try:
+            a = build_parser().parse_args(argv)
+        except SystemExit as e:
+            return int(e.code or 0)
+        return _main(a)
+
+    return cli.run_main(go, memory_hint="lower --fit-k, --iwae-images or --surgery-samples")
 
 
 if __name__ == "__main__":

@@ -24,21 +24,25 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 
+#: The most components (mog) or pseudo-inputs (vamp) a prior may have (a VampPrior of K holds K x 784 numbers).
+MAX_COMPONENTS = 100_000
+
+
 def parse_prior(spec: str) -> tuple[str, int]:
     """``"standard"`` -> ``("standard", 0)``; ``"mog:K"``/``"vamp:K"`` -> ``(kind, K)``.
 
     Raises:
-        training.config.ConfigError: unknown kind or K not a positive integer (one line, with the fix).
+        training.config.ConfigError: unknown kind or K not an integer from 1 to MAX_COMPONENTS (one line, with the fix).
     """
     from .config import ConfigError
 
     if spec == "standard":
         return "standard", 0
     kind, _, k = str(spec).partition(":")
-    if kind in ("mog", "vamp") and k.isdigit() and int(k) >= 1:
+    if kind in ("mog", "vamp") and k.isascii() and k.isdigit() and 1 <= int(k) <= MAX_COMPONENTS:
         return kind, int(k)
-    raise ConfigError(f"prior={spec!r} is unknown: use 'standard', 'mog:K' or 'vamp:K' with K a positive integer "
-                      "(e.g. --prior vamp:500)")
+    raise ConfigError(f"prior={spec!r} is unknown: use 'standard', 'mog:K' or 'vamp:K' with K an integer from 1 to "
+                      f"{MAX_COMPONENTS} (e.g. --prior vamp:500)")
 
 
 class Prior(nn.Module):

@@ -32,6 +32,7 @@ gradient of :mod:`training.elbo_step`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -44,6 +45,11 @@ from pathlib import Path
 
 PAPER_DIMS = (2, 10, 20)
 N_TRAIN = 60000
+#: At most this many latent sizes in one job; a tag of at most this many characters (names stay <= 64).
+MAX_DIMS = 8
+MAX_TAG = 32
+#: Plan entries that define the job: a plan.json that differs in one of them is another job.
+PLAN_IDENTITY = ("dims", "prior", "recipe_name", "seed", "train_subset", "tag")
 
 #: The training recipe of ``reproduce`` (see the module docstring). ``late_fraction``: share of the epochs (the
 #: last ones) trained with ``batch_size_late``. ``warmup_epochs`` may be fractional.
@@ -65,11 +71,83 @@ PREVIOUS_RECIPE = {"optimizer": "Adam (fused)", "lr_schedule": "constant", "lr":
                    "gradients": "manual"}
 
 
-from .io import TrainingError
+from .io import TrainingError, UsageError
 
 
 class ReproduceError(TrainingError):
     """A step of the job failed; the one-line message names the step, its log and how to continue."""
+
+
+def recipe_for(name: str, train_subset: int | None) -> dict:
+    """The recipe ``name`` (``"recipe"`` or ``"previous"``); on a ``train_subset`` smaller than one of its batches
+    (a smoke test), that batch is the whole subset, and ``batch_capped_to_subset`` says so in the plan."""
+    recipe = dict(PREVIOUS_RECIPE if name == "previous" else RECIPE)
+    if train_subset is not None:
+        for key in ("batch_size", "batch_size_late"):
+            if recipe[key] > train_subset:
+                recipe[key] = train_subset
+                recipe["batch_capped_to_subset"] = True
+    return recipe
+
+
+def validate(args) -> dict:
+    """Check ``reproduce``'s options together (each was checked alone while parsing) before any work or write.
+
+    Returns the resolved paths: ``out`` (absolute), ``results_dir`` (absolute), ``data_root`` (absolute, the
+    same folder ``train`` would use from the user's working directory), ``device`` (resolved).
+
+    Raises:
+        UsageError: repeated or too many ``--dims``; a results name that would be too long; a folder that is a file or cannot be written; no CUDA for
+        ``--device cuda``; a run config that ``TrainConfig.validate`` refuses. DataError: MNIST missing or corrupt.
+    """
+    from . import cli
+    from .config import ConfigError, resolve_device
+    from .data import prepare_mnist, resolve_data_root
+    from .io import check_name
+
+    dims = list(args.dims)
+    if len(set(dims)) != len(dims):
+        raise UsageError(f"--dims {' '.join(map(str, dims))} repeats a size: give each latent size once")
+    if len(dims) > MAX_DIMS:
+        raise UsageError(f"--dims gives {len(dims)} sizes: give at most {MAX_DIMS} (the paper's are 2 10 20)")
+    recipe = recipe_for(args.recipe, args.train_subset)
+    plan_like = {"prior": args.prior, "tag": args.tag}
+    for d in dims:
+        check_name(_name(plan_like, d), "--tag")
+    out = cli.check_folder(args.out_dir, "--out-dir")
+    results_dir = cli.check_folder(args.results_dir or Path(__file__).resolve().parent / "results", "--results-dir")
+    device = str(resolve_device(args.device))
+    for d in dims:  # the runs' own check, with the bounds of train (a bound is written once)
+        try:
+            run_config(d, max(args.epochs, 1), recipe, out / "x", args.threads_per_run, device, None,
+                       args.train_subset, args.prior, args.seed).validate(args.train_subset or N_TRAIN)
+        except ConfigError as e:
+            raise UsageError(f"the run of D={d} would be invalid: {e}") from None
+    data_root = resolve_data_root(args.data_root)
+    prepare_mnist(data_root, verify=not args.no_verify)  # missing or corrupt MNIST: now, not inside a child
+    return {"out": out, "results_dir": results_dir, "data_root": str(data_root), "device": device}
+
+
+def _read_plan(plan_path: Path) -> dict | None:
+    """The plan in ``plan_path``, or None if it is not a readable plan."""
+    try:
+        plan = json.loads(plan_path.read_text())
+    except (OSError, ValueError):
+        return None
+    ok = (isinstance(plan, dict) and isinstance(plan.get("epochs"), int) and plan["epochs"] >= 1
+          and isinstance(plan.get("dims"), list) and all(isinstance(d, int) for d in plan["dims"])
+          and all(k in plan for k in ("recipe", "prior", "device", "parallel_runs", "threads_per_run", "minutes")))
+    return plan if ok else None
+
+
+def _plan_differences(plan: dict, wanted: dict) -> list[str]:
+    """Which job-defining options of ``wanted`` (a fresh plan's entries) differ from ``plan``."""
+    defaults = {"prior": "standard", "recipe_name": "recipe", "seed": 0, "train_subset": None, "tag": ""}
+    diff = [k for k in PLAN_IDENTITY if plan.get(k, defaults.get(k)) != wanted[k]]
+    # an --epochs given that the plan did not fix (without --epochs, the plan's epochs are kept, as --minutes is)
+    if not wanted["calibration_wanted"] and (plan.get("calibration") or plan["epochs"] != wanted["epochs"]):
+        diff.append("epochs")
+    return diff
 
 
 def _now() -> str:
@@ -201,6 +279,9 @@ def _set_pdeathsig() -> None:  # runs in the child before exec: die with the par
 
 def _spawn(args: list[str], log: Path, threads: int) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    for var in ("ELBO_LAB_CACHE", "ELBO_LAB_DATA"):  # the children run in the package's folder: absolute paths
+        if env.get(var, "").strip():
+            env[var] = str(Path(env[var]).expanduser().absolute())
     log.parent.mkdir(parents=True, exist_ok=True)
     f = open(log, "ab")
     p = subprocess.Popen([_python(), *args], stdout=f, stderr=subprocess.STDOUT, env=env,
@@ -243,7 +324,7 @@ def estimate_eval_seconds(rate: float, iwae_k: int, iwae_images: int, n_train: i
 
 
 def make_plan(args, device: str) -> dict:
-    recipe = dict(PREVIOUS_RECIPE if args.recipe == "previous" else RECIPE)
+    recipe = recipe_for(args.recipe, args.train_subset)
     parallel = 1 if device.startswith("cuda") else len(args.dims)
     threads = args.threads_per_run
     n_train = args.train_subset or N_TRAIN
@@ -325,15 +406,48 @@ def _read_history(results_dir: Path, name: str) -> list[dict]:
 
 
 def reproduce(args) -> Path:
-    """Run (or resume) the whole job described by the parsed ``args``; return the results folder."""
-    from .config import resolve_device
+    """Run (or resume) the whole job described by the parsed ``args``; return the results folder.
 
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    Every option is validated first (:func:`validate`); ``plan.json`` is written only after that. A plan left by
+    a start that finished no epoch never binds a later command; one whose runs have started does (the command
+    that resumes it is named when the options differ).
+    """
+    from .io import FolderLock, prepare_folder
+
+    paths = validate(args)  # every option, before anything is written
+    out = prepare_folder(paths["out"], "--out-dir")
+    with FolderLock(out, "--out-dir"):  # one job per folder (a second one is refused at once, nothing written)
+        return _run_job(args, paths, out)
+
+
+def _run_job(args, paths: dict, out: Path) -> Path:
+    """The job of :func:`reproduce` in its locked ``out`` folder."""
+    from .cli import inside
+
+    args.data_root = paths["data_root"]
     plan_path = out / "plan.json"
-    device = str(resolve_device(args.device))
-    if plan_path.exists():
-        plan = json.loads(plan_path.read_text())
+    device = paths["device"]
+    plan = _read_plan(plan_path) if plan_path.exists() else None
+    if plan is not None:
+        wanted = {"dims": list(args.dims), "prior": args.prior, "recipe_name": args.recipe, "seed": args.seed,
+                  "train_subset": args.train_subset, "tag": args.tag, "iwae_k": args.iwae_k,
+                  "iwae_images": args.iwae_images, "verify": not args.no_verify, "epochs": args.epochs,
+                  "calibration_wanted": not args.epochs}
+        diff = _plan_differences(plan, wanted)
+        started = any((out / _name(plan, d) / "checkpoint.pt").exists() for d in plan["dims"])
+        if diff and started:
+            raise UsageError(f"--out-dir {out} holds a job with other {', '.join(diff)} ({job_command(plan)}): "
+                             f"run that command to resume it, or choose another --out-dir")
+        if diff:  # a plan from a start that trained nothing (e.g. it failed): it does not bind this command
+            print(f"the plan in {plan_path} is from a start that finished no epoch and had other {', '.join(diff)}: "
+                  f"planning again")
+            plan = None
+    elif plan_path.exists():
+        if any(p.is_dir() and (p / "checkpoint.pt").exists() for p in out.iterdir()):
+            raise TrainingError(f"{plan_path} is damaged and runs were started: restore it, or choose another "
+                                f"--out-dir (or delete the folder to start again)")
+        print(f"{plan_path} is damaged and no run was started: planning again")
+    if plan is not None:
         print(f"resuming the job planned at {plan['created']}: {plan['epochs']} epochs per model "
               f"(--minutes {plan['minutes']} then; the plan is kept so the schedule is the same)")
     else:
@@ -347,13 +461,22 @@ def reproduce(args) -> Path:
                   f"evaluation ~{c['eval_seconds_estimate']:.0f} s")
     session = {"started": _now(), "t0": time.time(), "loadavg": []}
     sessions_path = out / "sessions.json"
-    sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
+    try:
+        sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
+        sessions = [x for x in sessions if isinstance(x, dict) and "started" in x] if isinstance(sessions, list) else []
+    except (OSError, ValueError):  # a damaged record of earlier sessions: their times are lost, not the job
+        sessions = []
     sessions.append({k: v for k, v in session.items() if k != "t0"})
     staging = out / "results"
-    results_dir = Path(args.results_dir) if args.results_dir else Path(__file__).resolve().parent / "results"
+    results_dir = paths["results_dir"]
+    plan["data_root"] = paths["data_root"]  # absolute: the children run in another working directory
     E = plan["epochs"]
     dims = plan["dims"]
-    runs = {d: out / _name(plan, d) for d in dims}
+    runs = {d: inside(out, out / _name(plan, d), "--out-dir") for d in dims}
+    for d in dims:  # every file the job writes lies in --out-dir (the names are plain: proven here)
+        for suffix in (".config.json", ".train.log", ".eval.log"):
+            inside(out, out / f"{_name(plan, d)}{suffix}", "--out-dir")
+        inside(out, staging / _name(plan, d), "--out-dir")
     for d, rd in runs.items():
         cfg = run_config(d, E, plan["recipe"], rd, plan["threads_per_run"], plan["device"], plan["data_root"],
                          plan["train_subset"], plan["prior"], plan["seed"], plan.get("verify", True))
@@ -599,29 +722,53 @@ def publish(plan: dict, out: Path, staging: Path, results_dir: Path, sessions: l
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--minutes", type=float, default=60.0, help="wall-time budget of the whole job (sets the epochs)")
-    p.add_argument("--out-dir", default="runs/reproduce", help="run folders, plan, logs (default: runs/reproduce)")
-    p.add_argument("--results-dir", default=None, help="where the results go (default: the package's training/results)")
-    p.add_argument("--dims", type=int, nargs="+", default=list(PAPER_DIMS), help="latent sizes (default: 2 10 20)")
-    p.add_argument("--epochs", type=int, default=0, help="fix the epochs instead of deriving them from --minutes")
+    """``reproduce``'s options. Each is checked while parsing (:mod:`training.cli`), before any work: the options it
+    shares with ``train`` and ``evaluate`` take their bounds from ``TrainConfig`` and ``evaluate``'s, so a bound is
+    written once."""
+    from . import cli
+    from .config import TrainConfig
+
+    e_hi = TrainConfig.BOUNDS["epochs"][1]
+    meta = {f.name: f.metadata.get("help", "").replace("%", "%%") for f in dataclasses.fields(TrainConfig)}
+    p.add_argument("--minutes", type=cli.number(float, 0.0, 100_000.0, lo_open=True), default=60.0,
+                   help="wall-time budget of the whole job (sets the epochs), more than 0")
+    p.add_argument("--out-dir", type=cli.path_text, default="runs/reproduce",
+                   help="run folders, plan, logs (default: runs/reproduce)")
+    p.add_argument("--results-dir", type=cli.path_text, default=None,
+                   help="where the results go (default: the package's training/results)")
+    p.add_argument("--dims", type=cli.config_number("latent_dim"), nargs="+", default=list(PAPER_DIMS),
+                   metavar="D", help=f"latent sizes, each from {TrainConfig.BOUNDS['latent_dim'][0]} to "
+                   f"{TrainConfig.BOUNDS['latent_dim'][1]}, at most {MAX_DIMS} different (default: 2 10 20)")
+    p.add_argument("--epochs", type=cli.number(int, 0, e_hi, what="0 = derived from --minutes"), default=0,
+                   help=f"fix the epochs (1-{e_hi}) instead of deriving them from --minutes (0, the default)")
     p.add_argument("--recipe", choices=("recipe", "previous"), default="recipe",
                    help="'recipe' (default) or 'previous' (Adam 1e-3 constant, batch 100: the old way, for comparison)")
-    p.add_argument("--prior", default="standard", help="prior of every model: standard, mog:K or vamp:K")
-    p.add_argument("--threads-per-run", type=int, default=1, help="torch threads per run (default 1)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--iwae-k", type=int, default=1000)
-    p.add_argument("--iwae-images", type=int, default=2000)
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--train-subset", type=int, default=None, help="first n training images only (smoke tests)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prior", type=cli.config_text("prior"), default="standard",
+                   help="prior of every model (as train's --prior): " + meta["prior"])
+    p.add_argument("--threads-per-run", type=cli.config_number("threads", lo=1), default=1,
+                   help="torch threads per run (default 1)")
+    p.add_argument("--device", type=cli.config_text("device"), default="auto", help=meta["device"])
+    p.add_argument("--iwae-k", type=cli.eval_number("iwae_k"), default=1000,
+                   help="importance samples per test image for the IWAE bound (as evaluate's)")
+    p.add_argument("--iwae-images", type=cli.eval_number("iwae_images"), default=2000,
+                   help="test images for the IWAE bound (as evaluate's)")
+    p.add_argument("--data-root", type=cli.path_text, default=None,
+                   help="folder holding MNIST/raw (default $ELBO_LAB_DATA, else ./data)")
+    p.add_argument("--train-subset", type=cli.eval_number("train_subset"), default=None,
+                   help="first n training images only (smoke tests); at least the recipe's batch size")
+    p.add_argument("--seed", type=cli.config_number("seed"), default=0, help=meta["seed"] + " (every run)")
     p.add_argument("--no-verify-data", dest="no_verify", action="store_true",
                    help="skip the MNIST checksum (test data), as train's --no-verify-data")
-    p.add_argument("--tag", default="", help="appended to the results names (vae_d10_TAG), e.g. for a short budget")
-    p.add_argument("--calibration-seconds", type=float, default=6.0)
-    p.add_argument("--overhead-seconds", type=float, default=90.0,
+    p.add_argument("--tag", type=cli.name("--tag", empty_ok=True, max_len=MAX_TAG), default="",
+                   help=f"appended to the results names (vae_d10_TAG), e.g. for a short budget: a plain name of at "
+                        f"most {MAX_TAG} characters")
+    p.add_argument("--calibration-seconds", type=cli.number(float, 0.0, 3600.0, lo_open=True), default=6.0,
+                   help="seconds of the throughput measurement (default 6)")
+    p.add_argument("--overhead-seconds", type=cli.number(float, 0.0, 1e6), default=90.0,
                    help="budget kept for start-up, calibration and copying (default 90)")
-    p.add_argument("--poll-seconds", type=float, default=2.0)
-    p.add_argument("--replan-epochs", type=int, default=3,
+    p.add_argument("--poll-seconds", type=cli.number(float, 0.01, 3600.0), default=2.0,
+                   help="how often the job looks at its runs (default 2)")
+    p.add_argument("--replan-epochs", type=cli.number(int, 0, e_hi, what="0 = never"), default=3,
                    help="after this many epochs, refit the epochs to the budget at the measured speed (0 = never)")
 
 
@@ -650,4 +797,8 @@ def _child(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))
+    if sys.argv[1:2] and sys.argv[1] in ("_calibrate", "_evaluate", "_train"):
+        sys.exit(_child(sys.argv[1:]))
+    from training.__main__ import main as _main  # ``python -m training.reproduce ...`` = ``python -m training reproduce ...``
+
+    sys.exit(_main(["reproduce", *sys.argv[1:]]))

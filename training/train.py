@@ -26,6 +26,7 @@ import datetime as _dt
 import json
 import math
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -140,11 +141,14 @@ def load_checkpoint(run_dir: str | os.PathLike, device: str | torch.device = "cp
     """
     path = Path(run_dir) / CHECKPOINT
     if not path.is_file():
-        raise CheckpointError(f"{path} not found: train first (python -m training train --out-dir {run_dir})",
+        raise CheckpointError(f"{path} not found: train first (python -m training train --out-dir {shlex.quote(str(run_dir))})",
                               exit_code=2)
     damaged = f"{path} is damaged (truncated, empty or not a checkpoint)"
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
+    except PermissionError as e:
+        raise CheckpointError(f"{path} cannot be read ({e.strerror}): make it readable, or run as its owner",
+                              exit_code=2) from None
     except Exception:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError, ... for bad bytes
         raise CheckpointError(f"{damaged}: restore it, or start the run again with --overwrite") from None
     needed = {"model": dict, "optimizer": dict, "rng": dict, "epoch": int, "config": dict}
@@ -284,11 +288,11 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, da
 
         bar = tqdm(total=total_steps, desc=f"VAE D={cfg.latent_dim}", unit="step")
     done = start_epoch
-    resume_cmd = f"python -m training train --out-dir {out} --resume"
+    resume_cmd = f"python -m training train --out-dir {shlex.quote(str(out))} --resume"
 
     def diverged(where: str) -> TrainingDiverged:
         kept = f"the run is kept up to epoch {done}" if done else "no epoch was finished"
-        again = resume_cmd if done else f"python -m training train --out-dir {out} --overwrite"
+        again = resume_cmd if done else f"python -m training train --out-dir {shlex.quote(str(out))} --overwrite"
         return TrainingDiverged(f"non-finite ELBO {where}: {kept}; continue with a lower learning rate: {again} "
                                 f"--lr {cfg.lr / 4:.3g} (the change is recorded in the run's history)")
 
@@ -353,7 +357,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, da
     except KeyboardInterrupt:
         kept = f"the run is kept up to epoch {done}" if done else "no epoch was finished yet"
         raise Interrupted(f"interrupted: {kept} in {out}; continue with: {resume_cmd}" if done else
-                          f"interrupted: {kept}; start again with: python -m training train --out-dir {out} "
+                          f"interrupted: {kept}; start again with: python -m training train --out-dir {shlex.quote(str(out))} "
                           f"--overwrite") from None
     finally:
         if bar is not None:

@@ -92,3 +92,25 @@ def test_report_lists_every_twin_of_the_identity(capsys):
     twins = REGISTRY["jensen"].wrong_twins
     for tw in twins:
         assert tw.name.split("~", 1)[1] in out
+
+
+# --- issue 23: --seed is bounded; a reader that closes the pipe early ends the report quietly -----------------
+
+@pytest.mark.parametrize("seed", ["-1", "1e3", "nan", "4294967296", "", "x"])
+def test_bad_seed_is_a_usage_error_not_a_failed_identity(capsys, seed):
+    with pytest.raises(SystemExit) as exc:
+        main(["--seed", seed, "--only", "jensen"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--seed" in err and "FAILED" not in err
+
+
+@pytest.mark.parametrize("args", [["--list"], ["--json", "--only", "em", "--no-twins"]])
+def test_a_reader_that_closes_the_pipe_early_is_not_a_failure(args):
+    """``python -m derivations --list | head -c 10`` (or ``| true``): exit 0, nothing on stderr but progress."""
+    p = subprocess.Popen([sys.executable, "-m", "derivations", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader is gone before the report is written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "FAILED" not in err

@@ -150,3 +150,166 @@ def test_any_argv_never_shows_a_traceback(argv, capsys, sandbox):
     if "reproduce" in argv or "--download" in argv:
         return
     check(argv, capsys, sandbox())
+
+
+# --- issue 23: the same promise for reproduce, prior_study, derivations and vizlab ------------------------------
+# Each command's real work is replaced by a stub that raises ``Reached`` (exit code 3): the fuzz checks that every
+# argument is either refused as one line (exit 2, or 1 for a failure) or validated far enough to start the work.
+
+from training.io import TrainingError
+
+
+class Reached(TrainingError):
+    exit_code = 3
+
+
+def reached(*a, **k):
+    raise Reached("validation passed: the work would start here")
+
+
+def check_tool(fn, argv: list[str], capsys, workdir: Path, ok=(0, 3)) -> int:
+    old = os.getcwd()
+    os.chdir(workdir)
+    try:
+        try:
+            rc = fn(argv)
+        except SystemExit as e:  # argparse's own exit (derivations, vizlab): --help 0, usage 2
+            rc = int(e.code or 0) if not isinstance(e.code, str) else 2
+    finally:
+        os.chdir(old)
+        torch.set_num_threads(1)
+    out, err = capsys.readouterr()
+    event(f"exit code {rc}")
+    assert "Traceback" not in err and "Traceback" not in out, (argv, err)
+    if rc not in ok:
+        assert rc in (1, 2), (argv, rc, err)
+        lines = err.strip("\n").splitlines()
+        assert len(lines) == 1 and "error: " in lines[0] and "unexpected" not in err, (argv, err)
+    return rc
+
+
+REPRODUCE_FLAGS = ["--minutes", "--out-dir", "--results-dir", "--dims", "--epochs", "--recipe", "--prior",
+                   "--threads-per-run", "--device", "--iwae-k", "--iwae-images", "--data-root", "--train-subset",
+                   "--seed", "--no-verify-data", "--tag", "--calibration-seconds", "--overhead-seconds",
+                   "--poll-seconds", "--replan-epochs", "--bogus"]
+
+
+@pytest.fixture
+def no_job(monkeypatch):
+    import training.reproduce as rp
+
+    monkeypatch.setattr(rp, "make_plan", reached)
+    monkeypatch.setattr(rp, "measure_side_by_side", reached)
+
+
+@pytest.mark.parametrize("flag", REPRODUCE_FLAGS)
+@FLAG_SETTINGS
+@given(v=value())
+def test_each_reproduce_option_with_any_value(flag, v, tiny_mnist, no_job, capsys, sandbox):
+    base = ["reproduce", "--dims", "2", "--epochs", "1", "--data-root", str(tiny_mnist), "--no-verify-data",
+            "--out-dir", "job", "--results-dir", "res"]
+    work = sandbox()
+    before = set(work.rglob("*"))
+    rc = check_tool(cli_main, base + [flag, v], capsys, work)
+    if rc != 3:  # refused: nothing written, not even the plan
+        assert set(work.rglob("*")) == before, (flag, v)
+    else:  # validated: every path it made lies in the sandbox's job folder or --out-dir given
+        assert all(work in p.resolve().parents for p in set(work.rglob("*")) - before)
+
+
+@SETTINGS
+@given(opts=st.lists(option(REPRODUCE_FLAGS), max_size=3))
+def test_reproduce_cli_never_shows_a_traceback(opts, tiny_mnist, no_job, capsys, sandbox):
+    base = ["reproduce", "--dims", "2", "--epochs", "1", "--data-root", str(tiny_mnist), "--no-verify-data",
+            "--out-dir", "job", "--results-dir", "res"]
+    check_tool(cli_main, base + [a for o in opts for a in o], capsys, sandbox())
+
+
+STUDY_FLAGS = ["--runs", "--results-dir", "--iwae-images", "--fit-k", "--fit-steps", "--data-root", "--threads",
+               "--no-verify-data", "--surgery-samples", "--measure-to", "--merge-from", "--help", "--bogus"]
+
+
+@pytest.fixture
+def study_sandbox(trained_run, tiny_mnist, tmp_path, monkeypatch, sandbox):
+    """A folder with ``runs/vae_d2`` (a trained run) and its valid ``res/vae_d2.json``; measuring and merging
+    stubbed."""
+    import training.prior_study as ps
+    from training.evaluate import evaluate_run
+
+    results = evaluate_run(trained_run, name="vae_d2", results_dir=tmp_path / "results", iwae_k=2, iwae_images=2,
+                           threads=1, data_root=str(tiny_mnist), verify=False)
+    monkeypatch.setattr(ps, "measure", reached)
+    monkeypatch.setattr(ps, "merge", reached)
+
+    def make() -> Path:
+        work = sandbox()
+        shutil.copytree(trained_run, work / "runs" / "vae_d2")
+        (work / "res").mkdir()
+        shutil.copy(results, work / "res" / "vae_d2.json")
+        (work / "m").mkdir()
+        (work / "m" / "vae_d2.json").write_text("{}")
+        return work
+
+    return make
+
+
+@SETTINGS
+@given(names=st.lists(st.one_of(st.sampled_from(["vae_d2", "../vae_d2", "vae_d9", "", "..", "a\x00b"]), value()),
+                      min_size=0, max_size=2),
+       opts=st.lists(option(STUDY_FLAGS), max_size=3))
+def test_prior_study_cli_never_shows_a_traceback(names, opts, tiny_mnist, capsys, study_sandbox):
+    from training.prior_study import main as study_main
+
+    argv = [*names, "--runs", "runs", "--results-dir", "res", "--data-root", str(tiny_mnist), "--no-verify-data",
+            *[a for o in opts for a in o]]
+    work = study_sandbox()
+    outside = work.parent / "vae_d2.json"
+    check_tool(study_main, argv, capsys, work)
+    assert not outside.exists()
+
+
+@pytest.fixture
+def fake_identities(monkeypatch):
+    """``derivations``' report with every identity's work replaced by a passing row (the CLI is what is fuzzed)."""
+    import derivations.report as rep
+
+    monkeypatch.setattr(rep, "evaluate", lambda ident, seed=0, twins=True: {"name": ident.name, "ok": True,
+                                                                             "seconds": {"total": 0.0}})
+    monkeypatch.setattr(rep, "render_table", lambda rows, total: print(len(rows), "identities"))
+
+
+DERIVATION_TOKENS = ["--only", "--json", "--list", "--seed", "--no-twins", "--help", "--bogus", "jensen", "em",
+                     "elbo_gap", "-1", "0", "3", "nan", "1e3", "4294967296", "", "x"]
+
+
+@SETTINGS
+@given(argv=st.lists(st.one_of(st.sampled_from(DERIVATION_TOKENS), value()), max_size=5))
+def test_derivations_cli_never_shows_a_traceback(argv, capsys, fake_identities, sandbox):
+    from derivations.__main__ import main as deriv_main
+
+    rc = check_tool(deriv_main, argv, capsys, sandbox(), ok=(0,))
+    if "--seed" in argv and rc == 1:
+        raise AssertionError(f"a seed was reported as a failed identity: {argv}")
+
+
+VIZLAB_TOKENS = ["render", "slides", "list", "--out", "--quality", "-q", "--force", "--help", "ElboGap", "Nope",
+                 "l", "m", "h", "x", "f", "f/sub", "/dev/null", "/dev/null/x", "", "a\x00b"]
+
+
+@SETTINGS
+@given(argv=st.lists(st.one_of(st.sampled_from(VIZLAB_TOKENS), value()), max_size=5))
+def test_vizlab_cli_never_shows_a_traceback(argv, capsys, sandbox, monkeypatch):
+    import vizlab.render as vr
+    import vizlab.slides as vs
+    from vizlab.__main__ import main as viz_main
+
+    calls = []
+    monkeypatch.setattr(vr, "render", lambda *a, **k: calls.append(k) or [])
+    monkeypatch.setattr(vs, "build_slides", lambda *a, **k: calls.append(k))
+    work = sandbox()
+    rc = check_tool(viz_main, argv, capsys, work, ok=(0,))
+    for k in calls:  # whatever reached the renderer is a folder that is, or can be made, a folder
+        out = Path(k["out"])
+        assert "\x00" not in str(out) and not (out.exists() and not out.is_dir())
+    if rc == 2:
+        assert not calls

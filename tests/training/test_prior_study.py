@@ -79,3 +79,127 @@ def test_learned_prior_components_refuse_the_standard_prior():
 
     with pytest.raises(ValueError, match="not learned"):
         learned_prior_components(VAE(latent_dim=2, hidden=(16,)))
+
+
+# --- issue 23: every case is one line (exit 2 usage, 1 failure), no file outside --results-dir ----------------
+
+import json
+from pathlib import Path
+
+
+@pytest.fixture(scope="module")
+def study_dirs(tmp_path_factory):
+    """A trained tiny run ``runs/vae_d2`` with its results file ``res/vae_d2.json``, on a tiny IDX MNIST."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from conftest import train_config, write_idx_mnist
+
+    from training.evaluate import evaluate_run
+    from training.train import train
+
+    base = tmp_path_factory.mktemp("study")
+    data = write_idx_mnist(base / "data", n_train=300, n_test=40)
+    cfg = train_config(base, out_dir=str(base / "runs" / "vae_d2"), hidden=(16,), epochs=1)
+    cfg.data_root, cfg.verify_data = str(data), False
+    run = train(cfg)
+    evaluate_run(run, name="vae_d2", results_dir=base / "res", data_root=str(data), iwae_k=2, iwae_images=2,
+                 threads=1, verify=False)
+    return base, data
+
+
+def _study(capsys, base, data, *extra, names=("vae_d2",)):
+    from training.prior_study import main
+
+    args = [*names, "--runs", str(base / "runs"), "--results-dir", str(base / "res"), "--data-root", str(data),
+            "--no-verify-data", "--iwae-images", "2", "--fit-steps", "0", "--threads", "1", *map(str, extra)]
+    rc = main(args)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    if rc != 0:
+        assert err.startswith("error: ") and err.count("\n") == 1 and "unexpected" not in err, err
+    return rc, err
+
+
+def _tree(base):
+    return {p.relative_to(base): (p.read_bytes() if p.is_file() else None) for p in sorted(base.rglob("*"))}
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--iwae-images", "0"], "--iwae-images"), (["--iwae-images", "1"], "--iwae-images"),
+    (["--iwae-images", "nan"], "--iwae-images"), (["--threads", "-1"], "--threads"), (["--threads", "inf"], "--threads"),
+    (["--threads", "100000"], "--threads"), (["--fit-k", "0"], "--fit-k"), (["--fit-k", "nan"], "--fit-k"),
+    (["--fit-steps", "-1"], "--fit-steps"), (["--surgery-samples", "0"], "--surgery-samples"),
+    (["--surgery-samples", "1e9"], "--surgery-samples"), (["--runs", "NOWHERE"], "--runs"),
+    (["--measure-to", "x", "--merge-from", "y"], "not allowed"), (["--measure-to", "RES/vae_d2.json"], "--measure-to"),
+    (["--merge-from", "NOWHERE"], "--measure-to"), (["--bogus"], "--bogus"),
+])
+def test_bad_options_are_one_line_usage_errors(study_dirs, capsys, extra, named):
+    base, data = study_dirs
+    before = _tree(base)
+    extra = [a.replace("NOWHERE", str(base / "nowhere")).replace("RES", str(base / "res")) for a in extra]
+    rc, err = _study(capsys, base, data, *extra)
+    assert rc == 2 and named in err, err
+    assert _tree(base) == before
+
+
+@pytest.mark.parametrize("names, said", [
+    (["../victim"], "plain name"), (["a\x00b"], "NUL"), (["vae_d9"], "checkpoint.pt not found"),
+    (["vae_d2", "vae_d2"], "twice"), ([".."], "plain name"), (["/etc/passwd"], "plain name"),
+])
+def test_names_are_plain_and_must_exist(study_dirs, capsys, names, said):
+    base, data = study_dirs
+    (base / "victim.json").write_text("{}")
+    before = _tree(base)
+    rc, err = _study(capsys, base, data, names=names)
+    assert rc == 2 and said in err, err
+    assert _tree(base) == before and (base / "victim.json").read_text() == "{}"
+
+
+def test_missing_results_file_and_damaged_checkpoint(study_dirs, capsys, tmp_path):
+    import shutil
+
+    base, data = study_dirs
+    runs = tmp_path / "runs"
+    shutil.copytree(base / "runs" / "vae_d2", runs / "vae_x")
+    rc, err = _study(capsys, base, data, "--runs", runs, names=["vae_x"])
+    assert rc == 2 and "vae_x.json not found" in err and "evaluate" in err
+    (base / "res" / "vae_x.json").write_text("{damaged")
+    try:
+        rc, err = _study(capsys, base, data, "--runs", runs, names=["vae_x"])
+        assert rc == 1 and "vae_x.json" in err and "JSON" in err  # refused before measuring
+    finally:
+        (base / "res" / "vae_x.json").unlink()
+    shutil.copy(base / "res" / "vae_d2.json", base / "res" / "vae_x.json")
+    try:
+        (runs / "vae_x" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+        rc, err = _study(capsys, base, data, "--runs", runs, names=["vae_x"])
+        assert rc == 1 and "damaged" in err
+    finally:
+        (base / "res" / "vae_x.json").unlink()
+
+
+def test_a_valid_study_writes_only_inside_the_results_folder(study_dirs, capsys, tmp_path):
+    base, data = study_dirs
+    before = {p for p in base.rglob("*") if "res" not in p.relative_to(base).parts[:1]}
+    measured = tmp_path / "m"
+    rc, err = _study(capsys, base, data, "--measure-to", measured)
+    assert rc == 0, err
+    assert [p.name for p in measured.iterdir()] == ["vae_d2.json"]
+    rc, err = _study(capsys, base, data, "--merge-from", measured)
+    assert rc == 0, err
+    r = json.loads((base / "res" / "vae_d2.json").read_text())
+    assert r["beyond"]["iwae_vs_k"]["n_images"] == 2
+    (measured / "vae_d2.json").write_text("{damaged")
+    rc, err = _study(capsys, base, data, "--merge-from", measured)
+    assert rc == 1 and "--measure-to" in err
+    assert {p for p in base.rglob("*") if "res" not in p.relative_to(base).parts[:1]} == before
+
+
+def test_a_direct_study_writes_its_pictures_and_results_file_together(study_dirs, capsys):
+    base, data = study_dirs
+    rc, err = _study(capsys, base, data)
+    assert rc == 0, err
+    r = json.loads((base / "res" / "vae_d2.json").read_text())
+    assert r["beyond"]["priors_npz"] == "vae_d2.priors.npz" and (base / "res" / "vae_d2.priors.npz").is_file()
+    assert not [p for p in (base / "res").iterdir() if p.name.startswith(".elbo-lab")]

@@ -162,13 +162,16 @@ def test_case3_kill_between_checkpoint_and_metrics_loses_no_row(tmp_path, tiny_i
 
 
 def test_case3_stale_temporary_files_are_removed_on_start(tmp_path, tiny_images):
+    """Only the tool's own temporary files (unique prefix) are removed; a user's ``*.tmp`` files stay (issue 23)."""
     out = train(train_config(tmp_path), data=tiny_images)
-    stale = [out / ".checkpoint.pt.4242.deadbeef.tmp", out / "checkpoint.ptab12cd.tmp"]  # ours, the older writer's
-    for p in stale:
+    stale = [out / ".elbo-lab-tmp.checkpoint.pt.4242.deadbeef.tmp"]  # what a killed atomic_write leaves
+    users = [out / "notes.tmp", out / ".checkpoint.pt.4242.deadbeef.tmp", out / "draft.tmp"]
+    for p in stale + users:
         p.write_bytes(b"\0" * 1000)
     train(train_config(tmp_path, epochs=2), resume=True, data=tiny_images)
     assert not any(p.exists() for p in stale)
-    assert not list(out.glob("*.tmp"))
+    assert all(p.read_bytes() == b"\0" * 1000 for p in users)
+    assert not list(out.glob(".elbo-lab-*"))
 
 
 # --- case 4: evaluate refuses non-finite terms and writes a result set all-or-nothing ---------------------------
@@ -488,3 +491,270 @@ def test_committed_results_and_metrics_pass_the_schema():
         res = result_files.load(d)
         rows = result_files.load_metrics(d)
         assert len(rows) == res["provenance"]["epochs"] and all("avg_kl" in r for r in rows)
+
+
+# --- issue 23: all-or-nothing sets, the tool's own temporary files, messages that name the real cause ----------
+
+def test_issue23_a_rename_failing_mid_set_restores_the_old_set(tmp_path, tiny_mnist, capsys, monkeypatch):
+    out, res = tmp_path / "r", tmp_path / "res"
+    assert run(capsys, *train_args(tiny_mnist, out, "--epochs", "2"))[0] == 0
+    assert run(capsys, *eval_args(out, tiny_mnist, res))[0] == 0
+    before = listing(res)
+    real, calls = os.replace, {"n": 0}
+
+    def failing_replace(src, dst):
+        if Path(dst).parent == res and not Path(dst).name.startswith(".elbo-lab"):
+            calls["n"] += 1
+            if calls["n"] == 3:  # two files of the new set are in place already
+                raise OSError(errno.EIO, "Input/output error", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(tio.os, "replace", failing_replace)
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, res, "--note", "second"))
+    assert rc == 1 and calls["n"] >= 3  # (the roll-back renames count too)
+    assert listing(res) == before  # the old set, whole; no temporary file, journal or backup left
+
+
+_KILL_MID_SET = r"""
+import os, sys
+import training.io as tio
+real, n = os.replace, [0]
+def replace(src, dst):
+    if not os.path.basename(dst).startswith(".elbo-lab"):
+        n[0] += 1
+        if n[0] == 2:
+            os._exit(9)  # killed between the renames of the set
+    return real(src, dst)
+tio.os.replace = replace
+tio.atomic_write_set(sys.argv[1], {"a.npz": b"new a", "b.npz": b"new b", "r.json": b"new r"})
+"""
+
+
+def test_issue23_a_kill_between_renames_is_rolled_back_by_the_next_writer(tmp_path):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    tio.atomic_write_set(folder, {"a.npz": b"old a", "b.npz": b"old b", "r.json": b"old r"})
+    (folder / "notes.tmp").write_text("mine")
+    p = subprocess.run([sys.executable, "-c", _KILL_MID_SET, str(folder)], cwd=REPO, capture_output=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert p.returncode == 9, p.stderr
+    assert (folder / "a.npz").read_bytes() == b"new a" and (folder / "r.json").read_bytes() == b"old r"  # mixed
+    with FolderLock(folder):
+        tio.remove_stale_temps(folder)  # what evaluate, train and reproduce's publish do first, under the lock
+    assert listing(folder) == {"a.npz": b"old a", "b.npz": b"old b", "notes.tmp": b"mine", "r.json": b"old r"}
+
+
+def test_issue23_evaluate_refuses_a_json_target_that_is_a_folder_before_replacing_anything(tmp_path, tiny_mnist,
+                                                                                             capsys):
+    out, res = tmp_path / "r", tmp_path / "res"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+    assert run(capsys, *eval_args(out, tiny_mnist, res))[0] == 0
+    (res / "vae_d2.json").unlink()
+    (res / "vae_d2.json").mkdir()
+    (res / "draft.tmp").write_text("a user's draft")
+    files = lambda: {p.name: p.read_bytes() for p in sorted(res.iterdir()) if p.is_file()}  # noqa: E731
+    before = files()
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, res, "--note", "second"))
+    assert rc == 2 and "vae_d2.json" in err and "not a regular file" in err
+    assert files() == before and (res / "vae_d2.json").is_dir()
+    (res / "vae_d2.json").rmdir()
+    assert run(capsys, *eval_args(out, tiny_mnist, res))[0] == 0
+    assert (res / "draft.tmp").read_text() == "a user's draft"  # evaluate deletes only its own temporary files
+
+
+def test_issue23_iwae_images_1_is_a_usage_error_not_an_invalid_result(tmp_path, tiny_mnist, capsys):
+    out, res = tmp_path / "r", tmp_path / "res"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, res)[:-4], "--iwae-k", "5", "--iwae-images", "1")
+    assert rc == 2 and "--iwae-images" in err and "from 2 to" in err and listing(res) == {}
+
+
+def test_issue23_resume_command_is_shell_quoted(tmp_path, tiny_mnist, capsys, monkeypatch):
+    out = tmp_path / "my runs" / "it's r"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+    orig = ManualElboStep.step
+    monkeypatch.setattr(ManualElboStep, "step", lambda self, x: (_ for _ in ()).throw(KeyboardInterrupt))
+    rc, _, err = run(capsys, *train_args(tiny_mnist, out, "--resume", "--epochs", "3"))
+    assert rc == 130
+    cmd = err.split("continue with: ", 1)[1].strip()
+    words = shlex.split(cmd)  # pasted into a shell, the folder is one word
+    assert words[:3] == ["python", "-m", "training"] and words[words.index("--out-dir") + 1] == str(out)
+    monkeypatch.setattr(ManualElboStep, "step", orig)
+
+
+def test_issue23_reproduce_interrupt_prints_a_quoted_command(tmp_path, tiny_mnist, capsys, monkeypatch):
+    import training.reproduce as rp
+
+    monkeypatch.setattr(rp, "make_plan", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    out = tmp_path / "a job"
+    rc, _, err = run(capsys, "reproduce", "--dims", "2", "--epochs", "1", "--data-root", tiny_mnist,
+                     "--no-verify-data", "--out-dir", out, "--results-dir", tmp_path / "res")
+    assert rc == 130 and "interrupted" in err
+    words = shlex.split(err.split("continue with: ", 1)[1])
+    assert words[words.index("--out-dir") + 1] == str(out)
+
+
+@pytest.mark.parametrize("raised, said", [
+    (MemoryError(), "out of memory"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                  "allocate 80000000000000 bytes"), "out of memory"),
+    (PermissionError(errno.EACCES, "Permission denied", "/x/y"), "permission denied"),
+])
+def test_issue23_out_of_memory_and_permission_errors_are_named(tmp_path, tiny_mnist, capsys, monkeypatch, raised,
+                                                               said):
+    import training.train as tt
+
+    def boom(*a, **k):
+        raise raised
+
+    monkeypatch.setattr(tt, "_train_locked", boom)
+    rc, _, err = run(capsys, *train_args(tiny_mnist, tmp_path / "r"))
+    assert rc == 1 and said in err and "unexpected" not in err
+
+
+def test_issue23_a_huge_prior_is_a_usage_error(tmp_path, tiny_mnist, capsys):
+    rc, _, err = run(capsys, *train_args(tiny_mnist, tmp_path / "r", "--prior", "mog:1000000000000000"))
+    assert rc == 2 and "prior" in err and "100000" in err
+
+
+def _gz_mnist(root: Path) -> Path:
+    from conftest import write_idx_mnist
+
+    write_idx_mnist(root)
+    raw = root / "MNIST" / "raw"
+    for f in list(raw.iterdir()):
+        (raw / (f.name + ".gz")).write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    return root
+
+
+def test_issue23_unreadable_gz_is_named_as_unreadable(tmp_path, monkeypatch):
+    from training import data as td
+
+    root = _gz_mnist(tmp_path / "d")
+    monkeypatch.setenv("ELBO_LAB_CACHE", str(tmp_path / "cache"))
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(a[0]))
+
+    monkeypatch.setattr(td.gzip, "open", denied)
+    with pytest.raises(td.DataError, match="cannot be read \\(Permission denied\\)") as e:
+        td.load_mnist(True, root, verify=False)
+    assert "damaged" not in str(e.value) and e.value.exit_code == 2
+
+
+def test_issue23_damaged_copy_in_the_cache_is_rebuilt(tmp_path, monkeypatch):
+    from training import data as td
+
+    root = _gz_mnist(tmp_path / "d")
+    monkeypatch.setenv("ELBO_LAB_CACHE", str(tmp_path / "cache"))
+    x, _ = td.load_mnist(True, root, verify=False)
+    cached = next((tmp_path / "cache").rglob("train-images-idx3-ubyte"))
+    cached.write_bytes(cached.read_bytes()[:1000])  # truncated in the cache (a disk error, a killed copy)
+    y, _ = td.load_mnist(True, root, verify=False)
+    assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_issue23_empty_elbo_lab_cache_is_treated_as_unset(tmp_path, monkeypatch, value):
+    from training import data as td
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ELBO_LAB_CACHE", value)
+    assert td._cache_root() == Path.home() / ".cache" / "elbo-lab"
+    monkeypatch.setenv("ELBO_LAB_CACHE", "rel")
+    assert td._cache_root() == tmp_path / "rel"  # absolute: children in other folders use the same cache
+
+
+_SIGTERM_MID_SET = r"""
+import os, signal, sys
+import training.io as tio
+real, n = os.replace, [0]
+def replace(src, dst):
+    if not os.path.basename(dst).startswith(".elbo-lab"):
+        n[0] += 1
+        if n[0] == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # a kill (SIGTERM) arrives between the renames
+    return real(src, dst)
+tio.os.replace = replace
+tio.atomic_write_set(sys.argv[1], {"a.npz": b"new a", "b.npz": b"new b", "r.json": b"new r"})
+print("not reached")
+"""
+
+
+def test_issue23_sigterm_between_renames_waits_for_the_whole_set(tmp_path):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    tio.atomic_write_set(folder, {"a.npz": b"old a", "b.npz": b"old b", "r.json": b"old r"})
+    p = subprocess.run([sys.executable, "-c", _SIGTERM_MID_SET, str(folder)], cwd=REPO, capture_output=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert p.returncode == -signal.SIGTERM and b"not reached" not in p.stdout  # it did die of the SIGTERM ...
+    assert listing(folder) == {"a.npz": b"new a", "b.npz": b"new b", "r.json": b"new r"}  # ... after the set
+
+
+def test_issue23_ctrl_c_between_renames_is_raised_after_the_whole_set(tmp_path, monkeypatch):
+    """As under the CLI, where SIGTERM becomes KeyboardInterrupt: it is raised once the new set is whole."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    tio.atomic_write_set(folder, {"a.npz": b"old a", "r.json": b"old r"})
+    real = os.replace
+
+    def replace(src, dst):
+        if not Path(dst).name.startswith(".elbo-lab"):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(src, dst)
+
+    monkeypatch.setattr(tio.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        tio.atomic_write_set(folder, {"a.npz": b"new a", "r.json": b"new r"})
+    assert listing(folder) == {"a.npz": b"new a", "r.json": b"new r"}
+
+
+def test_issue23_a_wrong_data_root_is_refused_before_any_folder_is_made(tmp_path, tiny_mnist, capsys):
+    run_dir = tmp_path / "r"
+    assert run(capsys, *train_args(tiny_mnist, run_dir))[0] == 0
+    rc, _, err = run(capsys, *train_args(tmp_path / "nowhere", tmp_path / "new"))
+    assert rc == 2 and "not found" in err and not (tmp_path / "new").exists()
+    rc, _, err = run(capsys, *eval_args(run_dir, tmp_path / "nowhere", tmp_path / "a" / "res"))
+    assert rc == 2 and "not found" in err and not (tmp_path / "a").exists()
+
+
+def test_issue23_an_unreadable_checkpoint_is_named_as_unreadable(tmp_path, tiny_mnist, capsys, monkeypatch):
+    out = tmp_path / "r"
+    assert run(capsys, *train_args(tiny_mnist, out))[0] == 0
+
+    def denied(path, *a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(torch, "load", denied)  # (chmod 000 does not stop root, who runs these tests here)
+    rc, _, err = run(capsys, *eval_args(out, tiny_mnist, tmp_path / "res"))
+    assert rc == 2 and "cannot be read (Permission denied)" in err and "damaged" not in err
+
+
+def test_issue23_a_set_being_written_by_a_live_process_is_not_rolled_back(tmp_path):
+    """Two processes may write into one folder (e.g. the MNIST cache): one's recovery must not undo the other's
+    set in progress; only a journal whose writer is gone is rolled back."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    (folder / "a.npz").write_bytes(b"new a")
+    (folder / ".elbo-lab-old.a.npz.1.deadbeef").write_bytes(b"old a")
+    entries = [{"target": "a.npz", "tmp": ".elbo-lab-tmp.a.npz.1.deadbeef.tmp", "backup": ".elbo-lab-old.a.npz.1.deadbeef"}]
+    live = folder / f".elbo-lab-set.{os.getpid()}.deadbeef.json"
+    live.write_text(json.dumps(entries))
+    assert tio.recover_sets(folder) == [] and (folder / "a.npz").read_bytes() == b"new a"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    live.rename(folder / f".elbo-lab-set.{int(dead.stdout)}.deadbeef.json")  # its writer has exited
+    assert tio.recover_sets(folder) == ["a.npz"] and (folder / "a.npz").read_bytes() == b"old a"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.npz"]
+
+
+def test_issue23_train_and_evaluate_write_only_inside_the_folders_named(tmp_path, tiny_mnist, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ELBO_LAB_CACHE", str(tmp_path / "cache"))
+    before = {p for p in tmp_path.rglob("*")}
+    assert run(capsys, *train_args(tiny_mnist, "runs/r"))[0] == 0
+    assert run(capsys, *eval_args("runs/r", tiny_mnist, "res", "--name", "x.y-z"))[0] == 0
+    made = {p for p in tmp_path.rglob("*")} - before
+    assert made and all(p.relative_to(tmp_path).parts[0] in ("runs", "res") for p in made), sorted(made)
+    assert {p.name for p in (tmp_path / "res").iterdir()} == {"x.y-z.json", "x.y-z.metrics.jsonl",
+                                                             "x.y-z.encodings.npz", "x.y-z.manifold.npz"}

@@ -155,3 +155,139 @@ def test_job_command_names_the_flags_that_made_the_results():
     assert job_command({**base, "calibration": {"seconds_per_epoch": 16.0}}) == "python -m training reproduce --minutes 60"
     fixed = {**base, "calibration": {}, "epochs": 30, "dims": [10, 20], "prior": "vamp:500", "tag": "x"}
     assert job_command(fixed) == "python -m training reproduce --epochs 30 --dims 10 20 --prior vamp:500 --tag x"
+
+
+# --- issue 23: every option validated before any work or write; plans never bind a failed start ----------------
+
+def _cli(capsys, *args):
+    """``python -m training`` in-process; a failure must be one line ``error: ...``, never a traceback."""
+    from training.__main__ import main
+
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err + out
+    if rc != 0:
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert "unexpected" not in err, err
+    return rc, out, err
+
+
+@pytest.fixture
+def job_dirs(tmp_path, monkeypatch):
+    """tiny MNIST, a fresh out/results folder pair, and a guard: any start of real work fails the test."""
+    import training.reproduce as rp
+
+    data = write_idx_mnist(tmp_path / "data", n_train=300, n_test=60)
+    (tmp_path / "f").write_text("a file")
+
+    def no_work(*a, **k):
+        raise AssertionError("validation should have refused this before any work")
+
+    monkeypatch.setattr(rp, "make_plan", no_work)
+    monkeypatch.setattr(rp, "measure_side_by_side", no_work)
+    return data, tmp_path / "job", tmp_path / "res"
+
+
+BAD_REPRODUCE = [
+    (["--epochs", "-3"], "--epochs"), (["--epochs", "1e3"], "--epochs"), (["--dims", "0"], "--dims"),
+    (["--dims", "2", "2"], "--dims"), (["--dims", "2000"], "--dims"), (["--threads-per-run", "0"], "--threads-per-run"),
+    (["--threads-per-run", "nan"], "--threads-per-run"), (["--iwae-k", "0"], "--iwae-k"),
+    (["--iwae-k", "inf"], "--iwae-k"), (["--iwae-images", "1"], "--iwae-images"),
+    (["--iwae-images", "-5"], "--iwae-images"), (["--train-subset", "1"], "--train-subset"),
+    (["--train-subset", "0"], "--train-subset"), (["--train-subset", "nan"], "--train-subset"), (["--seed", "-1"], "--seed"), (["--seed", "nan"], "--seed"),
+    (["--minutes", "0"], "--minutes"), (["--minutes", "nan"], "--minutes"), (["--minutes", "inf"], "--minutes"),
+    (["--minutes", "1e400"], "--minutes"), (["--prior", "mog:1000000000000000"], "--prior"),
+    (["--prior", "gauss"], "--prior"), (["--calibration-seconds", "0"], "--calibration-seconds"),
+    (["--calibration-seconds", "nan"], "--calibration-seconds"), (["--overhead-seconds", "-1"], "--overhead-seconds"),
+    (["--overhead-seconds", "inf"], "--overhead-seconds"), (["--replan-epochs", "-1"], "--replan-epochs"),
+    (["--poll-seconds", "0"], "--poll-seconds"), (["--poll-seconds", "-inf"], "--poll-seconds"),
+    (["--device", "tpu"], "--device"), (["--device", ""], "--device"), (["--tag", "/../../escape"], "--tag"),
+    (["--tag", ".."], "--tag"), (["--tag", "a/b"], "--tag"), (["--tag", "x" * 40], "--tag"),
+    (["--results-dir", "TMP/f"], "--results-dir"), (["--out-dir", "TMP/f/sub"], "--out-dir"),
+    (["--data-root", "TMP/nowhere"], "MNIST"), (["--recipe", "fast"], "--recipe"),
+]
+
+
+@pytest.mark.parametrize("extra, named", BAD_REPRODUCE)
+def test_reproduce_refuses_a_bad_option_before_any_work_or_write(job_dirs, capsys, extra, named):
+    data, out, res = job_dirs
+    tmp = out.parent
+    before = sorted(p.relative_to(tmp) for p in tmp.rglob("*"))
+    args = ["reproduce", "--dims", "2", "--epochs", "1", "--data-root", data, "--no-verify-data",
+            "--out-dir", out, "--results-dir", res] + [a.replace("TMP", str(tmp)) for a in extra]
+    rc, _, err = _cli(capsys, *args)
+    assert rc == 2 and named in err, err
+    assert sorted(p.relative_to(tmp) for p in tmp.rglob("*")) == before  # not even plan.json or --out-dir
+
+
+def test_a_plan_from_a_failed_start_does_not_block_the_corrected_command(job_dirs, capsys, monkeypatch):
+    """A plan left by a start that finished no epoch (a bad value, damaged JSON) is planned again; a plan whose
+    runs started binds the folder, and the message names the command that resumes it."""
+    import training.reproduce as rp
+
+    data, out, res = job_dirs
+    out.mkdir()
+    args = ["reproduce", "--dims", "2", "--epochs", "2", "--data-root", data, "--no-verify-data", "--out-dir", out,
+            "--results-dir", res]
+
+    class Planned(Exception):
+        pass
+
+    def planned(a, device):
+        raise Planned(a.epochs)
+
+    monkeypatch.setattr(rp, "make_plan", planned)
+    stale = {"created": "x", "minutes": 60, "dims": [2], "epochs": 3, "recipe": RECIPE, "recipe_name": "recipe",
+             "prior": "standard", "device": "cpu", "parallel_runs": 1, "threads_per_run": 1, "calibration": {},
+             "iwae_k": 1000, "iwae_images": 2000, "train_subset": None, "seed": 0, "verify": False, "tag": ""}
+    for content in (json.dumps({**stale, "epochs": -3}), "{damaged", json.dumps(stale)):
+        (out / "plan.json").write_text(content)
+        with pytest.raises(Planned):  # planned again: the stale plan did not bind the corrected command
+            rp.reproduce(rp_args(args))
+    (out / "vae_d2").mkdir()
+    (out / "vae_d2" / "checkpoint.pt").write_bytes(b"x")  # the planned job started: it binds the folder
+    rc, _, err = _cli(capsys, *args)
+    assert rc == 2 and "--epochs 3" in err and "choose another --out-dir" in err
+
+
+def rp_args(args):
+    from training.__main__ import build_parser
+
+    return build_parser().parse_args([str(a) for a in args])
+
+
+def test_reproduce_with_relative_paths_from_another_folder_writes_only_inside_its_folders(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """A relative --out-dir/--results-dir/--data-root from another working directory, with a tag: the children
+    (which run in the package's folder) get absolute paths; every file lands in --out-dir or --results-dir."""
+    from training import result_files
+
+    write_idx_mnist(tmp_path / "work" / "data", n_train=300, n_test=60)
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    outside_before = sorted(p for p in tmp_path.rglob("*") if "work" not in p.relative_to(tmp_path).parts)
+    rc, out, err = _cli(capsys, "reproduce", "--dims", "2", "--epochs", "1", "--data-root", "data",
+                        "--no-verify-data", "--out-dir", "job", "--results-dir", "res", "--tag", "t1",
+                        "--iwae-k", "2", "--iwae-images", "2", "--poll-seconds", "0.2", "--train-subset", "200")
+    assert rc == 0, err
+    r = result_files.load_path(tmp_path / "work" / "res" / "vae_d2_t1.json")
+    assert r["provenance"]["epochs"] == 1 and r["train"]["n"] == 200
+    # --train-subset 200 (valid for train) is below the recipe's late batch of 250: that batch is the subset
+    recipe = r["provenance"]["reproduce"]["recipe"]
+    assert recipe["batch_size"] == 100 and recipe["batch_size_late"] == 200 and recipe["batch_capped_to_subset"]
+    work = tmp_path / "work"
+    for p in work.rglob("*"):
+        assert p.relative_to(work).parts[0] in ("data", "job", "res"), p
+    assert sorted(p for p in tmp_path.rglob("*") if "work" not in p.relative_to(tmp_path).parts) == outside_before
+
+
+def test_a_second_job_in_the_same_folder_is_refused_at_once(job_dirs, capsys):
+    from training.io import FolderLock
+
+    data, out, res = job_dirs
+    out.mkdir()
+    with FolderLock(out):  # a first job holds the folder
+        rc, _, err = _cli(capsys, "reproduce", "--dims", "2", "--epochs", "1", "--data-root", data,
+                          "--no-verify-data", "--out-dir", out, "--results-dir", res)
+    assert rc == 1 and "in use by another process" in err
+    assert list(out.iterdir()) == []

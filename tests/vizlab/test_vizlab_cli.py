@@ -35,7 +35,7 @@ def test_unknown_scene_exits_2_with_one_line(tmp_path):
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()
-    assert len(err) == 1 and "NoSuchScene" in err[0] and all(n in err[0] for n in SCENE_NAMES)
+    assert len(err) == 1 and err[0].startswith("error: ") and "NoSuchScene" in err[0] and all(n in err[0] for n in SCENE_NAMES)
     assert not list(tmp_path.iterdir()), "nothing may be written for a usage error"
 
 
@@ -98,3 +98,43 @@ def test_failed_scene_is_reported_and_others_go_on(tmp_path, monkeypatch):
     assert [r.status for r in results] == ["failed", "failed"]
     assert log[0].startswith("FAILED") and "exploded" in log[0] and "2 FAILED" in log[-1]
     assert read_manifest(tmp_path)["scenes"] == {}
+
+
+# --- issue 23: --out is checked before anything renders; usage errors are one line; broken pipes are quiet ------
+
+@pytest.fixture
+def no_render(monkeypatch):
+    import vizlab.render as vr
+    import vizlab.slides as vs
+
+    def called(*a, **k):
+        raise AssertionError("nothing may render for a usage error")
+
+    monkeypatch.setattr(vr, "render", called)
+    monkeypatch.setattr(vs, "build_slides", called)
+
+
+@pytest.mark.parametrize("cmd", ["render", "slides"])
+@pytest.mark.parametrize("where, said", [
+    ("FILE", "is a file"), ("FILE/sub", "lies under"), ("/dev/null", "is a file"), ("/dev/null/x", "lies under"),
+    ("a\x00b", "NUL"), ("", "usable folder"),
+])
+def test_bad_out_is_a_one_line_usage_error(tmp_path, capsys, no_render, cmd, where, said):
+    (tmp_path / "f").write_text("a file")
+    out = where.replace("FILE", str(tmp_path / "f"))
+    try:
+        rc = main([cmd, "ElboGap", "--out", out])
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1 and said in err, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_list_to_a_closed_pipe_is_quiet():
+    p = subprocess.Popen([sys.executable, "-m", "vizlab", "list"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) == 0 and "Traceback" not in err, err
