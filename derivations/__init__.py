@@ -14,4 +14,14 @@ from derivations.steps import Derivation, NumericResult, ProofResult, Step, Unkn
 from derivations.registry import REGISTRY, get_identity
 
 __all__ = ["REGISTRY", "get_identity", "Identity", "Step", "Derivation", "ProofResult", "NumericResult",
-           "UnknownIdentityError"]
+           "UnknownIdentityError", "check_derivation"]
+
+
+def check_derivation(text: str, seed: int = 0):
+    """Check a derivation written in the course's LaTeX (an ``aligned`` block); see :mod:`derivations.check`.
+
+    Imported on first use (the LaTeX reader needs ``lark``).  Returns a :class:`derivations.check.CheckResult`.
+    """
+    from derivations.check import check_derivation as _check
+
+    return _check(text, seed=seed)

@@ -154,7 +154,7 @@ class _Scanner:
         self.out.append(Token(type_, value, start_pos=pos, line=1, column=pos + 1))
 
     def error(self, msg, pos, token):
-        raise LatexReadError(f"unreadable at column {pos + 1}: {msg} {token!r}", pos + 1, token, self.text)
+        raise LatexReadError(f"unreadable at column {pos + 1}: {msg} '{token}'", pos + 1, token, self.text)
 
     def brace_word(self, cmd_pos):
         """The letters of ``{...}`` after a font command, e.g. ``KL`` of ``\\mathrm{KL}``; None if no brace."""
@@ -401,11 +401,21 @@ def parse_tree(text: str) -> Tree:
             col = len(text) + 1
             raise LatexReadError(f"unreadable at column {col}: the line ends too early (an unclosed bracket or a "
                                  f"missing operand?)", col, "end of line", text) from None
-        raise LatexReadError(f"unreadable at column {tok.column}: unexpected {tok.value!r}", tok.column,
-                             str(tok.value), text) from None
+        shown = _shown(tok)
+        raise LatexReadError(f"unreadable at column {tok.column}: unexpected '{shown}'", tok.column, shown,
+                             text) from None
     except UnexpectedInput as exc:  # pragma: no cover - the scanner raises first
         col = getattr(exc, "column", None)
         raise LatexReadError(f"unreadable at column {col}: {exc}", col, None, text) from None
+
+
+_COMMAND_TOKENS = {"GREEK", "FUNC", "FRAC", "SQRT", "SUM", "INT", "NABLA", "PARTIAL", "INFTY", "SIM", "TOP"}
+
+
+def _shown(tok) -> str:
+    """A token as it was written (commands with their backslash)."""
+    v = str(tok.value)
+    return "\\" + v if tok.type in _COMMAND_TOKENS and not v.startswith("\\") else v
 
 
 def _describe_terminal(name: str) -> str:
@@ -474,6 +484,8 @@ class Reader:
     def symbol(self, name: str, bound: dict | None = None):
         if bound and name in bound:
             return bound[name]
+        if name == "pi":
+            return sp.pi  # pi(z) as a density is read from the letter, before this
         opts = self.assume.get(name)
         if opts is None:
             if name in SIZE_LETTERS:
@@ -494,8 +506,9 @@ class Reader:
     def err(self, node, msg):
         tok = _first_token(node)
         col = tok.column if tok is not None else None
-        raise LatexReadError(f"unreadable at column {col}: {msg}" + (f" (at {tok.value!r})" if tok else ""), col,
-                             str(tok.value) if tok else None, getattr(self, "_text", ""))
+        shown = _shown(tok) if tok is not None else None
+        raise LatexReadError(f"unreadable at column {col}: {msg}" + (f" (at '{shown}')" if tok else ""), col,
+                             shown, getattr(self, "_text", ""))
 
     # -- the conversion ------------------------------------------------------------------------------------
     def conv(self, node, bound: dict):
@@ -755,6 +768,11 @@ class Reader:
         var = _density_var(dens)
         if var is None:
             self.err(sub, "the subscript of an expectation must be a density such as q(z \\mid x)")
+        from derivations.expectation import DENSITY_VARS
+
+        if DENSITY_VARS.get(getattr(dens, "func", type(dens)).__name__, 1) > 1:
+            self.err(sub, "an expectation under a density of several variables (such as p(x, z)) is not read yet; "
+                          "write it as nested expectations")
         return var, dens
 
     def t_kl(self, n, b):
