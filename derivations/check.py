@@ -98,8 +98,9 @@ class StepVerdict:
         index: 1-based step number; line: the file line of the step.
         relation: ``"="``, ``">="`` or ``"<="``; lhs, rhs: the two expressions as written (LaTeX).
         verdict: :data:`FOLLOWS`, :data:`FAILS` or :data:`UNDECIDED`.
-        reason: one sentence; point: the instance where the sides differ (``None`` unless it fails);
-        left, right: the two sides' values at ``point`` (nats when they are log-densities);
+        reason: one sentence; point: the values of the free symbols where the sides differ, e.g.
+        ``"μ = 0.3, σ = 1.2"`` (``None`` unless it fails); instance: the random densities there, in words;
+        left, right: the two sides' values there (nats when they are log-densities);
         mistake: the named mistake of the field, or ``None``; prose: the author's justification.
     """
 
@@ -115,6 +116,7 @@ class StepVerdict:
     right: Optional[float] = None
     mistake: Optional[str] = None
     prose: str = ""
+    instance: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,11 @@ class CheckResult:
             head = f"step {s.index} (line {s.line}, {_REL_TEXT.get(s.relation, s.relation)}): {s.verdict.upper()}"
             out.append(head + f" -- {s.reason}")
             if s.left is not None:
-                where = f"at {s.point}: " if s.point else ""
-                out.append(f"    {where}the left side is {s.left:.6g}, the right {s.right:.6g}")
+                where = f"at {s.point}" if s.point else ""
+                if s.instance:
+                    where += (" " if where else "on ") + f"({s.instance})"
+                out.append(f"    {where}{': ' if where else ''}the left side is {s.left:.6g}, the right "
+                           f"{s.right:.6g}")
             if s.mistake:
                 out.append(f"    mistake: {s.mistake}")
         n_ok = sum(s.verdict == FOLLOWS for s in self.steps)
@@ -369,6 +374,9 @@ def _hypotheses(assumes, text) -> tuple[dict, list, list]:
             if isinstance(lhs, sp.Symbol) and rhs == 0 and rel in (">", ">="):
                 kind = "positive" if rel == ">" else "nonnegative"
                 opts[lhs.name] = {kind: True, **({"integer": True} if lhs.is_integer else {})}
+                base, _, index = lhs.name.partition("_")
+                if len(index) == 1 and index.islower():  # v_d > 0: every v_d of a sum over d
+                    opts.setdefault(base, {kind: True})
             elif isinstance(lhs, sp.Symbol) and rel in (">", ">=") and rhs.is_number and rhs > 0:
                 opts[lhs.name] = {"positive": True, **({"integer": True} if lhs.is_integer else {})}
             elif isinstance(lhs, (AppliedUndef, NormalPDF)) and rhs == 0 and rel in (">", ">="):
@@ -425,6 +433,7 @@ class _Numeric:
     right: Optional[float] = None
     diffs: list = field(default_factory=list)
     values: list = field(default_factory=list)  # (instance, left, right)
+    model: str = ""
 
 
 def _instances(a, b, seed: int):
@@ -459,11 +468,9 @@ def _numeric(a, b, rel, seed) -> _Numeric:
         except (OverflowError, ZeroDivisionError, ValueError) as exc:
             return _Numeric(None, f"no random instance could evaluate it ({type(exc).__name__})")
         if not _holds(va, vb, rel, kind):
-            syms = (a.free_symbols | b.free_symbols)
-            has_model = any(isinstance(t, (Expect, sp.Integral)) or _is_dens(t) for e in (a, b)
-                            for t in sp.preorder_traversal(e))
             res.values.append((inst, va, vb))
-            return _Numeric(False, "", inst.describe(syms, model=has_model), va, vb, values=res.values)
+            return _Numeric(False, "", inst.describe(a.free_symbols | b.free_symbols), va, vb, values=res.values,
+                            model=inst.describe_model())
         res.values.append((inst, va, vb))
     res.reason = f"holds on {len(insts)} random {kind} instances"
     return res
@@ -704,7 +711,7 @@ def _check_step(i, a_kl, b_kl, rel, rules, seed, line, lhs_src, rhs_src, prose) 
         mistake = _name_mistake(a_kl, b_kl, rel, seed, num)
         what = {"=": "the two sides differ", ">=": "the left side is smaller", "<=": "the left side is larger"}[rel]
         return StepVerdict(**base, verdict=FAILS, reason=f"{what} on a random instance", point=num.point,
-                           left=num.left, right=num.right, mistake=mistake)
+                           left=num.left, right=num.right, mistake=mistake, instance=num.model)
     ok, detail = _symbolic(a, b, rel, rules, seed)
     if ok and num.holds:
         how = "proved by the engine" + (f" ({detail})" if detail.startswith("witness") else "")

@@ -65,6 +65,13 @@ def needs_continuous(*exprs) -> bool:
                 bound.add(node.var)
             elif isinstance(node, sp.Integral):
                 bound |= {lim[0] for lim in node.limits}
+        for node in sp.preorder_traversal(e):  # a change of variables (f(2u), q(mu + sigma eps)): sums over a
+            if isinstance(node, (Expect, sp.Integral)):  # few points would not be a faithful model of it
+                var = node.var if isinstance(node, Expect) else node.limits[0][0]
+                body = node.expr * node.dens if isinstance(node, Expect) else node.function
+                for t in sp.preorder_traversal(body):
+                    if isinstance(t, (AppliedUndef, NormalPDF)) and any(a.has(var) and a != var for a in t.args):
+                        return True
         for d in e.atoms(sp.Derivative):
             if any(v in bound or _base(v) in ("x", "z") for v, _ in d.variable_count):
                 return True
@@ -89,6 +96,7 @@ class Instance:
         self._funcs: dict = {}
         self._indexed: dict = {}
         self.used: dict = {}  # density name -> a short description (for the message)
+        self._seen: dict = {}  # density name -> the conditioning values it was evaluated at
         r = self.rng
         # the model p(x, z): logits of the table (discrete) or the linear-Gaussian parameters (continuous)
         self._joint_logits = [[r.gauss(0, 1) for _ in Z_VALUES] for _ in X_VALUES]
@@ -183,9 +191,13 @@ class Instance:
         """The density's value (or its log) at ``args`` (its variables, then what it is conditioned on)."""
         if name in _FAMILY:
             self.used.setdefault(name, "the model p(x, z)")
+            xv = args[0] if name in ("p_joint", "p_lik", "p_evid") else args[1] if name == "p_post" else None
+            params = tuple(args[2:] if name != "p_evid" and name != "p_prior" else args[1:])
+            self._seen.setdefault("p", set()).add((xv, params))
             v = self._family(name, args, log)
             return v if log or self.kind == "discrete" else math.exp(v)
         self.used.setdefault(name, "a random density")
+        self._seen.setdefault(name, set()).add((n_vars, tuple(args[n_vars:])))
         v = self._density(name, n_vars, args)
         if log and self.kind == "continuous":
             return v
@@ -405,6 +417,11 @@ class Instance:
         if len(e.limits) != 1 or len(e.limits[0]) != 3:
             raise NotEvaluable("an integral without its limits")
         var, lo, hi = e.limits[0]
+        if self.kind == "continuous" and (lo == -sp.oo or hi == sp.oo):
+            for term in sp.Add.make_args(sp.expand(e.function)):
+                if not any(_is_density(t) or isinstance(t, NormalPDF) for t in sp.preorder_traversal(term)):
+                    raise NotEvaluable("an integral over an infinite range of a term without a density (it need "
+                                       "not converge)")
         return self._over(var, self._ev(lo, env), self._ev(hi, env), lambda inner: self._ev(e.function, inner), env)
 
     def _sum(self, e: sp.Sum, env):
@@ -442,27 +459,57 @@ class Instance:
             return (-at(x0 + 2 * h) + 8 * at(x0 + h) - 8 * at(x0 - h) + at(x0 - 2 * h)) / (12 * h)
         return (at(x0 + h) - 2 * at(x0) + at(x0 - h)) / (h * h)
 
-    def describe(self, symbols=None, model: bool = True) -> str:
-        """The instance in words: the values of the free symbols, and the model when ``model``."""
+    def describe(self, symbols=None) -> str:
+        """The values of the free symbols (``symbols`` only, when given), e.g. ``"μ = 0.3, σ = 1.2"``."""
         vals = {k: v for k, v in self.values.items() if symbols is None or k in symbols}
-        parts = [f"{_pretty(k)} = {_fmt(v)}" for k, v in sorted(vals.items(), key=lambda kv: kv[0].name)]
-        if not model:
-            pass
-        elif self.kind == "discrete":
-            model = (f"z in {{{', '.join(_fmt(v) for v in Z_VALUES)}}}, x in {{{', '.join(_fmt(v) for v in X_VALUES)}}}, "
-                     f"every density a random table (seed {self.seed})")
-        else:
-            g = self._lg
-            bits = []
-            if any(k in _FAMILY for k in self.used):
-                bits.append(f"p(z) = N({_fmt(g['a'])}, {_fmt(g['s0'] ** 2)}), p(x | z) = N({_fmt(g['w'])} z + "
-                            f"{_fmt(g['b'])}, {_fmt(g['s'] ** 2)})")
-            if any(k not in _FAMILY for k in self.used):
-                bits.append(f"every other density a random Gaussian (seed {self.seed})")
-            model = ", ".join(bits)
-        if not model:
-            return ", ".join(parts)
-        return (", ".join(parts) + "; " if parts else "") + model
+        return ", ".join(f"{_pretty(k)} = {_fmt(v)}" for k, v in sorted(vals.items(), key=lambda kv: kv[0].name))
+
+    def _tables_text(self, limit: int = 2) -> list:
+        """The discrete densities this instance evaluated, as tables over z = (-1.3, -0.4, 0.6, 1.7)."""
+        zs = "(" + ", ".join(_fmt(v) for v in Z_VALUES) + ")"
+        out = [f"z = {zs}"]
+        known = set(self.values.values()) | set(X_VALUES) | set(Z_VALUES) | set(self._indexed.values()) | {None}
+
+        def at_known(cond):  # the instance's own values, not the shifted ones of a finite difference
+            flat = [cond[0], *cond[1]] if not isinstance(cond[0], int) else list(cond[1])
+            return all(c in known for c in flat)
+
+        for name, seen in sorted(self._seen.items()):
+            conds = [c for c in sorted(seen, key=str) if at_known(c)] or sorted(seen, key=str)
+            for cond in conds[:limit]:
+                if name == "p":
+                    xv, params = cond
+                    t = self._joint_table(params)
+                    if xv is None or xv not in X_VALUES:
+                        row = [sum(t[i][j] for i in range(len(X_VALUES))) for j in range(len(Z_VALUES))]
+                        out.append("p(z) = (" + ", ".join(f"{v:.3f}" for v in row) + ")")
+                    else:
+                        row = t[X_VALUES.index(xv)]
+                        out.append(f"p(x = {_fmt(xv)}, z) = (" + ", ".join(f"{v:.3f}" for v in row) + ")")
+                    continue
+                n_vars, cvals = cond
+                if n_vars != 1:
+                    continue
+                letter = name.split("[")[0]
+                probs = [self._density(name, 1, [zv, *cvals]) for zv in Z_VALUES]
+                given = (" | " + ", ".join(_fmt(c) for c in cvals)) if cvals else ""
+                out.append(f"{letter}(z{given}) = (" + ", ".join(f"{v:.3f}" for v in probs) + ")")
+        return list(dict.fromkeys(out))
+
+    def describe_model(self) -> str:
+        """The random model in words (the densities this instance evaluated), with its seed."""
+        if not self.used:
+            return ""
+        if self.kind == "discrete":
+            return "; ".join(self._tables_text()) + f"; seed {self.seed}"
+        g = self._lg
+        bits = []
+        if any(k in _FAMILY for k in self.used):
+            bits.append(f"p(z) = N({_fmt(g['a'])}, {_fmt(g['s0'] ** 2)}), p(x | z) = N({_fmt(g['w'])} z + "
+                        f"{_fmt(g['b'])}, {_fmt(g['s'] ** 2)})")
+        if any(k not in _FAMILY for k in self.used):
+            bits.append("every other density a random Gaussian")
+        return ", ".join(bits) + f", seed {self.seed}"
 
 
 def _product(doms):

@@ -628,7 +628,8 @@ class Reader:
         sub = self.conv(sub_node, b)
         bound_syms = set(bound_values(b))
         if sub.free_symbols & bound_syms:
-            return sp.Indexed(sp.IndexedBase(base.name, real=True), sub)
+            opts = {k: v for k, v in self.assume.get(base.name, {"real": True}).items() if k != "integer"}
+            return sp.Indexed(sp.IndexedBase(base.name, **opts), sub)
         return self.symbol(f"{base.name}_{_sub_name(sub)}", b)
 
     # -- products: juxtaposition, operators applied to what follows ----------------------------------------

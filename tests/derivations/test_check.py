@@ -78,7 +78,7 @@ def test_the_point_names_the_parameters_and_both_values():
     bad = res.steps[1]
     assert bad.point.startswith("μ = ") and "σ = " in bad.point
     line = [ln for ln in res.text().splitlines() if "the left side is" in ln][0]
-    assert line.strip().startswith(f"at {bad.point}: the left side is {bad.left:.6g}, the right {bad.right:.6g}")
+    assert line.strip() == f"at {bad.point}: the left side is {bad.left:.6g}, the right {bad.right:.6g}"
     assert abs((bad.left - bad.right) - (-0.5)) < 1e-9  # the missing -1, halved
 
 
@@ -151,3 +151,63 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "x.txt")]) == 2
     assert main(["check"]) == 2
+
+
+def _one(body: str, assume: str = ""):
+    text = (f"% assume: {assume}\n" if assume else "") + r"$$\begin{aligned} " + body + r" \end{aligned}$$"
+    return check_derivation(text).steps[0]
+
+
+@pytest.mark.parametrize("body, assume, words", [
+    (r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right] &= \log p(x) + \mathrm{KL}(q(z) \,\|\, p(z \mid x))",
+     "", "the KL's sign is flipped"),
+    (r"\log \frac{1}{K} \sum_{k=1}^{K} w_k &= \log \sum_{k=1}^{K} w_k", "", "the IWAE bound without 1/K"),
+    (r"\frac{1}{2}\left(\sigma^2 + \mu^2 - 1 - \log \sigma^2\right) &= "
+     r"\frac{\sigma^2 + \mu^2 - 1 - \log \sigma^2}{2 \log 2}", r"\sigma > 0", "bits for nats"),
+    (r"\frac{1}{2}\left(\sigma^2 + \mu^2 - 1 - \log \sigma^2\right) &= "
+     r"\frac{1}{2}\left(\sigma^2 + \mu^2 - 1 - 2 \log \sigma^2\right)", r"\sigma > 0", "log sigma for log sigma^2"),
+    (r"\frac{1}{M} \sum_{m=1}^{M} c_m &= \frac{N}{M} \cdot \frac{1}{M} \sum_{m=1}^{M} c_m", "", "N/M weighting"),
+    (r"\frac{1}{2} \sum_{d=1}^{D} \left(v_d + m_d^2 - 1 - \log v_d\right) &= "
+     r"\frac{1}{2} \sum_{d=1}^{D} \left(v_d + m_d^2 - \log v_d\right)", "v_d > 0", "a missing -D"),
+    (r"\log p(x) &= \log p(f(x)) + \log \left| \frac{\partial f(x)}{\partial x} \right| \\ &= \log p(f(x))", "",
+     None),
+])
+def test_catalog_mistakes_are_named(body, assume, words):
+    res = check_derivation((f"% assume: {assume}\n" if assume else "") + r"$$\begin{aligned} " + body +
+                           r" \end{aligned}$$")
+    bad = res.steps[-1]
+    assert bad.verdict == FAILS, res.text()
+    if words is None:  # the flow: the log-determinant dropped on the last line
+        assert "a flow without its log-determinant" in bad.mistake
+    else:
+        assert words in bad.mistake, res.text()
+
+
+def test_changes_of_variables_are_not_refuted_by_the_discrete_model():
+    # true (u = z / 2): a few points of z would not model it, so the continuous instances decide the numbers
+    step = _one(r"\int q(z) f(z) \, dz &= \int 2 q(2u) f(2u) \, du")
+    assert step.verdict == UNDECIDED and "holds on 2 random continuous instances" in step.reason
+    assert _one(r"\int q(z) f(z) \, dz &= \int q(2u) f(2u) \, du").verdict == FAILS  # without the Jacobian 2
+    assert _one(r"\int f(z) \, dz &= \int 2 f(2u) \, du").verdict == UNDECIDED  # need not converge: no numbers
+
+
+def test_reparameterization_gradient():
+    mu_path = (r"\frac{\partial}{\partial \mu} \mathbb{E}_{\epsilon \sim \mathcal{N}(0, 1)}\left[f(\mu + \sigma "
+               r"\epsilon)\right] &= \mathbb{E}_{\epsilon \sim \mathcal{N}(0, 1)}\left[f'(\mu + \sigma \epsilon)\right]")
+    assert _one(mu_path, r"\sigma > 0").verdict == FOLLOWS
+    sigma_path = mu_path.replace(r"\partial \mu}", r"\partial \sigma}")  # the chain-rule factor epsilon dropped
+    assert _one(sigma_path, r"\sigma > 0").verdict == FAILS
+
+
+def test_a_data_set_sum_follows():
+    step = _one(r"\sum_{n=1}^{N} \log p(x_n) &= \sum_{n=1}^{N} \left( \mathbb{E}_{q(z \mid x_n)}\left[\log "
+                r"\frac{p(x_n, z)}{q(z \mid x_n)}\right] + \mathrm{KL}\left(q(z \mid x_n) \,\|\, p(z \mid x_n)\right)"
+                r" \right)")
+    assert step.verdict == FOLLOWS, step.reason
+
+
+def test_a_discrete_counterexample_shows_its_tables():
+    bad = check_derivation(ISSUE_EXAMPLE).steps[-1]
+    assert bad.point.startswith("x = ") and "q(z) = (" in bad.instance and "p(x = " in bad.instance
+    q_row = bad.instance.split("q(z) = (")[1].split(")")[0]
+    assert abs(sum(float(v) for v in q_row.split(", ")) - 1) < 2e-3  # a normalized table
