@@ -340,6 +340,9 @@ class _Scanner:
                 self.tok("KL", "KL", pos)
             elif word == "N" and name == "mathcal":
                 self.tok("NORMAL", "N", pos)
+            elif name in ("mathbb", "mathcal"):  # \mathcal{L}, \mathbb{H}, \mathbb{I}: named quantities
+                self.error("a named quantity is not read (write its definition, e.g. the ELBO as "
+                           "\\mathbb{E}_{q(z)}[\\log p(x, z) - \\log q(z)]):", pos, "\\" + name + "{" + word + "}")
             elif word in _FUNCS:
                 self.tok("FUNC", word, pos)
             elif word == "d" and name in ("mathrm", "operatorname"):
@@ -764,8 +767,8 @@ class Reader:
         if isinstance(dens, _Normal):
             self.err(sub, r"write \mathbb{E}_{z \sim \mathcal{N}(\mu, \sigma^2)} or \mathbb{E}_{\mathcal{N}(z; \mu, "
                           r"\sigma^2)}")
-        if isinstance(dens, sp.Symbol) and dens.name in DENSITY_LETTERS:
-            dens = self._resolve_bare(dens.name, sub)
+        if isinstance(dens, sp.Symbol) and dens.name.split("_")[0] in DENSITY_LETTERS:
+            dens = self._resolve_bare(dens.name, sub)  # E_q[...], E_{q_\phi}[...]
         var = _density_var(dens)
         if var is None:
             self.err(sub, "the subscript of an expectation must be a density such as q(z \\mid x)")
@@ -801,7 +804,10 @@ class Reader:
 
     def _resolve_bare(self, name, node):
         """A bare density letter (``KL(q \\| p)``): the one density of that letter the derivation applies."""
-        cands = self.densities.get(name, [])
+        head, _, sub = name.partition("_")
+        key = name if name in self.densities or sub not in PARAM_LETTERS else head  # q_phi: the letter q
+        cands = [c for c in self.densities.get(key, []) if not sub or sub not in PARAM_LETTERS
+                 or sp.Symbol(sub, real=True) in c.args]
         if len(cands) == 1:
             return cands[0]
         if not cands:

@@ -82,6 +82,13 @@ def test_bare_kl_letters_resolve_to_the_one_density_of_that_letter():
     assert got == Expect(sp.log(notation.q(z, x)) - sp.log(notation.prior(z)), z, notation.q(z, x))
 
 
+def test_bare_letter_with_its_parameter():
+    r = Reader()
+    r.read(r"q_\phi(z \mid x)")
+    got = r.read(r"\mathbb{E}_{q_\phi}[\log q_\phi(z \mid x)]")
+    assert got == Expect(sp.log(notation.q(z, x, phi)), z, notation.q(z, x, phi))
+
+
 def test_assumptions_and_sizes():
     s = read_latex(r"\sigma", assume={"sigma": {"positive": True}})
     assert s.is_positive
@@ -119,6 +126,8 @@ def test_unreadable_lines_name_column_and_token(tex, column, token):
     (r"\mathbb{E}_{p(x, z)}[\log p(x)]", "several variables"),
     (r"\mathrm{KL}(q(z) \| p(x))", "same variable"),
     (r"\mathrm{KL}(q \| p)", "with its variable"),
+    (r"\mathcal{L}(\theta, \phi)", "named quantity"),
+    (r"\mathbb{H}[q(z)]", "named quantity"),
 ])
 def test_unreadable_constructs_say_what_to_write(tex, words):
     with pytest.raises(LatexReadError) as err:
