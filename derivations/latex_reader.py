@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
 
 from derivations import notation
@@ -359,10 +359,6 @@ class _Scanner:
         self.error("unknown command", pos, "\\" + name)
 
 
-_TYPES = {"LPAR": "LPAR", "RPAR": "RPAR", "LSQB": "LSQB", "RSQB": "RSQB", "LBRACE": "LBRACE", "RBRACE": "RBRACE",
-          "CIRCUMFLEX": "CIRCUMFLEX", "UNDERSCORE": "UNDERSCORE"}
-
-
 class _TokenLexer(Lexer):
     """lark's hook for a custom lexer: the tokens of :class:`_Scanner`."""
 
@@ -381,11 +377,6 @@ def _parser() -> Lark:
     if _PARSER is None:
         _PARSER = Lark(GRAMMAR, parser="lalr", lexer=_TokenLexer, maybe_placeholders=False)
     return _PARSER
-
-
-def _describe(tok) -> str:
-    names = {"RPAR": ")", "RSQB": "]", "RBRACE": "}", "$END": "end of line"}
-    return names.get(getattr(tok, "type", ""), str(tok))
 
 
 def parse_tree(text: str) -> Tree:

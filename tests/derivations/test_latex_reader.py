@@ -54,6 +54,8 @@ n, k = sp.Symbol("n", integer=True), sp.Symbol("k", integer=True)
     (r"a(b + c)", sp.Symbol("a", real=True) * (sp.Symbol("b", real=True) + sp.Symbol("c", real=True))),
     (r"\exp(-a) \cdot b", sp.exp(-sp.Symbol("a", real=True)) * sp.Symbol("b", real=True)),
     (r"\frac{x}{2} - 3 \times y", x / 2 - 3 * sp.Symbol("y", real=True)),
+    (r"+x - -y", x + sp.Symbol("y", real=True)),
+    (r"p(x, z) / q(z)", notation.joint(x, z) / notation.q(z)),
 ])
 def test_reads_each_construct(tex, expected):
     got = read_latex(tex, assume={"sigma": {"positive": True}})
