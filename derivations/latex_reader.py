@@ -27,7 +27,7 @@ any other density (``p(\epsilon)``,       an undefined positive density (:func:`
                                           the variance)
 ``\sum_{n=1}^{N} \cdots``                 ``Sum``; a subscript that holds a bound index is ``Indexed``
                                           (``x_n`` -> ``x[n]``), any other one is part of the name
-                                          (``\sigma_0``)
+                                          (``\sigma_0``); ``w^{(k)}`` is ``w_k``, a label, not a power
 ``\int \cdots \, dz``, ``\int_a^b``       ``Integral`` (over the real line when no limits are written)
 ``\frac``, ``\sqrt``, ``^``, ``\log``,    SymPy arithmetic; ``\log`` and ``\exp`` without parentheses take
 ``\exp``, ``\cdot``, ``\times``           the whole product that follows (``\log 2\pi\sigma^2``)
@@ -609,6 +609,9 @@ class Reader:
         base_node, exp_node = n.children
         if _is_top(exp_node):
             return ("top", self.conv(base_node, b))
+        label = _paren_label(exp_node)
+        if label is not None:  # z^{(k)}: the k-th sample, a label like a subscript, not a power
+            return self.t_sub(Tree("sub", [base_node, label]), b)
         base = self.conv(base_node, b)
         if isinstance(base, (tuple, _Marker)):
             self.err(n, "a power of an operator")
@@ -939,6 +942,15 @@ def _is_top(node) -> bool:
     if isinstance(node, Tree) and node.data in ("arg", "top"):
         return node.data == "top" or _is_top(node.children[0])
     return False
+
+
+def _paren_label(node):
+    """The ``k`` of a superscript ``{(k)}``, else None."""
+    while isinstance(node, Tree) and node.data in ("arg", "brace", "product") and len(node.children) == 1:
+        node = node.children[0]
+    if isinstance(node, Tree) and node.data == "group" and len(node.children) == 1:
+        return node.children[0]
+    return None
 
 
 def _first_token(node):

@@ -55,6 +55,8 @@ n, k = sp.Symbol("n", integer=True), sp.Symbol("k", integer=True)
     (r"\exp(-a) \cdot b", sp.exp(-sp.Symbol("a", real=True)) * sp.Symbol("b", real=True)),
     (r"\frac{x}{2} - 3 \times y", x / 2 - 3 * sp.Symbol("y", real=True)),
     (r"+x - -y", x + sp.Symbol("y", real=True)),
+    (r"\sum_{k=1}^{K} \log w^{(k)}", sp.Sum(sp.log(sp.IndexedBase("w", real=True)[k]), (k, 1, K))),
+    (r"z^{(1)} + z^2", sp.Symbol("z_1", real=True) + z**2),
     (r"p(x, z) / q(z)", notation.joint(x, z) / notation.q(z)),
 ])
 def test_reads_each_construct(tex, expected):
