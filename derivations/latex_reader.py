@@ -38,6 +38,13 @@ any other density (``p(\epsilon)``,       an undefined positive density (:func:`
 ``\left``, ``\right``, ``\,``, ``\quad``  ignored (layout only)
 ========================================  =================================================================
 
+Not read yet (refused with the column and what to write, never guessed): named quantities (``\mathcal{L}``,
+``\mathbb{H}``, ``\mathbb{I}``: write their definitions), ``\prod``, ``\lim``, ``\approx``, norms, an expectation
+under a density of several variables (``\mathbb{E}_{p(x, z)}``), a sum without its bounds, an integral without
+its differential, multiple integrals.  ``\mathrm{e}`` is Euler's number; a plain ``e`` is a symbol.  Matrices are read but not checked:
+``\det``, ``\operatorname{tr}``, ``\operatorname{diag}`` and ``a^\top b`` are opaque functions, so a step that
+needs them is "cannot decide".
+
 Symbols are real; ``N, M, K, D, P, L, B`` are positive integers (sizes), and assumptions such as
 ``\sigma > 0`` come from the ``% assume:`` lines of :mod:`derivations.check` (argument ``assume`` here).
 
@@ -345,6 +352,8 @@ class _Scanner:
                            "\\mathbb{E}_{q(z)}[\\log p(x, z) - \\log q(z)]):", pos, "\\" + name + "{" + word + "}")
             elif word in _FUNCS:
                 self.tok("FUNC", word, pos)
+            elif word == "e" and name in ("mathrm", "operatorname"):
+                self.tok("NAME", "__euler__", pos)  # \mathrm{e}: Euler's number
             elif word == "d" and name in ("mathrm", "operatorname"):
                 self.tok("LETTER", "d", pos)
             elif word.startswith("\\") and word[1:] in _GREEK:
@@ -540,6 +549,8 @@ class Reader:
         return self.symbol(str(n.children[0].value), b)
 
     def t_name(self, n, b):
+        if n.children[0].value == "__euler__":
+            return sp.E
         return self.symbol(str(n.children[0].value), b)
 
     def t_number(self, n, b):

@@ -57,6 +57,7 @@ n, k = sp.Symbol("n", integer=True), sp.Symbol("k", integer=True)
     (r"+x - -y", x + sp.Symbol("y", real=True)),
     (r"\sum_{k=1}^{K} \log w^{(k)}", sp.Sum(sp.log(sp.IndexedBase("w", real=True)[k]), (k, 1, K))),
     (r"z^{(1)} + z^2", sp.Symbol("z_1", real=True) + z**2),
+    (r"\mathrm{e}^{-x}", sp.exp(-x)),
     (r"p(x, z) / q(z)", notation.joint(x, z) / notation.q(z)),
 ])
 def test_reads_each_construct(tex, expected):
