@@ -395,14 +395,16 @@ def _model_rules(reader: Reader) -> dict:
         for app in apps:
             name = app.func.__name__
             a = app.args
-            if name == "p_joint":
+            if name in ("p_joint", "p_lik"):  # and Bayes' rule for its posterior (a witness may bring it in)
                 xv, zv, P = a[0], a[1], a[2:]
-                rules[app] = lk(xv, zv, *P) * pr(zv, *P)
+                if name == "p_joint":
+                    rules[app] = lk(xv, zv, *P) * pr(zv, *P)
+                rules[po(zv, xv, *P)] = lk(xv, zv, *P) * pr(zv, *P) / ev(xv, *P)
             elif name == "p_post":
                 zv, xv, P = a[0], a[1], a[2:]
                 rules[app] = lk(xv, zv, *P) * pr(zv, *P) / ev(xv, *P)
-            if name in ("p_joint", "p_post", "p_evid"):
-                xv = a[0] if name in ("p_joint", "p_evid") else a[1]
+            if name in ("p_joint", "p_post", "p_evid", "p_lik"):
+                xv = a[0] if name in ("p_joint", "p_evid", "p_lik") else a[1]
                 P = a[2:] if name != "p_evid" else a[1:]
                 if not xv.has(zz):
                     rules[ev(xv, *P)] = sp.Integral(lk(xv, zz, *P) * pr(zz, *P), (zz, -sp.oo, sp.oo))
@@ -503,12 +505,28 @@ def _witnesses(a, b) -> list:
                     dens_by_var.setdefault(t.args[0], [])
                     if t not in dens_by_var[t.args[0]]:
                         dens_by_var[t.args[0]].append(t)
+    for e in (a, b):  # the model's posterior p(z | x) of every joint, likelihood or prior that is used
+        for t in sp.preorder_traversal(e):
+            if isinstance(t, AppliedUndef) and t.func.__name__ in ("p_joint", "p_lik"):
+                xa, za, P = t.args[0], t.args[1], t.args[2:]
+                if isinstance(za, sp.Symbol):
+                    dens_by_var.setdefault(za, [])
+                    post = notation.post(za, xa, *P)
+                    if post not in dens_by_var[za]:
+                        dens_by_var[za].append(post)
+
+    def gibbs(ex):
+        return [Expect(GibbsG(nu / ex.dens), ex.var, ex.dens) for nu in dens_by_var.get(ex.var, []) if nu != ex.dens]
+
     for e in (a, b):
         for ex in e.atoms(Expect):
-            for nu in dens_by_var.get(ex.var, []):
-                if nu != ex.dens:
-                    cands.append(Expect(GibbsG(nu / ex.dens), ex.var, ex.dens))
-    return list(dict.fromkeys(cands))[:8]
+            cands += gibbs(ex)
+        for sm in e.atoms(sp.Sum):  # an average of KLs: the sum (and the mean) of their witnesses
+            if len(sm.limits) == 1 and isinstance(sm.function, (Expect, sp.Add, sp.Mul)):
+                for ex in sm.function.atoms(Expect):
+                    for w in gibbs(ex):
+                        cands += [sp.Sum(w, sm.limits[0]), sp.Sum(w, sm.limits[0]) / sm.limits[0][2]]
+    return list(dict.fromkeys(cands))[:12]
 
 
 def _doit_derivatives(e):
@@ -554,7 +572,18 @@ def _dens_text(d) -> str:
 
 def _name_mistake(a_kl, b_kl, rel, seed, numeric: _Numeric) -> Optional[str]:
     a, b = expand_kl(a_kl), expand_kl(b_kl)
-    # 1. a KL in the wrong direction
+    # 1. a reversed inequality
+    if rel in (">=", "<="):
+        other = "<=" if rel == ">=" else ">="
+        if _holds_everywhere(a, b, other, seed):
+            jensen = any(isinstance(l.args[0], (Expect, sp.Sum)) for e in (a, b) for l in e.atoms(sp.log))
+            if jensen:
+                return ("a reversed Jensen: the log is concave, so log E[w] >= E[log w] -- the inequality goes the "
+                        "other way (jensen~reversed)")
+            if a_kl.has(KL) or b_kl.has(KL):
+                return "the inequality goes the other way round: a KL divergence is never negative (Gibbs)"
+            return "the inequality goes the other way round"
+    # 2. a KL in the wrong direction
     for side, expr in (("right", b_kl), ("left", a_kl)):
         for node in expr.atoms(KL):
             P, Q, v = node.args
@@ -569,15 +598,6 @@ def _name_mistake(a_kl, b_kl, rel, seed, numeric: _Numeric) -> Optional[str]:
             na, nb = (a, expand_kl(flipped)) if side == "right" else (expand_kl(flipped), b)
             if _holds_everywhere(na, nb, rel, seed):
                 return "the KL's sign is flipped: log p(x) = ELBO + KL, so ELBO = log p(x) - KL (elbo_gap~kl_sign)"
-    # 2. a reversed inequality
-    if rel in (">=", "<="):
-        other = "<=" if rel == ">=" else ">="
-        if _holds_everywhere(a, b, other, seed):
-            jensen = any(isinstance(l.args[0], (Expect, sp.Sum)) for e in (a, b) for l in e.atoms(sp.log))
-            if jensen:
-                return ("a reversed Jensen: the log is concave, so log E[w] >= E[log w] -- the inequality goes the "
-                        "other way (jensen~reversed)")
-            return "the inequality goes the other way round"
     # 3. log sigma for log sigma^2 (and the reverse)
     for s in sorted(b.free_symbols, key=lambda t: t.name):
         for old, new in ((sp.log(s), 2 * sp.log(s)), (sp.log(s), sp.log(s) / 2), (sp.log(s ** 2), sp.log(s)),

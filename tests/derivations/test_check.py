@@ -211,3 +211,26 @@ def test_a_discrete_counterexample_shows_its_tables():
     assert bad.point.startswith("x = ") and "q(z) = (" in bad.instance and "p(x = " in bad.instance
     q_row = bad.instance.split("q(z) = (")[1].split(")")[0]
     assert abs(sum(float(v) for v in q_row.split(", ")) - 1) < 2e-3  # a normalized table
+
+
+@pytest.mark.parametrize("body, verdict", [
+    (r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right] &\le \log p(x)", FOLLOWS),             # the ELBO bound
+    (r"\mathrm{KL}(q(z) \,\|\, p(z)) &\ge 0", FOLLOWS),                                             # Gibbs
+    (r"\frac{1}{N}\sum_{n=1}^{N} \mathrm{KL}(q(z \mid x_n) \,\|\, p(z)) &\ge 0", FOLLOWS),          # an average of KLs
+    (r"\mathbb{E}_{q(z)}\left[\frac{p(x, z)}{q(z)}\right] &= p(x)", FOLLOWS),                       # importance sampling
+    (r"\mathbb{E}_{q(z)}\left[\frac{p(x \mid z)}{q(z)}\right] &= p(x)", FAILS),                     # p(z) forgotten
+    (r"\int p(x \mid z) \, dz &= 1", FAILS),                                                        # not a density of z
+    (r"\int q(z \mid x) \, dx &= 1", FAILS),                                                        # not a density of x
+    (r"\nabla_\theta \int_0^\theta f(z) \, dz &= \int_0^\theta \nabla_\theta f(z) \, dz", FAILS),  # Leibniz's boundary term
+    (r"\mathbb{E}_{q(z \mid x)}\left[\log q(z \mid x)\right] &= \mathbb{E}_{q(z)}\left[\log q(z)\right]", FAILS),
+    (r"\mathbb{E}_{q_\phi(z)}\left[\nabla_\phi \log q_\phi(z)\right] &= 1", FAILS),
+    (r"\mathbb{E}_{q_\phi(z)}\left[\nabla_\phi \log q_\phi(z)\right] &= 0", UNDECIDED),            # true; no rule proves it
+])
+def test_verdicts_of_single_steps(body, verdict):
+    step = _one(body)
+    assert step.verdict == verdict, step.reason
+
+
+def test_a_negative_kl_is_named():
+    step = _one(r"\mathrm{KL}(q(z) \,\|\, p(z)) &\le 0")
+    assert step.verdict == FAILS and "a KL divergence is never negative" in step.mistake
