@@ -433,7 +433,6 @@ class _Numeric:
     point: Optional[str] = None
     left: Optional[float] = None
     right: Optional[float] = None
-    diffs: list = field(default_factory=list)
     values: list = field(default_factory=list)  # (instance, left, right)
     model: str = ""
 

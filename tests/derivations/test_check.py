@@ -234,3 +234,17 @@ def test_verdicts_of_single_steps(body, verdict):
 def test_a_negative_kl_is_named():
     step = _one(r"\mathrm{KL}(q(z) \,\|\, p(z)) &\le 0")
     assert step.verdict == FAILS and "a KL divergence is never negative" in step.mistake
+
+
+def test_the_checker_imports_no_numeric_stack():
+    """The reader, the instances and the checker must run in Pyodide: SymPy, mpmath and lark only."""
+    import subprocess
+    import sys
+
+    code = ("import sys, derivations.check, derivations.latex_reader, derivations.instances; "
+            "print(sorted(m for m in ('numpy', 'scipy', 'torch') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
