@@ -697,6 +697,9 @@ def check_derivation(text: str, seed: int = 0) -> CheckResult:
                                               f"relation (the expression before '&' is the previous line's)",
                                               row.line, 1, row.lhs.strip()[:12])
                 exprs.append(_read(reader, row.rhs, row.offset, text))
+                if isinstance(exprs[-1], tuple):
+                    raise DerivationReadError(f"line {row.line}: two relations in one line; write one step per line, "
+                                              f"each after '&'", row.line, 1, exprs[-1][1])
                 srcs.append(row.rhs.strip())
                 rels.append(row.rel)
                 lines.append(row.line)
@@ -706,9 +709,9 @@ def check_derivation(text: str, seed: int = 0) -> CheckResult:
                     raise
     if len(exprs) < 2:
         raise DerivationReadError("the block holds one expression and no step; write at least 'a &= b'")
-    for e in exprs:
-        if isinstance(e, tuple):
-            raise DerivationReadError("a relation inside a line: write one relation per line, after '&'")
+    if isinstance(exprs[0], tuple):
+        raise DerivationReadError(f"line {lines[0]}: two relations in the first line; write one step per line, "
+                                  f"each after '&'", lines[0], 1, exprs[0][1])
     rules = _model_rules(reader)
     verdicts = []
     for i in range(1, len(exprs)):

@@ -125,6 +125,7 @@ def test_justifications_are_prose():
     ("$$\\begin{aligned}\na & b\n\\end{aligned}$$", "expected a relation"),
     ("$$\\begin{aligned}\na &= b \\\\\nc &= d\n\\end{aligned}$$", "line 3"),
     ("$$\\begin{aligned}\na\n\\end{aligned}$$", "no step"),
+    ("$$\\begin{aligned}\na &= b \\\\\n&= c = d\n\\end{aligned}$$", "line 3: two relations"),
 ])
 def test_unreadable_input_is_one_line_with_line_and_column(text, where):
     with pytest.raises(DerivationReadError) as err:
