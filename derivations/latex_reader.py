@@ -79,6 +79,10 @@ PARAM_LETTERS = frozenset({"theta", "phi", "psi", "lambda", "eta", "vartheta", "
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota",
           "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi",
           "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+_UNICODE_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ϵ": "epsilon",
+                  "ζ": "zeta", "η": "eta", "θ": "theta", "κ": "kappa", "λ": "lambda", "μ": "mu", "ν": "nu", "ξ": "xi",
+                  "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "φ": "phi", "ϕ": "phi", "χ": "chi", "ψ": "psi",
+                  "ω": "omega", "Σ": "Sigma", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega", "Θ": "Theta", "Λ": "Lambda"}
 _FUNCS = {"log", "ln", "exp", "det", "sin", "cos", "tanh", "tr", "diag"}
 _IGNORED = {"left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr",
             "quad", "qquad", "displaystyle", "textstyle", "limits", "nolimits", "middle"}
@@ -211,6 +215,11 @@ class _Scanner:
                     j = self.i + 1  # \frac12: one digit per argument, as TeX reads it
                 self.tok("NUMBER", t[self.i:j], pos)
                 self.i = j
+            elif c in _UNICODE_GREEK:  # μ as \mu, so both spellings are one symbol
+                self.i += 1
+                self.tok("GREEK", _UNICODE_GREEK[c], pos)
+            elif c.isalpha() and not c.isascii():
+                self.error("unexpected character (write it as a LaTeX command)", pos, c)
             elif c.isalpha():
                 self.i += 1
                 if c == "D" and t[self.i:self.i + 1] == "_":  # D_{\mathrm{KL}}

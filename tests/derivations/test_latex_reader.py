@@ -58,6 +58,7 @@ n, k = sp.Symbol("n", integer=True), sp.Symbol("k", integer=True)
     (r"\sum_{k=1}^{K} \log w^{(k)}", sp.Sum(sp.log(sp.IndexedBase("w", real=True)[k]), (k, 1, K))),
     (r"z^{(1)} + z^2", sp.Symbol("z_1", real=True) + z**2),
     (r"\mathrm{e}^{-x}", sp.exp(-x)),
+    ("μ + σ^2", mu + sigma**2),
     (r"p(x, z) / q(z)", notation.joint(x, z) / notation.q(z)),
 ])
 def test_reads_each_construct(tex, expected):
@@ -116,6 +117,7 @@ def test_relations():
     (r"\mathbb{E}_{q(z)} [f(z) + ", 27, "end of line"),
     (r"p(x) \approx q(x)", 6, r"\approx"),
     (r"x @ y", 3, "@"),
+    ("a + ä", 5, "ä"),
 ])
 def test_unreadable_lines_name_column_and_token(tex, column, token):
     with pytest.raises(LatexReadError) as err:
