@@ -126,6 +126,7 @@ def test_justifications_are_prose():
     ("$$\\begin{aligned}\na &= b \\\\\nc &= d\n\\end{aligned}$$", "line 3"),
     ("$$\\begin{aligned}\na\n\\end{aligned}$$", "no step"),
     ("$$\\begin{aligned}\na &= b \\\\\n&= c = d\n\\end{aligned}$$", "line 3: two relations"),
+    ("intro\n% assume: \\sigma > 0, \\foo > 1\n$$\\begin{aligned} a &= a \\end{aligned}$$", "line 2, column 23"),
 ])
 def test_unreadable_input_is_one_line_with_line_and_column(text, where):
     with pytest.raises(DerivationReadError) as err:
