@@ -794,8 +794,15 @@ class Reader:
         return var, dens
 
     def t_kl(self, n, b):
-        P = self._kl_arg(n.children[1], b)
-        Q = self._kl_arg(n.children[3], b)
+        P, Q = self.conv(n.children[1], b), self.conv(n.children[3], b)
+        bare_p, bare_q = _is_bare(P), _is_bare(Q)
+        if bare_p and not bare_q:  # KL(q || p(z)): the q of the variable z
+            P = self._resolve_bare(P.name, n.children[1], var=_density_var(Q))
+        elif bare_q and not bare_p:
+            Q = self._resolve_bare(Q.name, n.children[3], var=_density_var(P))
+        elif bare_p and bare_q:  # KL(q || p): both of one variable, each the only one of its letter there
+            P = self._resolve_bare(P.name, n.children[1])
+            Q = self._resolve_bare(Q.name, n.children[3], var=_density_var(P))
         if isinstance(P, _Normal) or isinstance(Q, _Normal):
             var = _density_var(Q) if not isinstance(Q, _Normal) else _density_var(P) if not isinstance(P, _Normal) \
                 else sp.Symbol("z", real=True)
@@ -808,20 +815,14 @@ class Reader:
             self.err(n, f"the two densities of a KL must be of the same variable (here {vp} and {vq})")
         return KL(P, Q, vp)
 
-    def _kl_arg(self, node, b):
-        v = self.conv(node, b)
-        if isinstance(v, sp.Symbol) and v.name in DENSITY_LETTERS:
-            return self._resolve_bare(v.name, node)
-        if isinstance(v, sp.Symbol) and "_" in v.name and v.name.split("_")[0] in DENSITY_LETTERS:
-            return self._resolve_bare(v.name, node)
-        return v
-
-    def _resolve_bare(self, name, node):
+    def _resolve_bare(self, name, node, var=None):
         """A bare density letter (``KL(q \\| p)``): the one density of that letter the derivation applies."""
         head, _, sub = name.partition("_")
         key = name if name in self.densities or sub not in PARAM_LETTERS else head  # q_phi: the letter q
         cands = [c for c in self.densities.get(key, []) if not sub or sub not in PARAM_LETTERS
                  or sp.Symbol(sub, real=True) in c.args]
+        if var is not None:
+            cands = [c for c in cands if _density_var(c) == var]
         if len(cands) == 1:
             return cands[0]
         if not cands:
@@ -971,6 +972,11 @@ def _paren_label(node):
     if isinstance(node, Tree) and node.data == "group" and len(node.children) == 1:
         return node.children[0]
     return None
+
+
+def _is_bare(v) -> bool:
+    """A density letter without its arguments: ``q``, ``p``, ``q_\\phi``."""
+    return isinstance(v, sp.Symbol) and v.name.split("_")[0] in DENSITY_LETTERS
 
 
 def _first_token(node):

@@ -88,6 +88,15 @@ def test_bare_kl_letters_resolve_to_the_one_density_of_that_letter():
     assert got == Expect(sp.log(notation.q(z, x)) - sp.log(notation.prior(z)), z, notation.q(z, x))
 
 
+def test_bare_kl_letters_take_the_variable_of_the_other_density():
+    r = Reader()
+    r.read(r"\mathbb{E}_{q(z \mid x)}[\log p(x \mid z) + \log p(z)]")  # two p's: p(x | z) and p(z)
+    got = expand_kl(r.read(r"\mathrm{KL}(q(z \mid x) \,\|\, p)"))
+    assert got == Expect(sp.log(notation.q(z, x)) - sp.log(notation.prior(z)), z, notation.q(z, x))
+    with pytest.raises(LatexReadError, match="could mean"):
+        r.read(r"\mathrm{KL}(p \,\|\, q)")  # p alone: p(x | z) or p(z)
+
+
 def test_bare_letter_with_its_parameter():
     r = Reader()
     r.read(r"q_\phi(z \mid x)")
