@@ -7,6 +7,7 @@ Usage::
     python -m derivations --json          # machine-readable (schema elbo-lab/derivations-report/v1)
     python -m derivations --list          # names in story order
     python -m derivations --seed 3 --no-twins
+    python -m derivations check FILE      # check your own derivation (.md/.tex aligned block): see derivations.check
 
 Exit codes: 0 all ok; 1 a proof, a numeric check or a wrong-twin rejection failed; 2 bad arguments.
 """
@@ -44,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"]:  # python -m derivations check FILE: a derivation of your own (derivations.check)
+        from derivations.check import cli
+
+        return cli(argv[1:])
     args = _parser().parse_args(argv)
     from derivations import REGISTRY
     from derivations.report import SCHEMA, evaluate, render_table
