@@ -19,7 +19,10 @@ The format (a ``.md`` or ``.tex`` file, or a string)::
   ``&=``, ``&\ge`` or ``&\le``;
 * a justification after ``&&``, or written as ``\text{...}``, is prose (kept, not checked);
 * ``% assume: \sigma > 0, p(x) > 0`` lines (anywhere) give hypotheses: ``s > 0`` makes ``s`` positive,
-  ``s \ge 0`` non-negative (densities are positive already); other ``%`` lines are comments;
+  ``s \ge 0`` non-negative (densities are positive already); ``% assume: Leibniz`` (or
+  ``\nabla \int = \int \nabla``, "differentiate under the integral sign") allows differentiating under an
+  integral over an infinite interval, ``% assume: dominated convergence`` moving a limit inside an expectation --
+  without them such steps are "cannot decide", as a careful lecturer would say; other ``%`` lines are comments;
 * the notation is the book's, read by :mod:`derivations.latex_reader` (its docstring lists what it reads):
   ``p(x, z)``, ``p(z \mid x)``, ``p(x)``, ``p(x \mid z)``, ``p(z)`` are one model (Bayes' rule and the marginal
   :math:`p(x) = \int p(x \mid z) p(z)\,dz` are known to the checker); ``q``, ``r``, ... are other densities.
@@ -55,6 +58,7 @@ from sympy.core.function import AppliedUndef
 from derivations import notation
 from derivations.engine import check_link
 from derivations.expectation import DENSITY_VARS, Expect, NormalPDF
+from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
 from derivations.check_instances import Instance, NotEvaluable, needs_continuous
 from derivations.latex_reader import KL, LatexReadError, Reader, expand_kl
 from derivations.steps import Step
@@ -361,6 +365,13 @@ def _hypotheses(assumes, text) -> tuple[dict, list, list]:
             if not part.strip():
                 continue
             shown.append(part.strip())
+            low = part.lower()
+            if "leibniz" in low or ("\\nabla" in low and "\\int" in low) or "differentiat" in low:
+                opts["__permit_leibniz__"] = True  # differentiation under the integral sign, stated
+                continue
+            if "dominated" in low or ("\\lim" in low and "\\int" in low):
+                opts["__permit_limit__"] = True  # a limit inside an integral (dominated convergence), stated
+                continue
             r = Reader()
             try:
                 out = r.read(part)
@@ -673,6 +684,7 @@ def check_derivation(text: str, seed: int = 0) -> CheckResult:
     """
     rows, assumes = parse_block(text)
     opts, shown, ignored = _hypotheses(assumes, text)
+    permits = {k: opts.pop(k) for k in ("__permit_leibniz__", "__permit_limit__") if k in opts}
     reader = Reader(assume=opts)
     exprs, rels, lines, prose, srcs = [], [], [], [], []
     # pass 1 collects the densities (to resolve bare letters such as KL(q || p)); pass 2 reads for good
@@ -714,6 +726,10 @@ def check_derivation(text: str, seed: int = 0) -> CheckResult:
         raise DerivationReadError(f"line {lines[0]}: two relations in the first line; write one step per line, "
                                   f"each after '&'", lines[0], 1, exprs[0][1])
     rules = _model_rules(reader)
+    if permits.get("__permit_leibniz__"):
+        rules[PERMIT_LEIBNIZ] = sp.true
+    if permits.get("__permit_limit__"):
+        rules[PERMIT_LIMIT] = sp.true
     verdicts = []
     for i in range(1, len(exprs)):
         verdicts.append(_check_step(i, exprs[i - 1], exprs[i], rels[i], rules, seed + i, lines[i], srcs[i - 1],

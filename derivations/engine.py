@@ -564,7 +564,7 @@ def claims(rules: dict) -> dict:
 
 @lru_cache(maxsize=256)
 def _validate_rules_cached(frozen: tuple) -> Optional[str]:
-    from derivations.expectation import DENSITY_VARS
+    from derivations.expectation import density_vars
     from derivations.instances import constraints_of, refute_link
 
     rules = dict(frozen)
@@ -573,7 +573,7 @@ def _validate_rules_cached(frozen: tuple) -> Optional[str]:
     given = set(given_rules(rules))
     # a definition of a declared density must define a normalized density of its variable
     for lhs, rhs in defs.items():
-        if not isinstance(lhs, AppliedUndef) or DENSITY_VARS.get(lhs.func.__name__) != 1:
+        if not isinstance(lhs, AppliedUndef) or density_vars(lhs.func) != 1:
             continue
         var = lhs.args[0]
         if not isinstance(var, sp.Symbol) or any(a.has(var) for a in lhs.args[1:]):
@@ -611,12 +611,12 @@ def is_definition(lhs: sp.Basic) -> bool:
     """Is a rule ``lhs -> rhs`` a *definition* (its left side a name: a symbol, an indexed symbol, or an
     undefined function applied to symbols), rather than a *claim* about compound expressions (``E[w] = p(x)``,
     ``sum_k w_k = 1``), which an identity must list as taken as given?"""
-    from derivations.expectation import DENSITY_VARS
+    from derivations.expectation import density_vars
 
     if isinstance(lhs, (sp.Symbol, sp.Indexed)):
         return True
     if isinstance(lhs, AppliedUndef) or (isinstance(lhs, sp.Function) and not lhs.func.__module__.startswith("sympy")):
-        if type(lhs).__name__ not in DENSITY_VARS:
+        if density_vars(type(lhs)) is None:
             return True  # notation: a display function defined where it is used (f'(mu + sigma eps) := ...)
         # a declared density is defined only as a function of names; a value at a compound point is a claim
         return all(isinstance(a, (sp.Symbol, sp.Indexed, sp.IndexedBase, AppliedUndef)) or a.is_number

@@ -37,7 +37,7 @@ from sympy.core.function import AppliedUndef
 from derivations.witnesses import expand_witnesses
 
 __all__ = ["Expect", "density", "NormalPDF", "DiagNormalPDF", "linear_form", "leibniz", "is_density_of",
-           "DENSITY_VARS"]
+           "DENSITY_VARS", "density_vars"]
 
 #: density class -> number of leading arguments that are its variables (the rest are conditioned on)
 DENSITY_VARS: dict = {}
@@ -64,8 +64,16 @@ def density(name: str, n_vars: int = 1, symbol: str | None = None):
         return r"%s\left(%s\right)" % (letter, inner)
 
     f._latex = _latex
+    f._density_vars = n_vars  # read by density_vars(): the class, not its name, is the density
     DENSITY_VARS[name] = n_vars
     return f
+
+
+def density_vars(f) -> int | None:
+    """How many leading arguments of the undefined function (class) ``f`` are its variables, if ``f`` was
+    declared with :func:`density`; None for any other function -- even one that happens to share a density's
+    name (``Function("r")`` is not the density ``r``)."""
+    return getattr(f, "_density_vars", None)
 
 
 def is_density_of(expr: sp.Basic, var: sp.Basic) -> bool:
@@ -74,8 +82,8 @@ def is_density_of(expr: sp.Basic, var: sp.Basic) -> bool:
         return expr.args[0] == var
     if getattr(expr, "is_density_first_arg", False):  # densities declared elsewhere, normalized in arg 0
         return expr.args[0] == var and not any(a.has(var) for a in expr.args[1:])
-    if isinstance(expr, AppliedUndef) and expr.func.__name__ in DENSITY_VARS:
-        n = DENSITY_VARS[expr.func.__name__]
+    if isinstance(expr, AppliedUndef) and density_vars(expr.func) is not None:
+        n = density_vars(expr.func)
         return n == 1 and expr.args[0] == var and not any(a.has(var) for a in expr.args[1:])
     return False
 

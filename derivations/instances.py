@@ -36,7 +36,7 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.expectation import DENSITY_VARS, DiagNormalPDF, Expect, NormalPDF
+from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, density_vars
 from derivations.witnesses import CONCAVE, expand_witnesses
 
 __all__ = ["Unevaluable", "World", "evaluate", "refute_link", "RTOL", "STATS"]
@@ -240,7 +240,7 @@ class World:
     def _make(self, f: type, nargs: int):
         r = self.rng
         name = f.__name__
-        n_vars = DENSITY_VARS.get(name)
+        n_vars = density_vars(f)
         if n_vars is None and getattr(f, "is_density_first_arg", False):
             n_vars = 1
         if n_vars is not None:

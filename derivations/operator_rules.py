@@ -51,7 +51,7 @@ from sympy.core.function import AppliedUndef
 
 from derivations.engine import (_redefines, apply_rules, validate_rules, chain_relation, check_link, instance_check,
                                 known_nonnegative, known_positive)
-from derivations.expectation import DENSITY_VARS, Expect, leibniz, permits, permitted
+from derivations.expectation import Expect, density_vars, leibniz, permits, permitted
 from derivations.positivity import safe_expand_log
 from derivations.identity import Identity, make_identity, title_overclaims
 from derivations.steps import ProofResult, Step
@@ -63,7 +63,7 @@ __all__ = ["RawSymbol", "is_density", "linearize", "reduces_by_rules", "nonnegat
 
 def is_density(e: sp.Basic) -> bool:
     """Is ``e`` an application of a :func:`derivations.expectation.density` with one variable (its first argument)?"""
-    return DENSITY_VARS.get(type(e).__name__) == 1
+    return density_vars(type(e)) == 1
 
 
 def _expect_to_integral(e: sp.Basic) -> sp.Basic:

@@ -84,7 +84,13 @@ def test_gibbs_witness_under_an_expectation():
 
 def test_tangent_gap_is_a_witness_only_for_a_concave_function():
     t = sp.Symbol("t")
-    assert tangent_gap(sp.Lambda(t, sp.log(t)), sp.Lambda(t, 1 / t), positive_domain=True)(x, z).is_nonnegative
+    xp, zp = sp.Symbol("xp", positive=True), sp.Symbol("zp", positive=True)
+    T_log = tangent_gap(sp.Lambda(t, sp.log(t)), sp.Lambda(t, 1 / t), positive_domain=True)
+    assert T_log(xp, zp).is_nonnegative
+    assert T_log(sp.Symbol("y", real=True), zp).is_nonnegative is None  # outside the log's domain (0, oo)
+    phi, dphi = sp.Function("phi_tg", real=True), sp.Function("dphi_tg", real=True)
+    assert tangent_gap(phi, dphi, name="T_tg1")(x, z).is_nonnegative is None  # undefined: not concave by default
+    assert tangent_gap(phi, dphi, name="T_tg2", concave=True)(x, z).is_nonnegative  # the stated hypothesis
     assert tangent_gap(sp.Lambda(t, t**2), sp.Lambda(t, 2 * t))(x, z).is_nonnegative is None  # convex
     assert tangent_gap(sp.Lambda(t, sp.log(t)), sp.Lambda(t, 2 / t), positive_domain=True)(x, z).is_nonnegative is None
     assert known_nonnegative(sp.Sum(w[k] * GibbsG(w[k]), (k, 1, K)))
