@@ -55,7 +55,12 @@ def evaluate(ident: Identity, seed: int = 0, twins: bool = True) -> dict:
     except Exception as exc:  # pragma: no cover
         latex = f"<latex failed: {exc}>"
     twins_ok = all(r["proof_rejected"] and r["check_rejected"] for r in twin_rows)
+    try:
+        given = ident.taken_as_given
+    except Exception:  # pragma: no cover - a broken build is reported by the proof verdict
+        given = []
     return {
+        "taken_as_given": given,
         "name": ident.name, "title": ident.title, "source": ident.source, "statement_latex": latex,
         "proof": _proof_dict(proof), "numeric": _numeric_dict(numeric), "twins": twin_rows,
         "ok": bool(proof.ok and numeric.ok and twins_ok),
@@ -139,6 +144,15 @@ def render_table(rows: list, total_seconds: float, file=None) -> None:
         for t in twins:
             tt.add_row(*map(escape, t), style=None if t[3] == "rejected" and t[4] == "rejected" else "bold red")
         console.print(tt)
+    givens = [(r["name"], g) for r in rows for g in r.get("taken_as_given", [])]
+    if givens:
+        gt = Table(title="Taken as given (stated, not checked; everything else is checked by the rules and on "
+                         "random instances)")
+        for h in ("identity", "taken as given"):
+            gt.add_column(h, overflow="fold")
+        for name, g in givens:
+            gt.add_row(escape(name), escape(g))
+        console.print(gt)
     console.print(footer, style="green" if ok else "bold red")
     for line in failure_details(rows):
         console.print(line, style="red", markup=False, highlight=False)
