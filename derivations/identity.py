@@ -15,7 +15,14 @@ from derivations.engine import chain_relation, check_link, prove_chain
 from derivations.steps import (DOMINATED_CONVERGENCE, LEIBNIZ, PERMIT_LEIBNIZ, PERMIT_LIMIT, Derivation,
                               NumericResult, ProofResult, Step)
 
-__all__ = ["Identity", "make_identity", "INSTANCE_SCOPE"]
+__all__ = ["Identity", "make_identity", "INSTANCE_SCOPE", "PROVED_MEANS", "title_overclaims"]
+
+#: What "proved" means here, in one sentence (the book's intro and every verification section show it).
+PROVED_MEANS = (
+    "“Proved” means: every link of every chain was reduced to zero (an inequality: its witness shown "
+    "non-negative from its definition) by the engine's stated rules, each applied only under its side conditions, "
+    "and the same link also held numerically on three random concrete models (random normalized densities, "
+    "random smooth functions, small random sizes N, K, D); what a proof takes as given is named in its theorem.")
 
 #: Scope of an identity whose main chain is proved only on its worked instance.
 INSTANCE_SCOPE = "on the worked instance stated in the model below"
