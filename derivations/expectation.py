@@ -78,8 +78,8 @@ def density_vars(f) -> int | None:
 
 def is_density_of(expr: sp.Basic, var: sp.Basic) -> bool:
     """Is ``expr`` a registered density (or :class:`NormalPDF`) whose only variable is ``var``?"""
-    if isinstance(expr, NormalPDF):
-        return expr.args[0] == var
+    if isinstance(expr, NormalPDF):  # a density only for a variance known positive
+        return expr.args[0] == var and expr.args[2].is_positive is True and not any(a.has(var) for a in expr.args[1:])
     if getattr(expr, "is_density_first_arg", False):  # densities declared elsewhere, normalized in arg 0
         return expr.args[0] == var and not any(a.has(var) for a in expr.args[1:])
     if isinstance(expr, AppliedUndef) and density_vars(expr.func) is not None:
@@ -98,10 +98,10 @@ class NormalPDF(sp.Function):
     nargs = 3
 
     def _eval_is_positive(self):
-        return True
+        return True if self.args[2].is_positive else None  # N(z; mu, v) is a density only for v > 0
 
     def _eval_is_real(self):
-        return True
+        return True if self.args[2].is_positive else None
 
     def log_expanded(self) -> sp.Expr:
         from derivations.rv import log_normal
@@ -236,6 +236,8 @@ def _split(e: sp.Expr, var) -> list:
 def _gaussian_moments(g: sp.Expr, var, dens: "NormalPDF"):
     """E[g] under N(var; mu, v) when g is a polynomial of degree <= 2 in var, else None."""
     _, mu, v = dens.args
+    if v.is_positive is not True:
+        return None  # N(z; mu, v) is no density unless v > 0: no moments
     t = sp.Dummy("t")
     gt = g.xreplace({var: t})
     if gt.has(var):
@@ -256,7 +258,8 @@ def _lin_expect(e: Expect) -> sp.Expr:
     f = _expand_logs(linear_form(e.expr))
     out = sp.Integer(0)
     normalized = isinstance(var, (sp.Symbol, sp.Indexed)) and (is_density_of(dens, var) or (
-        isinstance(dens, NormalPDF) and dens.args[0] == var and not any(a.has(var) for a in dens.args[1:]))) or (
+        isinstance(dens, NormalPDF) and dens.args[0] == var and dens.args[2].is_positive is True
+        and not any(a.has(var) for a in dens.args[1:]))) or (
         isinstance(dens, DiagNormalPDF) and dens.args[0] == var)
     for c, g in _split(f, var):
         if g == 1:

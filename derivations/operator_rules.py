@@ -407,7 +407,7 @@ def _link_ok(prev: Step, step: Step, substitutions: Optional[dict] = None, rules
 def _instances_agree(a, b, rel, rules, detail) -> tuple:
     """A link the rules accept must also hold on random concrete instances (:mod:`derivations.instances`)."""
     refuted = instance_check(a, b, rel, rules or {})
-    return (False, refuted) if refuted else (True, detail)
+    return (False, f"it holds by the rules but fails on a random instance: {refuted}") if refuted else (True, detail)
 
 
 def prove_general(steps: list, label: str, substitutions: Optional[dict] = None,
