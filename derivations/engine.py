@@ -147,6 +147,9 @@ def apply_rules(e: sp.Basic, rules: dict) -> sp.Basic:
 
     A rule whose left side is a sum (``Sum(w[k], (k, 1, K)) -> 1``) is matched in the linear normal form too.
     """
+    e = sp.sympify(e)
+    if rules and any(not isinstance(v, sp.Basic) or not isinstance(k, sp.Basic) for k, v in rules.items()):
+        rules = {sp.sympify(k): sp.sympify(v) for k, v in rules.items()}  # a rule written with Python numbers
     if rules and any(isinstance(k, (sp.Sum, Expect)) for k in rules):
         rules = {**rules, **{linear_form(k): v for k, v in rules.items() if isinstance(k, (sp.Sum, Expect))}}
     for _ in range(6):

@@ -279,26 +279,8 @@ def reduces_by_rules(d: sp.Expr, substitutions: Optional[dict] = None, rules: Op
 
 
 def nonnegative(e: sp.Basic) -> bool:
-    r"""Structural proof that ``e >= 0`` (see the module docstring); ``False`` means "not shown".
-
-    Extends :func:`derivations.engine.known_nonnegative` with integrals over the whole space, logarithms
-    :math:`\log(1 + u)`, :math:`u \ge 0`, and powers of non-negative bases.
-    """
-    if known_nonnegative(e):
-        return True
-    if isinstance(e, GibbsG):
-        return known_positive(e.args[0])
-    if isinstance(e, (sp.Add, sp.Mul)):
-        return all(nonnegative(a) for a in e.args)
-    if isinstance(e, sp.Pow):
-        return nonnegative(e.base) and e.exp.is_real is True
-    if isinstance(e, (sp.Integral, sp.Sum, Expect)):
-        inner = e.expr if isinstance(e, Expect) else e.function
-        whole = not isinstance(e, sp.Integral) or all(_full_space(lim) or len(lim) == 1 for lim in e.limits)
-        return whole and nonnegative(inner)
-    if isinstance(e, sp.log):
-        return nonnegative(sp.expand(e.args[0] - 1))
-    return False
+    r"""Structural proof that ``e >= 0`` (see :mod:`derivations.positivity`); ``False`` means "not shown"."""
+    return known_nonnegative(e)
 
 
 def _leibniz(e: sp.Basic) -> sp.Basic:

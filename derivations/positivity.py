@@ -88,6 +88,10 @@ def known_nonnegative(w: sp.Basic, ranges: Optional[dict] = None) -> bool:
         return known_nonnegative(sp.together(sp.expand(w.args[0] - 1)), ranges)
     if _is_expect(w):
         return known_nonnegative(w.expr, ranges)
+    if isinstance(w, sp.Integral):  # an integral of a non-negative function over an interval run forwards
+        forwards = all(len(lim) == 1 or (lim[2] - lim[1]).is_nonnegative is True or
+                       (lim[1] == -sp.oo) or (lim[2] == sp.oo and lim[1] != sp.oo) for lim in w.limits)
+        return forwards and known_nonnegative(w.function, ranges)
     if isinstance(w, sp.Sum) and len(w.limits) == 1:  # an empty sum is 0, also non-negative
         k, lo, hi = w.limits[0]
         return known_nonnegative(w.function, {**ranges, k: (lo, hi)})

@@ -15,8 +15,9 @@ from __future__ import annotations
 import signal
 
 import pytest
+import sympy as sp
 
-from adversarial_chains import ANY, CONTROLS, WRONG
+from adversarial_chains import ANY, CONTROLS, WRONG, _iwae_upper, evid, x
 from derivations.engine import prove_chain
 from derivations.identity import make_identity
 from derivations.operator_rules import make_rule_identity, prove_general
@@ -127,3 +128,16 @@ def test_false_theorem_refused_by_the_low_level_entry_points(cs):
         if cs.fail_at not in (ANY, None):
             allowed = cs.fail_at if isinstance(cs.fail_at, tuple) else (cs.fail_at,)
             assert res.failed_step in allowed, f"{name}: refused at step {res.failed_step}: {res.message}"
+
+
+def test_tampered_rule_declared_given_is_shown():
+    """A student may declare a (tampered) rule taken as given: then the chain may be certified, but only with the
+    rule shown in the theorem box (``taken_as_given``), never silently."""
+    ident = make_identity("adv_given_half_px", "L_K <= log p(x) - log 2", "issue 19 adversarial suite",
+                          lambda variant: _iwae_upper(evid(x) / 2, sp.log(evid(x) / 2), declare_given=True),
+                          _not_checked, {})
+    res = ident.prove()
+    if res.ok:
+        given = getattr(ident, "taken_as_given", [])
+        shown = [g for g in given if r"\bar{w}" in g and r"\frac{p\left(x\right)}{2}" in g]
+        assert shown, f"certified with the tampered rule E[w-bar] = p(x)/2 not shown as taken as given: {given!r}"
