@@ -16,7 +16,9 @@ The test does what the release workflow (``.github/workflows/release.yml``) does
    wheel's copy (asserted below). pip never sees that folder, so it cannot touch the shared environment;
 4. run ``python -m derivations --list``, ``python -m derivations --only jensen``, ``python -m derivations check``
    on two shipped examples, ``python -m vizlab list`` with the working directory a temporary folder outside the
-   checkout, and check that the committed results ship as package data and are found from the installed package.
+   checkout, and check that the committed results ship as package data and are found from the installed package;
+5. execute one chapter notebook of the book (``NOTEBOOK``, read through jupytext as the book does) end to end
+   with nbclient in a Jupyter kernel run by the new venv's Python, so its imports are the installed wheel's.
 
 No network: the build uses the setuptools already installed (no build isolation) and pip installs with
 ``--no-index``. About 20-40 s on two cores.
@@ -39,6 +41,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("derivations", "training", "vizlab")
 SCENE_COUNT_MIN = 10  # `python -m vizlab list` prints one line per scene
+#: the chapter notebook executed against the installed package: the one that reads the committed results
+NOTEBOOK = REPO / "book" / "chapters" / "elbo_surgery.md"
+
+#: run by this interpreter (jupytext, nbclient): installs a kernel spec for the venv's Python, executes the
+#: notebook in it (an error in any cell raises), appends a probe cell, writes the executed notebook
+EXECUTE_NOTEBOOK = """
+import json, os, subprocess, sys, time
+import jupytext, nbformat
+from nbclient import NotebookClient
+vpy, src, out = sys.argv[1:4]
+prefix = os.path.dirname(os.path.dirname(vpy))
+subprocess.run([vpy, "-m", "ipykernel", "install", "--prefix", prefix, "--name", "elbo-wheel-test"], check=True)
+os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
+nb = jupytext.read(src)
+nb.cells.append(nbformat.v4.new_code_cell(
+    "import json, sys, derivations, training, vizlab\\n"
+    "print('PROBE ' + json.dumps({'python': sys.executable, "
+    "'files': [m.__file__ for m in (derivations, training, vizlab)]}))"))
+t = time.time()
+NotebookClient(nb, kernel_name="elbo-wheel-test", timeout=600,
+               resources={"metadata": {"path": os.getcwd()}}).execute()
+print(f"executed {len(nb.cells)} cells in {time.time() - t:.1f} s")
+nbformat.write(nb, out)
+"""
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
@@ -208,3 +234,22 @@ def test_installed_commands_run_outside_the_checkout(installed):
     # the console scripts of [project.scripts] are installed too
     p = _run([str(vpy.parent / "elbo-derivations"), "--list"], cwd=work, env=env)
     assert p.returncode == 0 and "jensen" in p.stdout, p.shown
+
+
+def test_chapter_notebook_runs_against_the_installed_package(installed):
+    vpy, site, work, env = installed
+    if not NOTEBOOK.is_file():
+        pytest.fail(f"{NOTEBOOK} not found: set NOTEBOOK in {__file__} to a chapter of the book with code cells")
+    out = work / "executed.ipynb"
+    p = _run([sys.executable, "-c", EXECUTE_NOTEBOOK, str(vpy), str(NOTEBOOK), str(out)], cwd=work, env=env,
+             timeout=900)
+    assert p.returncode == 0, p.shown
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors, errors
+    text = "".join("".join(o.get("text", "")) for o in nb["cells"][-1].get("outputs", []))
+    probe = json.loads(text.split("PROBE ", 1)[1])
+    assert Path(probe["python"]).parent == vpy.parent, probe  # the kernel ran the new venv's Python
+    for f in probe["files"]:
+        assert Path(f).is_relative_to(site), probe
