@@ -69,7 +69,8 @@ nbformat.write(nb, out)
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    p.shown = f"$ {' '.join(map(str, cmd))}  (cwd {cwd})\nrc={p.returncode}\n--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}"
+    p.shown = (f"$ {' '.join(map(str, cmd))}  (cwd {cwd})\nrc={p.returncode}\n"
+               f"--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}")
     return p
 
 
