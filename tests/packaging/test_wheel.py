@@ -18,22 +18,29 @@ The test does what the release workflow (``.github/workflows/release.yml``) does
    on two shipped examples, ``python -m vizlab list`` with the working directory a temporary folder outside the
    checkout, and check that the committed results ship as package data and are found from the installed package;
 5. execute one chapter notebook of the book (``NOTEBOOK``, read through jupytext as the book does) end to end
-   with nbclient in a Jupyter kernel run by the new venv's Python, so its imports are the installed wheel's.
+   with nbclient in a Jupyter kernel run by the new venv's Python, so its imports are the installed wheel's;
+6. (no venv) every module the book's notebooks import is the package, the standard library or a distribution
+   declared in ``dependencies`` or the ``notebooks`` extra: step 5 borrows this environment's packages, so it
+   cannot show that ``pip install "elbo-lab[notebooks]"`` alone is enough.
 
 No network: the build uses the setuptools already installed (no build isolation) and pip installs with
-``--no-index``. About 20-40 s on two cores.
+``--no-index``. About 25-40 s on two cores (measured 22-34 s with other jobs running).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tarfile
 import textwrap
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -254,3 +261,48 @@ def test_chapter_notebook_runs_against_the_installed_package(installed):
     assert Path(probe["python"]).parent == vpy.parent, probe  # the kernel ran the new venv's Python
     for f in probe["files"]:
         assert Path(f).is_relative_to(site), probe
+
+
+def _imported_modules(page: Path) -> set[str]:
+    """Top-level names of the modules a notebook page's code cells import (magics and shell lines skipped)."""
+    import jupytext
+
+    names = set()
+    for cell in jupytext.read(page).cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_notebook_import_is_declared_for_pip_install():
+    """What the book's notebooks import is the package, the standard library, or a distribution named in
+    ``dependencies`` or the ``notebooks`` extra, so ``pip install "elbo-lab[notebooks]"`` is enough to run them
+    anywhere (Colab, Binder). The execution test above cannot show this: it borrows this environment's packages."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {_canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0))
+                for r in project["dependencies"] + project["optional-dependencies"]["notebooks"]}
+    dists = metadata.packages_distributions()
+    pages = [p for p in sorted((REPO / "book").rglob("*.md"))
+             if "_build" not in p.parts and "code-cell" in p.read_text(encoding="utf-8")]
+    assert NOTEBOOK in pages
+    missing = {}
+    for page in pages:
+        for mod in sorted(_imported_modules(page)):
+            if mod in PACKAGES or mod in sys.stdlib_module_names:
+                continue
+            provided = {_canonical(d) for d in dists.get(mod, [])}
+            if not provided & declared:
+                where = page.relative_to(REPO).as_posix()
+                missing.setdefault(where, []).append(f"{mod} ({', '.join(provided) or '?'})")
+    assert not missing, (f"notebook imports not declared in pyproject.toml: {missing}; add the distribution to "
+                         "[project.optional-dependencies] notebooks (or to dependencies)")
