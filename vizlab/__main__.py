@@ -19,7 +19,10 @@ from pathlib import Path
 
 from vizlab.scenes import SCENE_NAMES, SCENES
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "media" / "videos"
+_ROOT = Path(__file__).resolve().parents[1]
+# in a checkout, media/videos beside the code; installed from the wheel (no pyproject.toml above the package,
+# which lies in site-packages), media/videos under the current folder, never inside site-packages
+DEFAULT_OUT = (_ROOT if (_ROOT / "pyproject.toml").is_file() else Path()) / "media" / "videos"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     sl.add_argument("scenes", nargs="*", metavar="SCENE", help="scene names (see `list`); default: all")
     sl.add_argument("--quality", "-q", choices=["l", "m", "h"], default="l",
                     help="l = 480p15 (default), m = 720p30, h = 1080p60 (for the lecture hall)")
-    sl.add_argument("--out", type=_out_path, default=None, help="output directory (default book/_static/slides)")
+    sl.add_argument("--out", type=_out_path, default=None,
+                    help="output directory (default book/_static/slides in a checkout, ./slides when installed)")
     sl.add_argument("--force", action="store_true", help="render even if unchanged")
     sub.add_parser("list", help="list the scenes in story order")
     return p

@@ -35,7 +35,8 @@ from vizlab.scenes import SCENES, get_spec
 __all__ = ["SlidesError", "SlidesResult", "DEFAULT_OUT", "PRESENTATION", "revealjs_dir", "build_slides"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO_ROOT / "book" / "_static" / "slides"
+_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()  # False when installed from the wheel (site-packages)
+DEFAULT_OUT = REPO_ROOT / "book" / "_static" / "slides" if _CHECKOUT else Path("slides")
 PRESENTATION = "elbo-lab"  # OUT/elbo-lab.html, OUT/elbo-lab.pdf
 ENV_REVEALJS = "ELBO_LAB_REVEALJS"
 DEFAULT_REVEALJS = REPO_ROOT / ".venv" / "npm" / "node_modules" / "reveal.js"
