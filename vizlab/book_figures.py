@@ -38,6 +38,7 @@ __all__ = [
     "reparameterization_figure",
     "flow_figure",
     "surgery_split_figure",
+    "bug_reports_figure",
     "vae_diagram_figure",
     "graphical_model_figure",
     "tug_of_war_figure",
@@ -330,7 +331,7 @@ def em_figure(x_obs: float = 2.0, theta0: float = 0.35, steps: int = 3):
 
 
 # ------------------------------------------------------------------------------------- amortized inference
-def amortized_values(n_points: int = 40, seed: int = 0, steps: int = 150, lr: float = 0.05):
+def amortized_values(n_points: int = 40, seed: int = 0, steps: int = 500, lr: float = 0.05):
     r"""Amortized variational inference on the linear-Gaussian toy model, by gradient steps on the ELBO.
 
     Data: ``n_points`` draws of $x$ from the model with $w = 2$, $b = 0.5$, $s = 0.8$ (``DEFAULT``'s decoder).
@@ -383,10 +384,11 @@ def amortized_figure(**kwargs):
         ax.legend(fontsize=9, loc="upper left")
         ax = axes[1]
         ax.axhline(vals["mean_log_px"], color=TERM_COLORS["log_px"], lw=2, label=r"mean $\log p(x_n)$")
-        ax.plot(np.arange(len(vals["history"])), vals["history"], color=TERM_COLORS["elbo"], lw=2,
+        ax.plot(np.arange(1, len(vals["history"]) + 1), vals["history"], color=TERM_COLORS["elbo"], lw=2,
                 label="mean ELBO")
+        ax.set_xscale("log")
         lo = vals["mean_log_px"] - 3.0
-        ax.set(xlabel=r"gradient steps in $\phi$", ylabel="nats", title="E-step by gradient ascent",
+        ax.set(xlabel=r"gradient steps in $\phi$ (log scale)", ylabel="nats", title="E-step by gradient ascent",
                ylim=(lo, vals["mean_log_px"] + 0.5))
         ax.legend(fontsize=9, loc="lower right")
         fig.tight_layout()
@@ -534,6 +536,38 @@ def surgery_split_figure(dims=(2, 10, 20)):
         ax.set_ylim(0, max(max(values[d]["avg_kl"] for d in dims), log_n) * 1.35)
         fig.tight_layout()
     return fig, {"values": values, "log_n": log_n}
+
+
+def bug_reports_figure(dims=(2, 10, 20), pixels: int = 784):
+    r"""What three loss-convention bugs make the trained models report, beside the true ELBO (training set, nats).
+
+    From ``vae_d{D}.json``: the true ELBO (reconstruction - average KL); the KL weighted by $M/N$ (batch size over
+    training-set size); the reconstruction averaged over the ``pixels`` instead of summed; the ELBO in bits.
+    Returns ``(fig, values)``: ``{D: {"correct", "kl_times_m_over_n", "pixel_mean", "bits"}}``.
+    """
+    values = {}
+    for d in dims:
+        res = _load_result(d)
+        terms, m, n = res["train"]["terms"], res["config"]["batch_size"], res["train"]["n"]
+        rec, kl = float(terms["reconstruction"]["value"]), float(terms["avg_kl"]["value"])
+        values[d] = {"correct": rec - kl, "kl_times_m_over_n": rec - kl * m / n, "pixel_mean": rec / pixels - kl,
+                     "bits": (rec - kl) / math.log(2)}
+    labels = {"correct": "correct ELBO", "kl_times_m_over_n": "KL weighted by M/N",
+              "pixel_mean": "pixel mean", "bits": "in bits"}
+    colors = {"correct": TERM_COLORS["elbo"], "kl_times_m_over_n": TERM_COLORS["avg_kl"],
+              "pixel_mean": TERM_COLORS["reconstruction"], "bits": TERM_COLORS["prior"]}
+    plt = _plt()
+    with plt.rc_context(mpl_style()):
+        fig, ax = plt.subplots(figsize=(7.0, 3.6))
+        xs = np.arange(len(dims))
+        wdt = 0.2
+        for i, key in enumerate(labels):
+            ax.bar(xs + (i - 1.5) * wdt, [values[d][key] for d in dims], wdt, color=colors[key], label=labels[key])
+        ax.axhline(0, color="#222222", lw=0.8)
+        ax.set(xticks=xs, xticklabels=[f"D = {d}" for d in dims], ylabel="reported ELBO (nats per image)")
+        ax.legend(fontsize=8, loc="lower left", ncol=2)
+        fig.tight_layout()
+    return fig, values
 
 
 # ---------------------------------------------------------------------------------------------- the VAE
