@@ -75,9 +75,8 @@ def md_table(rows: list[dict], caption: str, name: str) -> str:
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: the book and the tests render to files
+    # The backend is left alone: a notebook kernel's inline backend is what turns a glued figure into a PNG
+    # (headless tests fall back to Agg by themselves).
     import matplotlib.pyplot as plt
 
     return plt
