@@ -594,7 +594,7 @@ def vae_diagram_figure(d: int = 2):
     D = int(model["latent_dim"])
     plt = _plt()
     with plt.rc_context(mpl_style()):
-        fig, ax = plt.subplots(figsize=(8.6, 3.3))
+        fig, ax = plt.subplots(figsize=(7.4, 2.9))
         ax.set_xlim(0, 10.6)
         ax.set_ylim(0, 4)
         ax.set_axis_off()
@@ -610,7 +610,8 @@ def vae_diagram_figure(d: int = 2):
         _box(ax, (6.7, 1.3), 1.75, 1.4, f"decoder $p_\\theta$\n{D} → {dec}\n→ 784 logits", green, 9)
         _box(ax, (8.8, 1.5), 1.7, 1.0, "Bernoulli means\n$\\mathrm{sigmoid}$(logits)", green, 9)
         _box(ax, (4.9, 3.25), 1.55, 0.6, r"$\epsilon \sim \mathcal{N}(0, I)$", "#eeeeee", 9)
-        _box(ax, (3.2, 0.05), 2.3, 0.6, r"KL$(q_\phi(z|x)\,\Vert\,p(z))$", TERM_COLORS["avg_kl"], 9)
+        _box(ax, (3.0, 0.05), 2.7, 0.6, r"KL$(q_\phi(z|x)\,\Vert\,p(z))$ from $\mu, \log\sigma^2$",
+             TERM_COLORS["avg_kl"], 9)
         _box(ax, (8.55, 0.05), 2.0, 0.6, r"$\log p_\theta(x \mid z)$", TERM_COLORS["reconstruction"], 9)
         _arrow(ax, (1.0, 2.0), (1.35, 2.0))
         _arrow(ax, (3.1, 2.2), (3.45, 2.6))
@@ -621,9 +622,6 @@ def vae_diagram_figure(d: int = 2):
         _arrow(ax, (6.35, 2.0), (6.7, 2.0))
         _arrow(ax, (8.45, 2.0), (8.8, 2.0))
         _arrow(ax, (4.05, 1.05), (4.2, 0.65))
-        ax.annotate("", xy=(4.5, 0.65), xytext=(4.65, 2.3),
-                    arrowprops={"arrowstyle": "-|>", "color": "#333333", "lw": 1.0,
-                                "connectionstyle": "arc3,rad=-0.3"})
         _arrow(ax, (9.65, 1.5), (9.55, 0.65))
         fig.tight_layout()
     return fig, {"hidden": hidden, "latent_dim": D, "x_dim": 784}
@@ -734,7 +732,7 @@ def interpolation_figure(d: int = 2):
         for ax, k in zip(np.atleast_1d(axes), keep):
             ax.imshow(imgs[k], vmin=0, vmax=1, cmap="gray_r")
             ax.set_axis_off()
-            ax.set_title(f"({zs[k][0]:.1f},\n{zs[k][1]:.1f})", fontsize=7)
+            ax.set_title(f"{zs[k][0]:.1f}\n{zs[k][1]:.1f}", fontsize=9)
         fig.tight_layout()
     return fig, {"z": zs[keep]}
 
