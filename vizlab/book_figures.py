@@ -69,7 +69,7 @@ def md_table(rows: list[dict], caption: str, name: str) -> str:
         raise ValueError(f"md_table {name}: no rows to show")
     keys = list(rows[0])
     esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731 - a literal | would split the cell
-    lines = ["| " + " | ".join(esc(k) for k in keys) + " |", "|" + "---|" * len(keys)]
+    lines = ["| " + " | ".join(esc(k) for k in keys) + " |", "|" + ":---|" * len(keys)]  # left-aligned
     lines += ["| " + " | ".join(esc(r.get(k, "")) for k in keys) + " |" for r in rows]
     return f"```{{table}} {caption}\n:name: {name}\n:class: elbo-table\n\n" + "\n".join(lines) + "\n```"
 
@@ -564,7 +564,9 @@ def bug_reports_figure(dims=(2, 10, 20), pixels: int = 784):
             ax.bar(xs + (i - 1.5) * wdt, [values[d][key] for d in dims], wdt, color=colors[key], label=labels[key])
         ax.axhline(0, color="#222222", lw=0.8)
         ax.set(xticks=xs, xticklabels=[f"D = {d}" for d in dims], ylabel="reported ELBO (nats per image)")
-        ax.legend(fontsize=8, loc="lower left", ncol=2)
+        ax.legend(fontsize=8, loc="lower right", ncol=2)
+        lowest = min(min(v.values()) for v in values.values())
+        ax.set_ylim(1.1 * lowest, 0)
         fig.tight_layout()
     return fig, values
 
