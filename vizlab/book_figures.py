@@ -612,7 +612,7 @@ def vae_diagram_figure(d: int = 2):
         _box(ax, (6.7, 1.3), 1.75, 1.4, f"decoder $p_\\theta$\n{D} → {dec}\n→ 784 logits", green, 9)
         _box(ax, (8.8, 1.5), 1.7, 1.0, "Bernoulli means\n$\\mathrm{sigmoid}$(logits)", green, 9)
         _box(ax, (4.9, 3.25), 1.55, 0.6, r"$\epsilon \sim \mathcal{N}(0, I)$", "#eeeeee", 9)
-        _box(ax, (3.0, 0.05), 2.7, 0.6, r"KL$(q_\phi(z|x)\,\Vert\,p(z))$ from $\mu, \log\sigma^2$",
+        _box(ax, (2.75, 0.05), 3.15, 0.6, r"KL$(q_\phi(z|x)\,\Vert\,p(z))$ from $\mu, \log\sigma^2$",
              TERM_COLORS["avg_kl"], 9)
         _box(ax, (8.55, 0.05), 2.0, 0.6, r"$\log p_\theta(x \mid z)$", TERM_COLORS["reconstruction"], 9)
         _arrow(ax, (1.0, 2.0), (1.35, 2.0))
