@@ -183,7 +183,7 @@ NOTEBOOK_DIR = "_downloads/notebooks"  # inside the HTML build folder
 
 
 def _is_chapter(docname: str) -> bool:
-    return docname.startswith(("chapters/", "practice/"))
+    return docname.startswith(("chapters/", "practice/", "appendix/"))
 
 
 def _insert_downloads(app: Sphinx, doctree) -> None:

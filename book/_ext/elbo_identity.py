@@ -16,7 +16,11 @@ Parts:
   (MyST, so ``$math$`` renders).
 * ``verification`` -- ``prove()``, ``check(seed=0)`` and every wrong twin, run by
   :func:`derivations.report.evaluate` while the page is read.  A failed proof, a failed check or a twin that is
-  not rejected is a build warning, so ``-W`` stops the build.
+  not rejected is a build warning, so ``-W`` stops the build.  The whole part is folded into one dropdown,
+  "How this was checked", so a chapter reads as teaching first; the LaTeX/PDF builder prints it open.
+
+The statement's *Source:* line cites the bibliography: each work named in ``Identity.source`` is matched by
+``SOURCE_WORKS`` and shown as a citation of its ``references.bib`` entry (a work not there is a build warning).
 
 Everything is generated as MyST text and parsed by the page's own parser, so the HTML and the LaTeX/PDF builders
 render it natively (theorem boxes, numbered equations, admonitions, tables).
@@ -320,6 +324,57 @@ def _math(tex_wide: str, tex_narrow: str, label: str | None = None) -> str:
     return wide + "\n" + _fence("only", narrow, arg="html")
 
 
+# ---------------------------------------------------------------------------------------------- sources
+#: The works that ``Identity.source`` strings name, as (pattern of the author-and-title prefix, bibliography key).
+#: The prefix is replaced by a citation of the bibliography entry; what follows it (the chapter, slide or
+#: equation) is kept as the locator.  A source part that matches none is a build warning (and a test failure,
+#: ``tests/book/test_book_sources.py``): every named source must be in ``book/references.bib``.
+SOURCE_WORKS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), key) for pattern, key in (
+    (r"(?:[A-Z]\.\s)?Isachenko,\s\*?Deep Generative Models\*?,?\s*", "isachenko2024lecture5"),
+    (r"(?:[A-Z]\.\s)?Gupta\s&\s(?:[A-Z]\.\s)?Wang,\s(?:\*Variational Autoencoders\*\s\(lecture slides\)"
+     r"|'ELBO and KL-divergence'\s\(UCSD,\s2018\)),?\s*", "gupta2018elbo"),
+    (r"(?:S\.\sJ\.\sD\.\s)?Prince,\s\*?Understanding Deep Learning\*?\s\((?:MIT Press,\s)?2023\),?\s*",
+     "prince2023understanding"),
+    (r"(?:D\.\sP\.\s)?Kingma\s&\s(?:M\.\s)?Welling,\s'Auto-Encoding Variational Bayes',\sICLR\s2014,?\s*",
+     "kingma2014auto"),
+    (r"Hoffman\s&\sJohnson,\s'ELBO surgery:[^']*',\sNIPS\s2016\sAABI\sworkshop,?\s*", "hoffman2016elbo"),
+    (r"(?:Y\.\s)?Burda,\s(?:R\.\s)?Grosse\s&\s(?:R\.\s)?Salakhutdinov,\s'Importance Weighted Autoencoders',"
+     r"\sICLR\s2016,?\s*", "burda2016importance"),
+    (r"(?:J\.\sL\.\sW\.\sV\.\s)?Jensen,\sActa Mathematica 30\s\(1906\),?\s*", "jensen1906fonctions"),
+))
+
+
+def source_parts(source: str) -> list[str]:
+    """``source`` split at its top-level ``;`` (a ``;`` inside parentheses stays in its part)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(source):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == ";" and depth == 0:
+            parts.append(source[start:i].strip())
+            start = i + 1
+    parts.append(source[start:].strip())
+    return [p for p in parts if p]
+
+
+def source_citations(source: str) -> tuple[str, list[str], list[str]]:
+    """``(markdown, keys, unmatched)``: the source with each named work replaced by a ``{cite:t}`` of its
+    bibliography entry (the locator kept), the keys cited, and the parts that name no known work."""
+    shown, keys, unmatched = [], [], []
+    for part in source_parts(source):
+        for pattern, key in SOURCE_WORKS:
+            m = pattern.match(part)
+            if m:
+                rest = part[m.end():].strip()
+                sep = " " if rest.startswith("(") else ", "
+                shown.append(f"{{cite:t}}`{key}`" + (sep + rest if rest else ""))
+                keys.append(key)
+                break
+        else:
+            shown.append(part)
+            unmatched.append(part)
+    return "; ".join(shown), keys, unmatched
+
+
 # ------------------------------------------------------------------------------------------------ parts
 def statement_md(ident) -> str:
     lhs, rel, rhs = _statement_parts(ident.statement)
@@ -329,7 +384,7 @@ def statement_md(ident) -> str:
         _scope(ident),
         "",
         _math(wide, narrow, label=f"eq-{ident.name}"),
-        f"*Source:* {ident.source}",
+        f"*Source:* {source_citations(ident.source)[0]}",
     ])
     out = _fence("prf:theorem", body, {"label": f"thm-{ident.name}"}, arg=ident.title)
     model = getattr(ident, "model", None)
@@ -381,6 +436,15 @@ def numeric_sentence(numeric: dict) -> str:
             f"the difference {diff:.1e} is within the floating-point floor {tol:.0e}.")
 
 
+#: The dropdown that folds the verification part: the reader opens it when they want the evidence.
+CHECKED_TITLE = "How this was checked"
+CHECKED_INTRO = ("`prove()` checks every link of every derivation above (a residual reduced to zero by SymPy, an "
+                 "inequality by a non-negative witness, each backed by random numeric points) and that the statement "
+                 "is exactly what the chain proved; `check(seed=0)` compares a numeric estimate with the closed form; "
+                 "every wrong twin (a plausible mistake) must be rejected by both. All of it runs when the book is "
+                 "built, and a failure stops the build.")
+
+
 def verification_md(ident, evaluation: dict) -> tuple[str, list[str]]:
     """MyST for the proof and check verdicts and the twins table; and the problems (build warnings)."""
     problems = []
@@ -405,13 +469,18 @@ def verification_md(ident, evaluation: dict) -> tuple[str, list[str]]:
             ok = twin["proof_rejected"] and twin["check_rejected"]
             if not ok:
                 problems.append(f"wrong twin {twin['name']} was not rejected")
+            # the table shows the twin's own name; the identity's prefix (``name~``) is said once above it, so a
+            # long name does not overflow the PDF's narrow column
+            short = twin["name"].split("~", 1)[-1]
             rows.append(
-                f"* - `{_md_escape_code(twin['name'])}`\n  - {twin['mistake']}\n"
+                f"* - `{_md_escape_code(short)}`\n  - {twin['mistake']}\n"
                 f"  - {'rejected' if twin['proof_rejected'] else '**accepted**'}\n"
                 f"  - {'rejected' if twin['check_rejected'] else '**accepted**'}")
         table = "* - twin\n  - the mistake\n  - proof\n  - check\n" + "\n".join(rows)
+        prefixes = sorted({t["name"].split("~", 1)[0] + "~" for t in twins if "~" in t["name"]})
+        named = f", registered as `{_md_escape_code(prefixes[0])}NAME`" if len(prefixes) == 1 else ""
         out.append(f"The wrong twins -- plausible mistakes -- each run through the same `prove()` and `check()` "
-                   f"({len(twins)} twin{'s' if len(twins) != 1 else ''}, all must be rejected):\n")
+                   f"({len(twins)} twin{'s' if len(twins) != 1 else ''}{named}, all must be rejected):\n")
         out.append(_fence("list-table", table, {"header-rows": "1", "class": "elbo-twins", "widths": "auto"}))
     return "\n".join(out), problems
 
@@ -437,11 +506,15 @@ class ElboIdentity(SphinxDirective):
         problems: list[str] = []
         if part == "statement":
             text = statement_md(ident)
+            problems = [f"the source {p!r} names no work of book/references.bib (add it to SOURCE_WORKS)"
+                        for p in source_citations(ident.source)[2]]
         elif part == "derivation":
             text = derivation_md(ident)
         else:
             stamp = str(max(p.stat().st_mtime_ns for p in _DERIVATIONS.rglob("*.py")))
             text, problems = verification_md(ident, _evaluation(name, stamp))
+            text = _fence("admonition", CHECKED_INTRO + "\n\n" + text,
+                          {"class": "dropdown elbo-checked"}, arg=CHECKED_TITLE)
         for problem in problems:
             logger.warning(f"elbo-identity {name}: {problem}", location=self.get_location())
         container = nodes.container(classes=["elbo-identity", f"elbo-identity-{part}"])

@@ -20,13 +20,29 @@ def _toc_files() -> list[str]:
 
 
 def _chapter_names() -> list[str]:
+    """Every chapter of the course (``book/chapters``), in the table of contents' order."""
     return [f.removeprefix("chapters/") for f in _toc_files() if f.startswith("chapters/")]
+
+
+def _identity_chapters() -> list[str]:
+    from derivations import REGISTRY
+
+    return [n for n in _chapter_names() if n in REGISTRY]
 
 
 def test_chapters_follow_the_registry_in_story_order():
     from derivations import REGISTRY
 
-    assert _chapter_names() == list(REGISTRY), "one chapter per registered identity, in the registry's order"
+    assert _identity_chapters() == list(REGISTRY), "one chapter per registered identity, in the registry's order"
+
+
+def test_course_chapters_sit_in_the_lecture_order():
+    """Amortized inference after EM and before the gradients; the VAE after the gradients, before flows."""
+    names = _chapter_names()
+    assert names.index("em") < names.index("amortized_inference") < names.index("score_function_gradient")
+    assert names.index("reparameterization_gradient") < names.index("vae") < names.index("flow_as_dirac_vae")
+    for name in set(names) - set(_identity_chapters()):  # a course chapter is prose, figures and real numbers
+        assert "{elbo-identity}" not in (CHAPTERS / f"{name}.md").read_text(), name
 
 
 def test_every_toc_entry_exists():
@@ -39,7 +55,7 @@ def _sections(text: str) -> list[str]:
     return re.findall(r"^## (.+)$", text, re.M)
 
 
-@pytest.mark.parametrize("name", _chapter_names())
+@pytest.mark.parametrize("name", _identity_chapters())
 def test_chapter_is_prose_around_one_rendering_path(name: str):
     """A chapter is its prose: the identity's sections come from the {elbo-identity} directive, once each."""
     text = (CHAPTERS / f"{name}.md").read_text()
@@ -85,18 +101,91 @@ def test_videos_name_real_vizlab_scenes():
     assert not unknown, f"pages embed scenes vizlab does not define: {sorted(unknown)}"
 
 
+def _bib_keys() -> set[str]:
+    return set(re.findall(r"@\w+\{([^,]+),", (BOOK / "references.bib").read_text()))
+
+
+def _identity_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("elbo_identity", BOOK / "_ext" / "elbo_identity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _source_keys() -> set[str]:
+    """The bibliography keys that the theorem boxes cite: one per work named in an identity's ``SOURCE``."""
+    from derivations import REGISTRY
+
+    ext = _identity_module()
+    return {k for ident in REGISTRY.values() for k in ext.source_citations(ident.source)[1]}
+
+
 def test_citations_resolve_to_the_bibliography():
-    bib = (BOOK / "references.bib").read_text()
-    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    keys = _bib_keys()
     for needed in ("kingma2014auto", "rezende2014stochastic", "hoffman2016elbo", "burda2016importance",
-                   "tomczak2018vae", "prince2023understanding"):
+                   "tomczak2018vae", "prince2023understanding", "isachenko2024lecture5", "gupta2018elbo"):
         assert needed in keys
     cited = set()
     for page in BOOK.rglob("*.md"):
+        if "_build" in page.parts:
+            continue
         for group in re.findall(r"\{(?:foot)?cite:[tp]?\}`([^`]+)`", page.read_text()):
             cited.update(k.strip() for k in group.split(","))
     assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+    cited |= _source_keys()
     assert keys <= cited, f"in references.bib but never cited: {sorted(keys - cited)}"
+
+
+def test_every_source_of_a_derivation_is_a_bibliography_entry():
+    """Each ``;``-separated work of every identity's ``SOURCE`` is matched by ``SOURCE_WORKS`` to an entry of
+    references.bib, so the theorem box cites it (a new source without an entry fails here, not on the page)."""
+    from derivations import REGISTRY
+
+    ext = _identity_module()
+    keys = _bib_keys()
+    for name, ident in REGISTRY.items():
+        shown, cited, unmatched = ext.source_citations(ident.source)
+        assert not unmatched, f"{name}: SOURCE names works that are not in references.bib: {unmatched}"
+        assert cited and set(cited) <= keys, f"{name}: {sorted(set(cited) - keys)} not in references.bib"
+        assert shown.count("{cite:t}") == len(ext.source_parts(ident.source))
+
+
+def test_source_citations_keep_the_locator_and_reject_an_unknown_work():
+    ext = _identity_module()
+    shown, keys, unmatched = ext.source_citations(
+        "R. Isachenko, *Deep Generative Models*, Lecture 5, slide 'ELBO'; Hoffman & Johnson, 'ELBO surgery: x', "
+        "NIPS 2016 AABI workshop (eqs. 2, 17; Table 1); A. Nobody, *Unwritten* (2031)")
+    assert keys == ["isachenko2024lecture5", "hoffman2016elbo"]
+    assert "{cite:t}`isachenko2024lecture5`, Lecture 5, slide 'ELBO'" in shown
+    assert "{cite:t}`hoffman2016elbo` (eqs. 2, 17; Table 1)" in shown  # a ';' inside parentheses stays
+    assert unmatched == ["A. Nobody, *Unwritten* (2031)"]
+
+
+def test_every_chapter_has_a_figure_before_its_first_theorem():
+    """Teaching first: a static figure (a glued matplotlib figure with alt text) before the statement."""
+    for name in _chapter_names():
+        text = (CHAPTERS / f"{name}.md").read_text()
+        first_figure = text.find("```{glue:figure}")
+        assert first_figure > 0, f"{name} has no static figure"
+        block = text[first_figure:].split("\n```", 1)[0]
+        assert ":alt: " in block and ":name: " in block, f"{name}: the first figure lacks alt text or a name"
+        theorem = text.find("```{elbo-identity}")
+        assert theorem < 0 or first_figure < theorem, f"{name}: the first figure comes after the theorem"
+
+
+@pytest.mark.parametrize("name", _identity_chapters())
+def test_verification_is_folded_under_how_this_was_checked(name: str):
+    """The proof log, numeric check and twins render inside one dropdown; the chapter has no section of its own."""
+    text = (CHAPTERS / f"{name}.md").read_text()
+    assert "## Proof and numeric check" not in text
+    ext = _identity_module()
+    assert ext.CHECKED_TITLE == "How this was checked"
+    import inspect
+
+    run = inspect.getsource(ext.ElboIdentity.run)
+    assert "CHECKED_TITLE" in run and '"dropdown' in run
 
 
 def test_config_is_offline_cached_and_strict():
