@@ -8,9 +8,9 @@ for every likelihood :math:`p(x \mid z)`, prior :math:`p(z)` and density :math:`
 for pixels independent given :math:`z` the reconstruction term is a *sum* over pixels,
 :math:`\mathbb{E}_q \log p(x \mid z) = \sum_{i=1}^{P} \mathbb{E}_q \log p(x_i \mid z)`.
 
-Sources: A. Gupta & Y. Wang, *Variational Autoencoders* (lecture slides), eqs. (7)-(9); S. J. D. Prince,
+Sources: K. Gupta & T. Wang, *ELBO and KL-Divergence* (UCSD, 2018), eqs. (7)-(9); S. J. D. Prince,
 *Understanding Deep Learning* (MIT Press, 2023), ch. 17, "ELBO as reconstruction loss minus KL divergence"
-(eq. 17.21); A. Isachenko, *Deep Generative Models*, Lecture 5, slide "Variational lower bound (ELBO)".
+(eq. 17.21); R. Isachenko, *Deep Generative Models*, Lecture 5, slide "Variational lower bound (ELBO)".
 
 General proof (undefined densities, :mod:`derivations.expectation`): factor :math:`p(x, z) = p(x \mid z) p(z)`,
 expand the log, linearity.  Side derivations (general): energy + entropy; the sum over pixels.  Worked
@@ -43,8 +43,8 @@ N_SAMPLES = 200_000
 
 NAME = "elbo_decompositions"
 TITLE = "ELBO = reconstruction - KL to the prior = energy + entropy"
-SOURCE = ("A. Gupta & Y. Wang, *Variational Autoencoders* (lecture slides), eqs. (7)-(9); S. J. D. Prince, "
-          "*Understanding Deep Learning* (MIT Press, 2023), ch. 17, eq. 17.21; A. Isachenko, *Deep Generative "
+SOURCE = ("K. Gupta & T. Wang, *ELBO and KL-Divergence* (UCSD, 2018), eqs. (7)-(9); S. J. D. Prince, "
+          "*Understanding Deep Learning* (MIT Press, 2023), ch. 17, eq. 17.21; R. Isachenko, *Deep Generative "
           "Models*, Lecture 5, slide 'Variational lower bound (ELBO)'")
 TWINS = {
     "kl_plus": "ELBO = E_q log p(x|z) + KL(q || p(z))  (KL added, not subtracted)",

@@ -7,9 +7,9 @@ r"""Evidence = ELBO + KL to the posterior (the project's skeleton identity).
 for every model :math:`p(x, z)` with :math:`p(x) = \int p(x, z)\,dz > 0` and every density :math:`q(z)` positive
 where :math:`p(x, z)` is (a sum replaces the integral for a discrete :math:`z`).
 
-Sources: A. Isachenko, *Deep Generative Models*, Lecture 5, slides "ELBO derivation 1 (inequality)", "ELBO
-derivation 2 (equality)" and "Variational decomposition"; A. Gupta & Y. Wang, *Variational Autoencoders*
-(lecture slides), eqs. (1)-(6); S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, "ELBO
+Sources: R. Isachenko, *Deep Generative Models*, Lecture 5, slides "ELBO derivation 1 (inequality)", "ELBO
+derivation 2 (equality)" and "Variational decomposition"; K. Gupta & T. Wang, *ELBO and KL-Divergence*
+(UCSD, 2018), eqs. (1)-(6); S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, "ELBO
 properties".
 
 General proof (densities are undefined functions, :mod:`derivations.expectation`): :math:`\log p(x)` is a
@@ -51,9 +51,9 @@ N_SAMPLES = 200_000
 
 NAME = "elbo_gap"
 TITLE = "Evidence = ELBO + KL to the posterior"
-SOURCE = ("A. Isachenko, *Deep Generative Models*, Lecture 5, slides 'ELBO derivation 1 (inequality)', "
-          "'ELBO derivation 2 (equality)', 'Variational decomposition'; A. Gupta & Y. Wang, *Variational "
-          "Autoencoders* (lecture slides), eqs. (1)-(6); S. J. D. Prince, *Understanding Deep Learning* "
+SOURCE = ("R. Isachenko, *Deep Generative Models*, Lecture 5, slides 'ELBO derivation 1 (inequality)', "
+          "'ELBO derivation 2 (equality)', 'Variational decomposition'; K. Gupta & T. Wang, *ELBO and KL-Divergence* "
+          "(UCSD, 2018), eqs. (1)-(6); S. J. D. Prince, *Understanding Deep Learning* "
           "(MIT Press, 2023), ch. 17")
 TWINS = {
     "kl_sign": "log p(x) = ELBO - KL(q || p(z|x))  (KL sign flipped)",

@@ -9,7 +9,7 @@ r"""Monte Carlo estimates of the evidence, importance sampling, and the IWAE bou
 with :math:`\mathcal{L}_K = \mathbb{E}_{z_{1:K} \sim q} \log \frac1K \sum_k \frac{p(x, z_k)}{q(z_k)}` (IWAE), for every
 model and every proposal :math:`q` positive where :math:`p(x \mid z) p(z)` is.
 
-Sources: A. Isachenko, *Deep Generative Models*, Lecture 5, slides "Naive Monte-Carlo estimation" and "ELBO
+Sources: R. Isachenko, *Deep Generative Models*, Lecture 5, slides "Naive Monte-Carlo estimation" and "ELBO
 gradients (M-step)" ("the variational posterior assigns typically more probability mass in a smaller region than
 the prior"); Y. Burda, R. Grosse & R. Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, Theorem 1.
 
@@ -60,7 +60,7 @@ MIN_VARIANCE_RATIO = 10.0
 
 NAME = "evidence_monte_carlo"
 TITLE = "Evidence by Monte Carlo: naive, importance sampling, IWAE bounds"
-SOURCE = ("A. Isachenko, *Deep Generative Models*, Lecture 5, slide 'Naive Monte-Carlo estimation'; Y. Burda, "
+SOURCE = ("R. Isachenko, *Deep Generative Models*, Lecture 5, slide 'Naive Monte-Carlo estimation'; Y. Burda, "
           "R. Grosse & R. Salakhutdinov, 'Importance Weighted Autoencoders', ICLR 2016, Theorem 1")
 TWINS = {
     "log_unbiased": "E_q log[p(x,z)/q(z)] = log p(x)  (the log of an unbiased estimator taken as unbiased)",

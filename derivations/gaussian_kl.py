@@ -8,7 +8,7 @@ r"""KL divergence: non-negative (Gibbs), and in closed form between Gaussians, i
 and :math:`\mathrm{KL}(q \| p) \ge 0` for every pair of densities, with equality iff :math:`q = p`.
 
 Sources: S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, eq. (17.24) "Computing KL
-divergence"; A. Gupta & Y. Wang, *Variational Autoencoders* (lecture slides), the slide after eq. (9) ("KL ...
+divergence"; K. Gupta & T. Wang, *ELBO and KL-Divergence* (UCSD, 2018), the slide after eq. (9) ("KL ...
 available in closed form (Gaussian)"); D. P. Kingma & M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014,
 appendix B.
 
@@ -49,8 +49,8 @@ D_INSTANCE = 3
 
 NAME = "gaussian_kl"
 TITLE = "KL >= 0, and KL(N(mu, Sigma) || N(0, I)) in closed form"
-SOURCE = ("S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, eq. (17.24); A. Gupta & "
-          "Y. Wang, *Variational Autoencoders* (lecture slides), after eq. (9); D. P. Kingma & M. Welling, "
+SOURCE = ("S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, eq. (17.24); K. Gupta & "
+          "T. Wang, *ELBO and KL-Divergence* (UCSD, 2018), after eq. (9); D. P. Kingma & M. Welling, "
           "'Auto-Encoding Variational Bayes', ICLR 2014, appendix B")
 TWINS = {
     "missing_D": "KL = (tr Sigma + mu^T mu - log det Sigma) / 2  (the -D forgotten)",

@@ -8,7 +8,7 @@ in particular :math:`\log \mathbb{E}[y] \ge \mathbb{E}[\log y]` for :math:`y > 0
 log-evidence into the ELBO.
 
 Sources: S. J. D. Prince, *Understanding Deep Learning*, MIT Press 2023, ch. 17, fig. 17.4 "Jensen's inequality
-(discrete case)" and the bound :math:`\log \int \Pr(y) y\,dy \ge \int \Pr(y) \log y\,dy`; A. Isachenko, *Deep
+(discrete case)" and the bound :math:`\log \int \Pr(y) y\,dy \ge \int \Pr(y) \log y\,dy`; R. Isachenko, *Deep
 Generative Models*, Lecture 5, slide "ELBO derivation 1 (inequality)"; J. L. W. V. Jensen, "Sur les fonctions
 convexes et les inégalités entre les valeurs moyennes", Acta Math. 30 (1906).
 
@@ -51,7 +51,7 @@ N_SAMPLES = 200_000
 NAME = "jensen"
 TITLE = "Jensen's inequality: φ(E[y]) ≥ E[φ(y)] for concave φ, so log E[y] ≥ E[log y]"
 SOURCE = ("S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, fig. 17.4; "
-          "A. Isachenko, *Deep Generative Models*, Lecture 5, slide 'ELBO derivation 1 (inequality)'; "
+          "R. Isachenko, *Deep Generative Models*, Lecture 5, slide 'ELBO derivation 1 (inequality)'; "
           "J. L. W. V. Jensen, Acta Mathematica 30 (1906)")
 TWINS = {
     "reversed": "log E[y] <= E[log y]  (concavity read backwards)",

@@ -332,7 +332,8 @@ def _math(tex_wide: str, tex_narrow: str, label: str | None = None) -> str:
 SOURCE_WORKS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), key) for pattern, key in (
     (r"(?:[A-Z]\.\s)?Isachenko,\s\*?Deep Generative Models\*?,?\s*", "isachenko2024lecture5"),
     (r"(?:[A-Z]\.\s)?Gupta\s&\s(?:[A-Z]\.\s)?Wang,\s(?:\*Variational Autoencoders\*\s\(lecture slides\)"
-     r"|'ELBO and KL-divergence'\s\(UCSD,\s2018\)),?\s*", "gupta2018elbo"),
+     r"|'ELBO and KL-divergence'\s\(UCSD,\s2018\)|\*ELBO and KL-Divergence\*\s\(UCSD,\s2018\)),?\s*",
+     "gupta2018elbo"),
     (r"(?:S\.\sJ\.\sD\.\s)?Prince,\s\*?Understanding Deep Learning\*?\s\((?:MIT Press,\s)?2023\),?\s*",
      "prince2023understanding"),
     (r"(?:D\.\sP\.\s)?Kingma\s&\s(?:M\.\s)?Welling,\s'Auto-Encoding Variational Bayes',\sICLR\s2014,?\s*",
