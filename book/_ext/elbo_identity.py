@@ -381,10 +381,15 @@ def statement_md(ident) -> str:
     lhs, rel, rhs = _statement_parts(ident.statement)
     wide = broken(lhs, rel, rhs, WIDE) if rel else _latex(ident.statement)
     narrow = broken(lhs, rel, rhs, NARROW_IN_BOX) if rel else wide
+    given = list(getattr(ident, "taken_as_given", []) or [])
+    given_line = ("*Taken as given* (stated, not checked): " + "; ".join(given) + "."
+                  if given else "*Taken as given:* nothing beyond the hypotheses; every step is checked.")
     body = "\n".join([
         _scope(ident),
         "",
         _math(wide, narrow, label=f"eq-{ident.name}"),
+        given_line,
+        "",
         f"*Source:* {source_citations(ident.source)[0]}",
     ])
     out = _fence("prf:theorem", body, {"label": f"thm-{ident.name}"}, arg=ident.title)
@@ -456,7 +461,12 @@ def verification_md(ident, evaluation: dict) -> tuple[str, list[str]]:
         problems.append(f"check() failed: {numeric['message']}")
     proof_title = "✔ Proved" if proof["ok"] else "✘ Proof failed"
     scope = getattr(ident, "scope", None)
-    proof_body = (f"{scope}\n\n" if scope else "") + "```text\n" + _lines(proof["message"]) + "\n```"
+    try:
+        from derivations.identity import PROVED_MEANS
+    except ImportError:  # pragma: no cover - an older derivations package
+        PROVED_MEANS = ""
+    proof_body = (f"{PROVED_MEANS}\n\n" if PROVED_MEANS else "") + (f"{scope}\n\n" if scope else "") + \
+        "```text\n" + _lines(proof["message"]) + "\n```"
     out = [_fence("admonition", proof_body,
                   {"class": f"elbo-verdict elbo-{'ok' if proof['ok'] else 'failed'}"}, arg=proof_title)]
     numeric_title = "✔ Numeric check passed" if numeric["ok"] else "✘ Numeric check failed"

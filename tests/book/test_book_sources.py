@@ -266,3 +266,24 @@ def test_no_citation_in_a_caption():
             continue
         for block in re.findall(r"```\{(?:elbo-video|glue:figure|figure)\}.*?\n```", page.read_text(), re.S):
             assert "{cite" not in block, f"{page.name}: a caption cites; name the work in words instead"
+
+
+def test_the_intro_says_what_proved_means():
+    """Issue 19: the intro says in one sentence what "proved" means (the same sentence the verification
+    sections show, from derivations.identity.PROVED_MEANS)."""
+    from derivations.identity import PROVED_MEANS
+
+    intro = (Path(__file__).resolve().parents[2] / "book" / "intro.md").read_text()
+    assert PROVED_MEANS in intro
+
+
+def test_theorem_boxes_name_what_is_taken_as_given():
+    """Issue 19: each theorem box lists what its proof takes as given (or says nothing is)."""
+    from derivations import REGISTRY
+
+    ext = _identity_module()
+    for name in ("em", "evidence_monte_carlo", "elbo_gap"):
+        md = ext.statement_md(REGISTRY[name])
+        assert "Taken as given" in md
+        for given in REGISTRY[name].taken_as_given:
+            assert given in md
