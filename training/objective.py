@@ -11,7 +11,7 @@ $$ \mathcal{O}_w = \frac1B \sum_b \mathbb{E}_q \log p_\theta(x_b \mid z) \;-\; w
   to $\beta$ over the first ``kl_warmup`` epochs when asked (KL annealing, Bowman et al. 2016). $\beta = 1$ with
   no warm-up is the ELBO itself.
 - $\lambda$, **free bits** in nats per latent dimension (Kingma et al. 2016, "Improved variational inference with
-  inverse autoregressive flow", eq. 15, with one group per dimension): a dimension whose minibatch-average KL
+  inverse autoregressive flow", with one group per latent dimension): a dimension whose minibatch-average KL
   is below $\lambda$ costs a flat $\lambda$, so the objective does not push it further towards the prior
   (its KL gradient is zero). $\mathrm{KL}_{b,d} = \tfrac12(\sigma_{b,d}^2 + \mu_{b,d}^2 - 1 - \log\sigma_{b,d}^2)$,
   the N(0, I) prior's closed form, which splits over dimensions; a learned prior's KL does not, so free bits
@@ -34,7 +34,7 @@ def kl_weight(beta: float, kl_warmup: int, epoch: int, step: int, steps_per_epoc
     $w = \beta \min(1, t / W)$ with $t$ = epochs done after this step (``epoch - 1 + (step + 1) / steps_per_epoch``)
     and $W$ = ``kl_warmup`` epochs; $w = \beta$ when $W = 0$. The ramp reaches $\beta$ at the last step of
     epoch $W$ and never gives 0 (the first step has $\beta / (W \cdot \text{steps\_per\_epoch})$). A resumed run
-    recomputes the same weights from its stored config (Bowman et al. 2016, sec. 3.1, KL cost annealing).
+    recomputes the same weights from its stored config (Bowman et al. 2016, KL cost annealing).
     """
     if kl_warmup <= 0:
         return float(beta)

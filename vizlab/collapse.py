@@ -6,7 +6,7 @@ value comes from the results files. Colors are the terms' colors of :mod:`vizlab
 quantity and unit. Matplotlib only (no Manim).
 
 - :func:`rate_distortion_figure`  -- distortion against rate, one point per β, with the ELBO's iso-lines
-  (Alemi et al. 2018, fig. 1);
+  (Alemi et al. 2018);
 - :func:`active_units_figure`     -- active units against β, and each unit's average KL, sorted;
 - :func:`surgery_figure`          -- average KL = index-code MI + marginal KL against β, with log N;
 - :func:`warmup_figure`           -- the KL weight, the average KL and the ELBO per epoch, warm-up beside plain.
@@ -139,7 +139,11 @@ def surgery_figure(points: list[dict]):
 
 
 def warmup_figure(pair: dict):
-    """KL weight, average KL and training ELBO per epoch for the warm-up run beside the plain run (nats/image)."""
+    """KL weight, average KL and training ELBO per epoch for the warm-up run beside the plain run (nats/image).
+
+    The warm-up run's training objective (the metrics' ``objective``, :mod:`training.objective`) is drawn dotted
+    beside its ELBO when its rows hold it.
+    """
     import matplotlib.pyplot as plt
 
     runs = [("plain", "plain", "#444444", "-"),
@@ -154,6 +158,9 @@ def warmup_figure(pair: dict):
                          label=label)
             axes[1].plot(ep, [m["avg_kl"] for m in rows], color=color, ls=ls, marker="o", ms=3, label=label)
             axes[2].plot(ep, [m["elbo"] for m in rows], color=color, ls=ls, marker="o", ms=3, label=label)
+            if key == "warmup" and all("objective" in m for m in rows):  # what the warm-up run maximised
+                axes[2].plot(ep, [m["objective"] for m in rows], color=color, ls=":", lw=1.5,
+                             label="its training objective")
             test = [(m["epoch"], m["test_elbo"]) for m in rows if m.get("test_elbo") is not None]
             if test:
                 axes[2].plot(*zip(*test), ls="none", marker="s", ms=6, mfc="none", color=color)
@@ -161,8 +168,10 @@ def warmup_figure(pair: dict):
         axes[1].set(title="average KL (rate)", ylabel="nats per image", xlabel="epoch")
         axes[2].set(title="ELBO (□ test set)", ylabel="nats per image", xlabel="epoch")
         lo = min(min(m["elbo"] for m in pair[f"{k}_metrics"][1:] or pair[f"{k}_metrics"]) for k, *_ in runs)
-        hi = max(max(m["elbo"] for m in pair[f"{k}_metrics"]) for k, *_ in runs)
+        hi = max(max(max(m["elbo"], m.get("objective", m["elbo"])) for m in pair[f"{k}_metrics"]) for k, *_ in runs)
         axes[2].set_ylim(lo - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))  # epoch 1 of either run off-scale: the tail
         axes[0].legend(fontsize=8, loc="lower right")
+        if axes[2].get_legend_handles_labels()[0]:
+            axes[2].legend(fontsize=8, loc="lower right")
         fig.tight_layout()
     return fig
