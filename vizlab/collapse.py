@@ -57,14 +57,16 @@ def rate_distortion_figure(points: list[dict], levels: list[float]):
         d = np.array([p["distortion"]["value"] for p in points])
         pad_r, pad_d = 0.08 * max(np.ptp(r), 1.0), 0.08 * max(np.ptp(d), 1.0)
         rx = np.array([max(0.0, r.min() - pad_r), r.max() + 2.5 * pad_r])
+        dy = np.array([d.min() - pad_d, d.max() + pad_d])
         for i, level in enumerate(levels):
             ax.plot(rx, level - rx, color=TERM_COLORS["elbo"], lw=1, ls="--", alpha=0.7,
                     label="−ELBO = D + R (iso-lines)" if i == 0 else None)
-            # label each line where it leaves the plot at the top, or at its right end
-            x_at = min(rx[1], level - (d.max() + pad_d))
-            if rx[0] <= x_at <= rx[1]:
-                ax.annotate(f"{level:g}", (x_at, level - x_at), textcoords="offset points", xytext=(2, -9),
-                            fontsize=8, color=TERM_COLORS["elbo"])
+            # label each line near the lower end of its visible part
+            x0, x1 = max(rx[0], level - dy[1]), min(rx[1], level - dy[0])
+            if x0 < x1:
+                x_at = x0 + 0.85 * (x1 - x0)
+                ax.text(x_at, level - x_at, f"{level:g}", fontsize=8, color=TERM_COLORS["elbo"], ha="center",
+                        va="center", bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
         ax.plot(r, d, color="#888888", lw=1, zorder=1)
         for p, c in zip(points, _beta_colors(points)):
             ax.errorbar(p["rate"]["value"], p["distortion"]["value"], yerr=p["distortion"]["se"], fmt="o", ms=7,
@@ -72,7 +74,7 @@ def rate_distortion_figure(points: list[dict], levels: list[float]):
             ax.annotate(beta_label(p["beta"]), (p["rate"]["value"], p["distortion"]["value"]),
                         textcoords="offset points", xytext=(6, 4), fontsize=9)
         ax.set_xlim(rx)
-        ax.set_ylim(d.min() - pad_d, d.max() + pad_d)
+        ax.set_ylim(*dy)
         ax.set_xlabel("rate R = average KL(q(z|x) || p(z)), nats")
         ax.set_ylabel("distortion D = −reconstruction, nats")
         ax.set_title("Rate against distortion across β (D = 10)")

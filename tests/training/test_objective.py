@@ -204,3 +204,12 @@ def test_the_schema_refuses_a_bad_beta_in_the_config():
         found = problems({**old, "config": {**old["config"], "beta": bad}})
         assert found and found[0][0] == "config.beta", found
     assert problems({**old, "config": {**old["config"], "kl_warmup": 1.5}})[0][0] == "config.kl_warmup"
+
+
+def test_configs_saved_before_the_objective_fields_read_as_the_plain_elbo():
+    d = TrainConfig().to_dict()
+    for k in ("beta", "kl_warmup", "free_bits"):
+        del d[k]
+    cfg = TrainConfig.from_dict(d).validate()
+    assert (cfg.beta, cfg.kl_warmup, cfg.free_bits) == (1.0, 0, 0.0)
+    assert {"beta", "kl_warmup", "free_bits"} <= set(TrainConfig.identity_fields())
