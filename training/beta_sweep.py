@@ -19,7 +19,7 @@ Active units follow Burda et al. (2016, sec. 5.2): unit $u$ is active if $\mathr
 run's encodings file; the per-unit KL is averaged over the same images.
 
 Functions: :func:`objective_of`, :func:`load_runs`, :func:`point`, :func:`sweep_points`, :func:`warmup_pair`,
-:func:`iso_elbo_levels`. Errors: :class:`training.result_files.ResultsError` (one line) for a damaged file.
+:func:`free_bits_pairs`, :func:`iso_elbo_levels`. Errors: :class:`training.result_files.ResultsError` (one line) for a damaged file.
 """
 
 from __future__ import annotations
@@ -131,6 +131,24 @@ def warmup_pair(runs: list[dict], folder: str | os.PathLike | None = None) -> di
     return None
 
 
+def free_bits_pairs(runs: list[dict], folder: str | os.PathLike | None = None) -> list[tuple[dict, dict]]:
+    """``[(free-bits run, plain run), ...]``: each run with free bits beside the run of the same β and length
+    without them (and without warm-up), as :func:`point` dicts; runs without such a partner are left out."""
+    folder = Path(folder) if folder is not None else SWEEP_DIR
+    out = []
+    for f in runs:
+        of = objective_of(f)
+        if of["free_bits"] == 0 or of["kl_warmup"]:
+            continue
+        for p in runs:
+            op = objective_of(p)
+            if (op["free_bits"] == 0 and op["kl_warmup"] == 0 and op["beta"] == of["beta"]
+                    and p["provenance"]["epochs"] == f["provenance"]["epochs"]):
+                out.append((point(f, folder), point(p, folder)))
+                break
+    return out
+
+
 def iso_elbo_levels(points: list[dict], step: float | None = None) -> list[float]:
     r"""Round values of $-\mathrm{ELBO} = D + R$ (nats) whose lines $D = L - R$ cross the sweep's points.
 
@@ -151,5 +169,5 @@ def iso_elbo_levels(points: list[dict], step: float | None = None) -> list[float
     return [first + i * step for i in range(n)]
 
 
-__all__ = ["OBJECTIVE_DEFAULTS", "SWEEP_DIR", "iso_elbo_levels", "load_runs", "objective_of", "point",
+__all__ = ["OBJECTIVE_DEFAULTS", "SWEEP_DIR", "free_bits_pairs", "iso_elbo_levels", "load_runs", "objective_of", "point",
            "sweep_points", "warmup_pair"]

@@ -31,13 +31,14 @@ def sweep_dir(tmp_path):
     for beta, scale in ((0.5, 1.0), (1.0, 1.0), (2.0, 0.0)):
         _copy_run("vae_d10", tmp_path, f"b{beta:g}", scale_kl=scale, beta=beta)
     _copy_run("vae_d10", tmp_path, "b1_warm", beta=1.0, kl_warmup=3)
+    _copy_run("vae_d10", tmp_path, "b2_fb", beta=2.0, free_bits=0.5)
     _copy_run("vae_d10_e30", tmp_path, "b4_short", beta=4.0)  # another length: not part of the sweep
     return tmp_path
 
 
 def test_sweep_points_are_the_plain_runs_of_one_length_by_beta(sweep_dir):
     runs = bs.load_runs(sweep_dir)
-    assert len(runs) == 5
+    assert len(runs) == 6
     points = bs.sweep_points(runs, sweep_dir)
     assert [p["beta"] for p in points] == [0.5, 1.0, 2.0]
     src = rf.load_path(rf.RESULTS_DIR / "vae_d10.json")["train"]["terms"]
@@ -93,10 +94,16 @@ def test_iso_elbo_levels_bracket_every_point():
 def test_committed_sweep_files_pass_the_schema():
     # the sweep trained for the posterior-collapse chapter (scripts/beta_sweep.sh): every file reads
     runs = bs.load_runs()
-    if not runs:
-        pytest.skip("no beta sweep committed yet")
     points = bs.sweep_points(runs)
     assert len(points) >= 5 and len({p["epochs"] for p in points}) == 1
     assert bs.warmup_pair(runs) is not None
     for r in runs:
         assert rf.problems(r) == [] and r["model"]["latent_dim"] == 10
+
+
+def test_free_bits_pairs_match_the_plain_run_of_the_same_beta(sweep_dir):
+    pairs = bs.free_bits_pairs(bs.load_runs(sweep_dir), sweep_dir)
+    assert len(pairs) == 1
+    fb, plain = pairs[0]
+    assert (fb["beta"], fb["free_bits"]) == (2.0, 0.5) and (plain["beta"], plain["free_bits"]) == (2.0, 0.0)
+    assert plain["active_units"] == 0  # the b2 copy has its posterior means zeroed
