@@ -48,8 +48,8 @@ class ManualElboStep:
 
     Call ``step(x)`` with ``x`` (B, 784) of 0/1 floats. It returns ``(elbo_sum, reconstruction_sum, kl_sum)``,
     0-d tensors summed over the batch, in nats: the true ELBO's terms whatever the objective. With
-    ``kl_weight`` $w$ and ``free_bits`` $\lambda$ the gradient is that of the objective $-\mathcal{O}_w$ of
-    :mod:`training.objective` instead: the KL's own gradient terms are multiplied by $w$ and, when $\lambda > 0$,
+    ``kl_weight`` $w$ and ``free_bits`` $\lambda$ (arguments of ``step``, or the attributes) the gradient is
+    that of the objective $-\mathcal{O}_w$ of :mod:`training.objective` instead: the KL's own gradient terms are multiplied by $w$ and, when $\lambda > 0$,
     zeroed in the dimensions whose batch-mean KL is at most $\lambda$; the objective's value is left in
     ``last_objective`` (0-d tensor, nats per image). Gradients overwrite ``.grad`` (no ``zero_grad`` is needed; do not
     set the grads to ``None`` between steps, they are reused buffers). The noise $\epsilon$ is drawn with
@@ -72,6 +72,8 @@ class ManualElboStep:
         else:
             raise TypeError(f"ManualElboStep knows softplus or ReLU MLPs, got {sorted(a.__name__ for a in acts)}: "
                             "use gradients='autograd'")
+        #: the objective's KL weight w and free bits lambda used by ``step(x)`` (1 and 0: the ELBO itself)
+        self.kl_weight, self.free_bits = 1.0, 0.0
         self.last_objective: torch.Tensor | None = None
         for p in model.parameters():
             if p.grad is None:
@@ -121,9 +123,15 @@ class ManualElboStep:
         return g
 
     @torch.no_grad()
-    def step(self, x: torch.Tensor, kl_weight: float = 1.0,
-             free_bits: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forward and backward pass for ``x`` (B, 784); see the class docstring for what is returned."""
+    def step(self, x: torch.Tensor, kl_weight: float | None = None,
+             free_bits: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward and backward pass for ``x`` (B, 784); see the class docstring for what is returned.
+
+        ``kl_weight`` / ``free_bits``: the objective of this step; ``None`` uses the attributes of the same names
+        (how :func:`training.train.train` sets them, so ``step(x)`` keeps its one-argument form).
+        """
+        kl_weight = self.kl_weight if kl_weight is None else kl_weight
+        free_bits = self.free_bits if free_bits is None else free_bits
         B = x.shape[0]
         enc_in, enc_pre, out = self._forward(self.encoder, x)
         mu, logvar = out.chunk(2, dim=-1)

@@ -319,7 +319,8 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, da
                 w = kl_weight(cfg.beta, cfg.kl_warmup, epoch, step, steps_per_epoch)
                 if manual is not None:
                     # gradients of the objective written into p.grad; the terms returned are the true ELBO's
-                    elbo_sum, rec_sum, kl_sum = manual.step(x, kl_weight=w, free_bits=cfg.free_bits)
+                    manual.kl_weight, manual.free_bits = w, cfg.free_bits
+                    elbo_sum, rec_sum, kl_sum = manual.step(x)
                     obj = manual.last_objective
                 else:
                     terms = model(x)
