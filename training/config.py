@@ -50,6 +50,13 @@ class TrainConfig:
     prior: str = opt("standard", 'p(z): "standard" N(0, I), "mog:K" (K learned diagonal Gaussians) or "vamp:K" '
                                  "(VampPrior, K learned pseudo-inputs); learned priors train with autograd",
                      identity=True)
+    # --- the training objective (training/objective.py); the reported ELBO is always the true ELBO (beta = 1) ---
+    beta: float = opt(1.0, "weight on the KL term of the training objective (beta-VAE, Higgins et al. 2017); "
+                           "1 = the ELBO; reported ELBOs stay the true ELBO", identity=True)
+    kl_warmup: int = opt(0, "epochs of linear KL-weight warm-up from 0 to beta (KL annealing, Bowman et al. 2016); "
+                            "0 = none", identity=True)
+    free_bits: float = opt(0.0, "free bits: a KL floor in nats per latent dimension on the minibatch-average KL "
+                                "(Kingma et al. 2016); 0 = none; N(0, I) prior only", identity=True)
     seed: int = opt(0, "seeds torch (init, shuffling, binarization, reparameterization noise)", identity=True)
     gradients: str = opt("manual", '"manual": the ELBO\'s gradient written out (training/elbo_step.py), faster on '
                                    'CPU; "autograd": torch.autograd, the reference (same gradients to float '
@@ -74,6 +81,7 @@ class TrainConfig:
         "warmup_epochs": (0.0, 100_000.0), "lr_final": (0.0, 10.0), "batch_size_late": (0, 60_000),
         "batch_late_from": (0, 100_000), "seed": (0, 2**32 - 1), "train_subset": (1, 60_000),
         "test_every": (0, 100_000), "threads": (0, 256), "max_minutes": (0.0, 1e6),
+        "beta": (0.0, 1e4), "kl_warmup": (0, 100_000), "free_bits": (0.0, 1e3),
     }
 
     def validate(self, n_train: int | None = None) -> "TrainConfig":
@@ -88,6 +96,11 @@ class TrainConfig:
                 continue
             if not (math.isfinite(v) and lo <= v <= hi):
                 raise ConfigError(f"{name}={v!r} is out of range: use a value from {lo} to {hi} ({_flag(name)})")
+        if not self.beta > 0:
+            raise ConfigError(f"beta={self.beta} is invalid: the KL weight must be > 0 (e.g. --beta 0.5; 1 = the ELBO)")
+        if self.free_bits > 0 and self.prior != "standard":
+            raise ConfigError(f"free_bits={self.free_bits} needs the N(0, I) prior (its KL splits over dimensions), "
+                              f"not prior={self.prior!r}: drop --free-bits or use --prior standard")
         if not self.lr > 0:
             raise ConfigError(f"lr={self.lr} is invalid: the learning rate must be > 0 (e.g. --lr 1e-3)")
         if not self.hidden or len(self.hidden) > 8 or any(not 1 <= h <= 8192 for h in self.hidden):

@@ -32,7 +32,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .model import VAE, gaussian_kl_to_standard_normal
+from .model import VAE, gaussian_kl_per_dim, gaussian_kl_to_standard_normal
+from .objective import free_bits_mask, kl_penalty
 
 
 class ManualElboStep:
@@ -46,7 +47,11 @@ class ManualElboStep:
         TypeError: the model has a layer or activation this step does not know how to differentiate.
 
     Call ``step(x)`` with ``x`` (B, 784) of 0/1 floats. It returns ``(elbo_sum, reconstruction_sum, kl_sum)``,
-    0-d tensors summed over the batch, in nats. Gradients overwrite ``.grad`` (no ``zero_grad`` is needed; do not
+    0-d tensors summed over the batch, in nats: the true ELBO's terms whatever the objective. With
+    ``kl_weight`` $w$ and ``free_bits`` $\lambda$ (arguments of ``step``, or the attributes) the gradient is
+    that of the objective $-\mathcal{O}_w$ of :mod:`training.objective` instead: the KL's own gradient terms are multiplied by $w$ and, when $\lambda > 0$,
+    zeroed in the dimensions whose batch-mean KL is at most $\lambda$; the objective's value is left in
+    ``last_objective`` (0-d tensor, nats per image). Gradients overwrite ``.grad`` (no ``zero_grad`` is needed; do not
     set the grads to ``None`` between steps, they are reused buffers). The noise $\epsilon$ is drawn with
     ``torch.randn`` after the caller's binarization, in the same order as :meth:`VAE.forward`, so both paths
     consume the global RNG identically.
@@ -67,6 +72,9 @@ class ManualElboStep:
         else:
             raise TypeError(f"ManualElboStep knows softplus or ReLU MLPs, got {sorted(a.__name__ for a in acts)}: "
                             "use gradients='autograd'")
+        #: the objective's KL weight w and free bits lambda used by ``step(x)`` (1 and 0: the ELBO itself)
+        self.kl_weight, self.free_bits = 1.0, 0.0
+        self.last_objective: torch.Tensor | None = None
         for p in model.parameters():
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
@@ -115,8 +123,15 @@ class ManualElboStep:
         return g
 
     @torch.no_grad()
-    def step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forward and backward pass for ``x`` (B, 784); see the class docstring for what is returned."""
+    def step(self, x: torch.Tensor, kl_weight: float | None = None,
+             free_bits: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward and backward pass for ``x`` (B, 784); see the class docstring for what is returned.
+
+        ``kl_weight`` / ``free_bits``: the objective of this step; ``None`` uses the attributes of the same names
+        (how :func:`training.train.train` sets them, so ``step(x)`` keeps its one-argument form).
+        """
+        kl_weight = self.kl_weight if kl_weight is None else kl_weight
+        free_bits = self.free_bits if free_bits is None else free_bits
         B = x.shape[0]
         enc_in, enc_pre, out = self._forward(self.encoder, x)
         mu, logvar = out.chunk(2, dim=-1)
@@ -127,12 +142,24 @@ class ManualElboStep:
 
         # log p(x|z) and the closed-form KL, summed over the batch
         reconstruction = self.model.log_px_given_z(x, logits).sum()
-        kl = gaussian_kl_to_standard_normal(mu, logvar).sum()
         var = std * std
+        w = float(kl_weight)
+        if free_bits > 0:
+            kl_dims = gaussian_kl_per_dim(mu, logvar)  # (B, D)
+            kl = kl_dims.sum()
+            self.last_objective = reconstruction / B - w * kl_penalty(kl_dims, free_bits)
+            # d max(lambda, mean_b KL_bd) / d KL_bd = 1[mean_b KL_bd > lambda] / B: the KL gradient of the floored dims is 0
+            mask = free_bits_mask(kl_dims, free_bits)
+            g_kl_mu, g_kl_var = mu * mask, (var - 1.0) * mask
+        else:
+            kl = gaussian_kl_to_standard_normal(mu, logvar).sum()
+            self.last_objective = (reconstruction - w * kl) / B
+            g_kl_mu, g_kl_var = mu, var - 1.0
 
         g_logits = (torch.sigmoid(logits) - x).div_(B)
         g_z = self._backward(self.decoder, dec_in, dec_pre, g_logits, input_grad=True)
-        g_mu = mu.div(B).add_(g_z)
-        g_logvar = (g_z * eps * std).add_(var - 1.0, alpha=1.0 / B).mul_(0.5)
+        # the KL's gradient, weighted: w * mu / B and w * (sigma^2 - 1) / (2B)  (B / w = B exactly when w = 1)
+        g_mu = g_kl_mu.div(B / w).add_(g_z)
+        g_logvar = (g_z * eps * std).add_(g_kl_var, alpha=w / B).mul_(0.5)
         self._backward(self.encoder, enc_in, enc_pre, torch.cat([g_mu, g_logvar], dim=-1), input_grad=False)
         return reconstruction - kl, reconstruction, kl

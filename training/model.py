@@ -43,6 +43,9 @@ class ElboTerms:
     elbo: torch.Tensor  # E_q log p(x|z) - KL(q(z|x) || p(z))
     reconstruction: torch.Tensor  # E_q log p(x|z), one reparameterized sample
     kl: torch.Tensor  # KL(q(z|x) || p(z)): closed form for N(0, I); else log q(z|x) - log p(z) at the same z
+    # (B, D) the closed-form KL per latent dimension (N(0, I) prior), for free bits (training/objective.py);
+    # None for a learned prior, whose KL does not split over dimensions
+    kl_dims: torch.Tensor | None = None
 
 
 class VAE(nn.Module):
@@ -92,12 +95,14 @@ class VAE(nn.Module):
         # Reparameterization (Kingma & Welling 2014, eq. 4): $z = \mu + \sigma \odot \epsilon$, $\epsilon \sim N(0, I)$
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         reconstruction = self.log_px_given_z(x, self.decode(z))
+        kl_dims = None
         if self.prior.learned:
             # no closed form: $\log q(z|x) - \log p(z)$ at the reparameterized z (unbiased for the KL)
             kl = log_diag_gaussian(z, mu, logvar) - self.log_prior(z)
         else:
-            kl = gaussian_kl_to_standard_normal(mu, logvar)
-        return ElboTerms(elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl)
+            kl_dims = gaussian_kl_per_dim(mu, logvar)
+            kl = kl_dims.sum(-1)
+        return ElboTerms(elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl, kl_dims=kl_dims)
 
 
 def gaussian_kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -107,6 +112,12 @@ def gaussian_kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> to
     """
     # $\mathrm{KL} = \tfrac12 \sum_d (\sigma_d^2 + \mu_d^2 - 1 - \log \sigma_d^2)$
     return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(-1)
+
+
+def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""The terms of :func:`gaussian_kl_to_standard_normal`, one per latent dimension: (..., D) -> (..., D). Nats."""
+    # $\mathrm{KL}_d = \tfrac12 (\sigma_d^2 + \mu_d^2 - 1 - \log \sigma_d^2)$
+    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
 
 
 def log_standard_normal(z: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,9 @@ long as the run lives:
                        (tests/training/test_train.py checks this);
 - ``metrics.jsonl``    one JSON object per epoch, rewritten from the checkpoint after each epoch and on resume:
                        ``epoch, elbo, reconstruction, avg_kl, test_elbo, seconds, images_per_s, batch_size,
-                       lr_end, loadavg_1min`` (ELBO terms are training-set averages in nats per image);
+                       lr_end, loadavg_1min, objective, kl_weight`` (ELBO terms are training-set averages in
+                       nats per image, always of the true ELBO; ``objective`` is what was maximised, the ELBO
+                       with its KL term weighted by ``kl_weight`` and floored by free bits, training/objective.py);
 - ``config.json``      the resolved configuration of the latest start or resume.
 
 An existing run is continued only with ``resume=True`` and replaced only with ``overwrite=True``. On resume the
@@ -37,6 +39,7 @@ from .data import binarize, load_mnist
 from .elbo_step import ManualElboStep
 from .io import FolderLock, TrainingError, atomic_write, prepare_folder, remove_stale_temps, torch_bytes
 from .model import VAE
+from .objective import kl_weight, objective
 from .result_files import ResultsError, read_metrics
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.pt", "metrics.jsonl", "config.json"
@@ -306,7 +309,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, da
                 break
             t0 = time.perf_counter()
             perm = torch.randperm(n, device=device)
-            sums = torch.zeros(3, device=device)
+            sums = torch.zeros(4, device=device)
             bs = batch_size_at(cfg, epoch)
             steps_per_epoch = n // bs
             for step in range(steps_per_epoch):
@@ -315,19 +318,27 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, da
                         group["lr"] = learning_rate(cfg, epoch, step, steps_per_epoch)
                 idx = perm[step * bs : (step + 1) * bs]
                 x = binarize(train_x[idx])  # dynamic binarization: a fresh draw every time an image is used
+                # the KL weight of this step (beta, ramped over kl_warmup epochs): a function of the config and
+                # the step, so a resumed run follows the same schedule (training/objective.py)
+                w = kl_weight(cfg.beta, cfg.kl_warmup, epoch, step, steps_per_epoch)
                 if manual is not None:
-                    elbo_sum, rec_sum, kl_sum = manual.step(x)  # gradients written into p.grad
+                    # gradients of the objective written into p.grad; the terms returned are the true ELBO's
+                    manual.kl_weight, manual.free_bits = w, cfg.free_bits
+                    elbo_sum, rec_sum, kl_sum = manual.step(x)
+                    obj = manual.last_objective
                 else:
                     terms = model(x)
                     elbo_sum, rec_sum, kl_sum = terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum()
+                    obj = objective(terms.reconstruction, terms.kl if terms.kl_dims is None else terms.kl_dims, w,
+                                    cfg.free_bits)
                 if check_each_step and not torch.isfinite(elbo_sum):
                     raise diverged(f"({elbo_sum.item()}) at epoch {epoch}, step {step}")
                 if manual is None:
                     opt.zero_grad(set_to_none=True)
-                    (-elbo_sum / len(x)).backward()
+                    (-obj).backward()
                 opt.step()
                 with torch.no_grad():
-                    sums += torch.stack([elbo_sum, rec_sum, kl_sum])
+                    sums += torch.stack([elbo_sum, rec_sum, kl_sum, obj.detach() * len(x)])
                 if bar is not None:
                     bar.update(1)
                     if check_each_step and step % 50 == 0:
@@ -335,7 +346,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, da
             if not check_each_step and not torch.isfinite(sums).all():
                 raise diverged(f"in epoch {epoch}")
             seen = steps_per_epoch * bs
-            elbo, rec, kl = (sums / seen).tolist()
+            elbo, rec, kl, obj_avg = (sums / seen).tolist()
             seconds = time.perf_counter() - t0
             test_elbo = None
             if test_x is not None and cfg.test_every and (epoch % cfg.test_every == 0 or epoch == cfg.epochs):
@@ -344,7 +355,9 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, da
                     raise diverged(f"on the test set after epoch {epoch}")
             metrics.append({"epoch": epoch, "elbo": elbo, "reconstruction": rec, "avg_kl": kl, "test_elbo": test_elbo,
                             "seconds": seconds, "images_per_s": seen / seconds, "batch_size": bs,
-                            "lr_end": opt.param_groups[0]["lr"], "loadavg_1min": os.getloadavg()[0]})
+                            "lr_end": opt.param_groups[0]["lr"], "loadavg_1min": os.getloadavg()[0],
+                            # the training objective (= the ELBO when beta = 1 without warm-up or free bits)
+                            "objective": obj_avg, "kl_weight": w})
             # One atomic checkpoint holds the epoch's metrics row too; metrics.jsonl is a copy rebuilt from it.
             atomic_write(ckpt_path, torch_bytes({"model": model.state_dict(), "optimizer": opt.state_dict(),
                                                  "rng": _rng_state(device), "epoch": epoch, "config": cfg.to_dict(),

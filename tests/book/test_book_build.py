@@ -24,6 +24,13 @@ def _chapter_names() -> list[str]:
     return sorted(p.stem for p in (BOOK / "chapters").glob("*.md"))
 
 
+def _identity_chapters() -> list[str]:
+    """Chapters of a registered identity (a narrative chapter such as posterior_collapse has no theorem box)."""
+    from derivations import REGISTRY
+
+    return [n for n in _chapter_names() if n in REGISTRY]
+
+
 def test_every_chapter_is_built(built_book: Path):
     assert (built_book / "index.html").is_file()
     for name in ("intro", "notation", "bibliography"):
@@ -53,12 +60,6 @@ def test_palette_css_comes_from_vizlab(built_book: Path):
     for term, color in TERM_COLORS.items():
         assert color in css, term
         assert f".elbo-term-{term}" in css
-
-
-def _identity_chapters() -> list[str]:
-    from derivations import REGISTRY
-
-    return [n for n in _chapter_names() if n in REGISTRY]
 
 
 @pytest.mark.parametrize("name", _identity_chapters())
@@ -142,3 +143,16 @@ def test_bug_zoo_runs_the_check_of_every_mistake(built_book: Path):
     for mistake in ("M/N weight", "mean over pixels", "KL(p || q)", "logvar read as log sigma", "bits"):
         assert re.search(rf"the ['\u2018]{re.escape(mistake)}['\u2019] convention", text), mistake  # smart quotes
     assert "pending" not in text.lower()
+
+
+def test_collapse_chapter_shows_the_numbers_of_the_beta_sweep(built_book: Path):
+    """Every β of the committed sweep appears with its rate and ELBO, and the four figures with their alt text."""
+    from training import beta_sweep as bs
+
+    text = unescape((built_book / "chapters" / "posterior_collapse.html").read_text())
+    points = bs.sweep_points(bs.load_runs())
+    assert len(points) >= 5
+    for p in points:
+        assert f"{p['rate']['value']:.2f}" in text and f"{p['elbo']['value']:.2f}" in text, p["name"]
+    figures = re.findall(r'<img[^>]*alt="([^"]+)"', text)
+    assert len(figures) >= 4 and all(len(alt) > 80 for alt in figures), figures
