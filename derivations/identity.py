@@ -88,9 +88,9 @@ class Identity:
         for h in self._get().get("hypotheses", []):
             if isinstance(h, sp.Equality):
                 out[h.lhs] = h.rhs
-            elif h == LEIBNIZ:
+            elif isinstance(h, str) and states_leibniz(h):
                 out[PERMIT_LEIBNIZ] = sp.true
-            elif h == DOMINATED_CONVERGENCE:
+            elif isinstance(h, str) and states_dominated_convergence(h):
                 out[PERMIT_LIMIT] = sp.true
         return out
 
@@ -113,11 +113,9 @@ class Identity:
         rules = self.rules
         for lhs in given_rules(rules):
             out.append(f"${sp.latex(lhs)} = {sp.latex(rules.get(lhs, lhs))}$")
-        raw = self._get().get("hypotheses", [])
-        if LEIBNIZ in raw:
-            out.append(f"${LEIBNIZ}$")
-        if DOMINATED_CONVERGENCE in raw:
-            out.append(f"${DOMINATED_CONVERGENCE}$")
+        for h in self._get().get("hypotheses", []):
+            if isinstance(h, str) and (states_leibniz(h) or states_dominated_convergence(h)):
+                out.append(f"${h}$")
         return list(dict.fromkeys(out))
 
     @property
@@ -207,6 +205,19 @@ class Identity:
         r"""The statement with its hypotheses, e.g. ``\log E[y] \ge E[\log y] \quad (y > 0)``."""
         hyps = self.hypotheses
         return self.latex() + (r" \qquad \left(" + r",\ ".join(hyps) + r"\right)" if hyps else "")
+
+
+def states_leibniz(h: str) -> bool:
+    r"""Does the hypothesis string state differentiation under the integral sign (:data:`LEIBNIZ`, or a
+    lecturer's own wording: "\nabla \int = \int \nabla", "Leibniz", "differentiate under the integral")?"""
+    low = h.lower()
+    return h == LEIBNIZ or "leibniz" in low or ("\\nabla" in h and "\\int" in h) or "under the integral" in low
+
+
+def states_dominated_convergence(h: str) -> bool:
+    r"""Does the hypothesis string state the exchange of a limit and an integral (:data:`DOMINATED_CONVERGENCE`,
+    "dominated convergence", "\lim \int = \int \lim")?"""
+    return h == DOMINATED_CONVERGENCE or "dominated" in h.lower() or ("\\lim" in h and "\\int" in h)
 
 
 def title_overclaims(der: Derivation, rules: dict) -> str:
