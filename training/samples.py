@@ -136,8 +136,8 @@ def write_samples(run_dir: str | os.PathLike, out: str | os.PathLike, n_samples:
         labels=np.asarray(test_y[:n_recon]).astype(np.int64),
         run=np.array(run_dir.resolve().name), seed=np.array(seed, dtype=np.int64),
         epochs=np.array(int(ckpt["epoch"]), dtype=np.int64), latent_dim=np.array(cfg.latent_dim, dtype=np.int64),
-        beta=np.array(float(getattr(cfg, "beta", 1.0))), kl_warmup=np.array(int(getattr(cfg, "kl_warmup", 0)), dtype=np.int64),
-        free_bits=np.array(float(getattr(cfg, "free_bits", 0.0))), scale=np.array(SCALE, dtype=np.int64))
+        beta=np.array(float(cfg.beta)), kl_warmup=np.array(int(cfg.kl_warmup), dtype=np.int64),
+        free_bits=np.array(float(cfg.free_bits)), scale=np.array(SCALE, dtype=np.int64))
     out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(out, npz_bytes(**arrays))
 
