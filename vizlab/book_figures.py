@@ -777,9 +777,10 @@ def samples_figure(name: str = "vae_d10_e20_beta1", results_dir=None):
     r"""Samples and reconstructions of a trained model, from ``NAME.samples.npz`` (:mod:`training.samples`).
 
     Left: the decoder's Bernoulli means $\mathrm{sigmoid}(f_\theta(z))$ at $z \sim p(z)$, 8 per row. Right: each
-    binarized test image $x$ beside its reconstruction $\mathrm{sigmoid}(f_\theta(\mu_\phi(x)))$, in pairs, 4
-    pairs per row. ``results_dir`` defaults to ``training/results/beta_sweep``. Returns ``(fig, values)``:
-    ``run``, ``epochs``, ``latent_dim``, ``beta``, ``kl_warmup``, ``free_bits``, ``seed``, ``n_samples``,
+    binarized test image $x$ beside its reconstruction $\mathrm{sigmoid}(f_\theta(\mu_\phi(x)))$, in pairs, 2
+    pairs per row (so the figure stays legible on a phone). ``results_dir`` defaults to
+    ``training/results/beta_sweep``. Returns ``(fig, values)``: ``run``, ``epochs``, ``latent_dim``, ``beta``,
+    ``kl_warmup``, ``free_bits``, ``seed``, ``n_samples``,
     ``n_recon``. Raises ``training.result_files.ResultsError`` (one line) for a missing or damaged file.
     """
     from pathlib import Path
@@ -791,20 +792,20 @@ def samples_figure(name: str = "vae_d10_e20_beta1", results_dir=None):
     s = load_samples(folder / f"{name}.samples.npz")
     pairs = np.stack([s["test_images"], s["reconstructions"]], axis=1)  # (R, 2, 28, 28)
     r = len(pairs)
-    per_row = 4
+    per_row = 2
     # one pair = data | reconstruction behind a light grey line; pairs 6 white pixels apart
     pair_imgs = np.stack([_mosaic(p, 2, pad=1, fill=0.15) for p in pairs])
     right = _mosaic(pair_imgs, per_row, pad=6)
     left = _mosaic(s["samples"], 8, pad=1, fill=0.15)
     plt = _plt()
     with plt.rc_context(mpl_style()):
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.3),
+        fig, axes = plt.subplots(1, 2, figsize=(6.4, 4.0),
                                  gridspec_kw={"width_ratios": [left.shape[1] / left.shape[0],
                                                                right.shape[1] / right.shape[0]]})
         axes[0].imshow(left, vmin=0, vmax=1, cmap="gray_r", interpolation="nearest")
-        axes[0].set_title(r"samples: $\mathrm{sigmoid}(f_\theta(z))$, $z \sim \mathcal{N}(0, I)$", fontsize=10)
+        axes[0].set_title(r"samples at $z \sim \mathcal{N}(0, I)$", fontsize=11)
         axes[1].imshow(right, vmin=0, vmax=1, cmap="gray_r", interpolation="nearest")
-        axes[1].set_title("test image $x$ | its reconstruction", fontsize=10)
+        axes[1].set_title("test image | reconstruction", fontsize=11)
         for ax in axes:
             ax.set_axis_off()
         fig.tight_layout()

@@ -157,10 +157,12 @@ def test_samples_figure_shows_the_committed_samples_file():
     # left: 8 samples per row, 1 px apart; its first tile is the first sample
     np.testing.assert_array_equal(left[:28, :28], s["samples"][0])
     assert left.shape == (8 * 29 - 1, 8 * 29 - 1)
-    # right: pairs (test image | reconstruction), 4 per row, 6 px apart
+    # right: pairs (test image | reconstruction), 2 per row, 6 px apart
     np.testing.assert_array_equal(right[:28, :28], s["test_images"][0])
     np.testing.assert_array_equal(right[:28, 29:57], s["reconstructions"][0])
     np.testing.assert_array_equal(right[:28, 63:91], s["test_images"][1])
+    np.testing.assert_array_equal(right[34:62, :28], s["test_images"][2])
+    assert right.shape == (8 * 28 + 7 * 6, 2 * 57 + 6)
 
 
 def test_samples_figure_refuses_a_missing_file(tmp_path):
