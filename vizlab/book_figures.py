@@ -803,9 +803,9 @@ def samples_figure(name: str = "vae_d10_e20_beta1", results_dir=None):
                                  gridspec_kw={"width_ratios": [left.shape[1] / left.shape[0],
                                                                right.shape[1] / right.shape[0]]})
         axes[0].imshow(left, vmin=0, vmax=1, cmap="gray_r", interpolation="nearest")
-        axes[0].set_title(r"samples at $z \sim \mathcal{N}(0, I)$", fontsize=11)
+        axes[0].set_title(r"samples at $z \sim \mathcal{N}(0, I)$", fontsize=13)
         axes[1].imshow(right, vmin=0, vmax=1, cmap="gray_r", interpolation="nearest")
-        axes[1].set_title("test image | reconstruction", fontsize=11)
+        axes[1].set_title("test | reconstruction", fontsize=13)
         for ax in axes:
             ax.set_axis_off()
         fig.tight_layout()
