@@ -10,6 +10,8 @@
 # evaluated in turn; a run whose results file exists is skipped.  Two lanes side by side on a 2-core machine
 # (--threads 1 each).  What was run for the book (2026-12-03, a 2-core machine shared with four other jobs):
 #   EPOCHS=20: beta1 and beta1_warm10 (the warm-up pair);  EPOCHS=10: beta0.25 beta0.5 beta1 beta2 beta4 beta8.
+# Each run also gets NAME.samples.npz (training.samples); for the book only vae_d10_e20_beta1's was written, by
+#   python -m training.samples runs/beta_sweep/vae_d10_e20_beta1 --out training/results/beta_sweep/vae_d10_e20_beta1.samples.npz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -52,5 +54,7 @@ for run in "$@"; do
     sleep 30
   done
   [[ $rc -eq 0 ]] || exit "$rc"
+  # 64 samples and 16 test reconstructions from the checkpoint (the VAE chapter shows vae_d10_e20_beta1's)
+  "$PY" -m training.samples "$out" --out "$RESULTS/$name.samples.npz"
   echo "$(date -u +%T) done $name"
 done

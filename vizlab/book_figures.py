@@ -45,6 +45,7 @@ __all__ = [
     "manifold_figure",
     "interpolation_figure",
     "latent_codes_figure",
+    "samples_figure",
 ]
 
 #: The toy linear-Gaussian model of the identities (``derivations.models.linear_gaussian.DEFAULT``), read lazily.
@@ -759,3 +760,55 @@ def latent_codes_figure(d: int = 2):
         ax.set(aspect="equal", xlabel=r"$\mu_1$", ylabel=r"$\mu_2$", xlim=(-4, 4), ylim=(-4, 4))
         fig.tight_layout()
     return fig, {"n": int(len(mu))}
+
+
+def _mosaic(images: np.ndarray, cols: int, pad: int = 1, fill: float = 0.0) -> np.ndarray:
+    """Tile ``images`` (n, h, w) row by row into one array, ``cols`` per row, ``pad`` pixels of ``fill`` between."""
+    n, h, w = images.shape
+    rows = -(-n // cols)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), fill, dtype=np.float32)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
+    return out
+
+
+def samples_figure(name: str = "vae_d10_e20_beta1", results_dir=None):
+    r"""Samples and reconstructions of a trained model, from ``NAME.samples.npz`` (:mod:`training.samples`).
+
+    Left: the decoder's Bernoulli means $\mathrm{sigmoid}(f_\theta(z))$ at $z \sim p(z)$, 8 per row. Right: each
+    binarized test image $x$ beside its reconstruction $\mathrm{sigmoid}(f_\theta(\mu_\phi(x)))$, in pairs, 2
+    pairs per row (so the figure stays legible on a phone). ``results_dir`` defaults to
+    ``training/results/beta_sweep``. Returns ``(fig, values)``: ``run``, ``epochs``, ``latent_dim``, ``beta``,
+    ``kl_warmup``, ``free_bits``, ``seed``, ``n_samples``,
+    ``n_recon``. Raises ``training.result_files.ResultsError`` (one line) for a missing or damaged file.
+    """
+    from pathlib import Path
+
+    from training import result_files as rf
+    from training.samples import load_samples
+
+    folder = Path(results_dir) if results_dir is not None else rf.RESULTS_DIR / "beta_sweep"
+    s = load_samples(folder / f"{name}.samples.npz")
+    pairs = np.stack([s["test_images"], s["reconstructions"]], axis=1)  # (R, 2, 28, 28)
+    r = len(pairs)
+    per_row = 2
+    # one pair = data | reconstruction behind a light grey line; pairs 6 white pixels apart
+    pair_imgs = np.stack([_mosaic(p, 2, pad=1, fill=0.15) for p in pairs])
+    right = _mosaic(pair_imgs, per_row, pad=6)
+    left = _mosaic(s["samples"], 8, pad=1, fill=0.15)
+    plt = _plt()
+    with plt.rc_context(mpl_style()):
+        fig, axes = plt.subplots(1, 2, figsize=(6.4, 4.0),
+                                 gridspec_kw={"width_ratios": [left.shape[1] / left.shape[0],
+                                                               right.shape[1] / right.shape[0]]})
+        axes[0].imshow(left, vmin=0, vmax=1, cmap="gray_r", interpolation="nearest")
+        axes[0].set_title(r"samples at $z \sim \mathcal{N}(0, I)$", fontsize=13)
+        axes[1].imshow(right, vmin=0, vmax=1, cmap="gray_r", interpolation="nearest")
+        axes[1].set_title("test | reconstruction", fontsize=13)
+        for ax in axes:
+            ax.set_axis_off()
+        fig.tight_layout()
+    values = {k: s[k] for k in ("run", "epochs", "latent_dim", "beta", "kl_warmup", "free_bits", "seed")}
+    values.update(n_samples=int(len(s["samples"])), n_recon=r)
+    return fig, values

@@ -142,3 +142,31 @@ def test_md_table_escapes_pipes_and_pm_formats_the_error():
     assert bf.pm({"value": 2.0, "se": 0}) == "2.00 (exact)"
     with pytest.raises(ValueError, match="no rows"):
         bf.md_table([], "cap", "tbl-y")
+
+
+def test_samples_figure_shows_the_committed_samples_file():
+    from training import result_files as rf
+    from training.samples import load_samples
+
+    s = load_samples(rf.RESULTS_DIR / "beta_sweep" / "vae_d10_e20_beta1.samples.npz")
+    fig, v = bf.samples_figure("vae_d10_e20_beta1")
+    assert (v["run"], v["epochs"], v["latent_dim"], v["beta"]) == (s["run"], s["epochs"], s["latent_dim"], s["beta"])
+    assert v["run"] == "vae_d10_e20_beta1" and v["latent_dim"] == 10 and v["beta"] == 1.0
+    assert (v["n_samples"], v["n_recon"]) == (len(s["samples"]), len(s["test_images"]))
+    left, right = (ax.get_images()[0].get_array() for ax in fig.axes)
+    # left: 8 samples per row, 1 px apart; its first tile is the first sample
+    np.testing.assert_array_equal(left[:28, :28], s["samples"][0])
+    assert left.shape == (8 * 29 - 1, 8 * 29 - 1)
+    # right: pairs (test image | reconstruction), 2 per row, 6 px apart
+    np.testing.assert_array_equal(right[:28, :28], s["test_images"][0])
+    np.testing.assert_array_equal(right[:28, 29:57], s["reconstructions"][0])
+    np.testing.assert_array_equal(right[:28, 63:91], s["test_images"][1])
+    np.testing.assert_array_equal(right[34:62, :28], s["test_images"][2])
+    assert right.shape == (8 * 28 + 7 * 6, 2 * 57 + 6)
+
+
+def test_samples_figure_refuses_a_missing_file(tmp_path):
+    from training.result_files import ResultsError
+
+    with pytest.raises(ResultsError, match="not found"):
+        bf.samples_figure("nothing", results_dir=tmp_path)
