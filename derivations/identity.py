@@ -12,7 +12,8 @@ from typing import Callable, Optional
 import sympy as sp
 
 from derivations.engine import chain_relation, check_link, prove_chain
-from derivations.steps import (DOMINATED_CONVERGENCE, LEIBNIZ, PERMIT_LEIBNIZ, PERMIT_LIMIT, Derivation,
+from derivations.steps import (DOMINATED_CONVERGENCE, DOMINATED_CONVERGENCE_PROSE, LEIBNIZ, LEIBNIZ_PROSE,
+                              PERMIT_LEIBNIZ, PERMIT_LIMIT, Derivation,
                               NumericResult, ProofResult, Step)
 
 __all__ = ["Identity", "make_identity", "INSTANCE_SCOPE", "PROVED_MEANS", "title_overclaims"]
@@ -114,8 +115,10 @@ class Identity:
         for lhs in given_rules(rules):
             out.append(f"${sp.latex(lhs)} = {sp.latex(rules.get(lhs, lhs))}$")
         for h in self._get().get("hypotheses", []):
-            if isinstance(h, str) and (states_leibniz(h) or states_dominated_convergence(h)):
-                out.append(f"${h}$")
+            if isinstance(h, str) and states_leibniz(h):
+                out.append(LEIBNIZ_PROSE)
+            elif isinstance(h, str) and states_dominated_convergence(h):
+                out.append(DOMINATED_CONVERGENCE_PROSE)
         return list(dict.fromkeys(out))
 
     @property

@@ -22,6 +22,12 @@ LEIBNIZ = (r"\nabla_\theta \textstyle\int f\, dz = \int \nabla_\theta f\, dz"
            r"\ \text{(an integrable bound on } \nabla_\theta f \text{)}")
 DOMINATED_CONVERGENCE = (r"\lim_{\sigma \to 0} \mathbb{E}_{\epsilon}[g_\sigma] = \mathbb{E}_{\epsilon}[\lim_{\sigma \to 0} g_\sigma]"
                          r"\ \text{(dominated convergence)}")
+#: the same hypotheses in words, for a theorem box's "taken as given" (math kept short so it wraps on a phone)
+LEIBNIZ_PROSE = (r"differentiation under the integral sign, $\nabla_\theta \int f\, dz = \int \nabla_\theta f\, dz$ "
+                 r"(an integrable bound on $\nabla_\theta f$)")
+DOMINATED_CONVERGENCE_PROSE = (r"dominated convergence: $\lim_{\sigma \to 0} \mathbb{E}_{\epsilon}[g_\sigma] = "
+                               r"\mathbb{E}_{\epsilon}[\lim_{\sigma \to 0} g_\sigma]$ (an integrable bound on "
+                               r"$g_\sigma$)")
 #: the key under which an identity's rules carry the left sides of the rules it *takes as given* (claims such as
 #: IWAE's E[w-bar] = p(x) that no rule checks); every other claim among the rules is checked on random instances
 GIVEN_RULES = sp.Symbol("given_rules")

@@ -208,23 +208,43 @@ def _writer_alive(journal: Path) -> bool:
 
 
 def _block_signals():
-    """Block SIGINT and SIGTERM for the renames of a set (delivered right after); the old mask, or None."""
+    """Hold SIGINT and SIGTERM back during the renames of a set: their handlers are replaced by one that only
+    records the signal, and :func:`_unblock_signals` runs the original handler once the set is whole.  (A
+    thread-level signal mask is not enough: the kernel may hand a process-directed signal to another thread,
+    e.g. one of torch's, and Python then raises KeyboardInterrupt in the main thread at once.)  Returns the
+    state to restore, or None off the main thread, where handlers cannot be changed."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return None
+    pending: list = []
+
+    def hold(signum, frame):
+        pending.append(signum)
+
     try:
-        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        old = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
     except (AttributeError, OSError, ValueError):
         return None
+    return old, pending
 
 
-def _unblock_signals(old) -> None:
-    if old is not None:
-        import signal
+def _unblock_signals(state) -> None:
+    if state is None:
+        return
+    import signal
 
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    old, pending = state
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+    if pending:
+        sig = pending[0]
+        handler = old[sig]
+        if callable(handler):
+            handler(sig, None)  # e.g. default_int_handler: KeyboardInterrupt, now that the set is whole
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), sig)  # the default action (termination), delivered now
 
 
 def recover_sets(folder: str | os.PathLike) -> list[str]:

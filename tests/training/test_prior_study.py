@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from conftest import train_config, write_idx_mnist  # tests/training's conftest, imported at collection
 from training.model import VAE
 from training.prior_study import active_units, fit_prior, iwae_vs_k
 from training.surgery_estimators import marginal_kl
@@ -93,7 +94,6 @@ def study_dirs(tmp_path_factory):
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from conftest import train_config, write_idx_mnist
 
     from training.evaluate import evaluate_run
     from training.train import train

@@ -32,7 +32,7 @@ from training.io import DiskFull, FolderBusy, FolderLock
 from training.result_files import ResultsError
 from training.train import TrainingDiverged, load_checkpoint, train
 
-from conftest import train_config
+from conftest import train_config, write_idx_mnist  # tests/training's conftest, imported at collection
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--hidden", "32", "--batch-size", "50", "--threads", "1", "--no-progress", "--test-every", "1"]
@@ -106,7 +106,10 @@ def test_case2_and_ctrl_c_with_real_processes(tmp_path, tiny_mnist, capsys):
     # the SIGINT (seen once in a clean-clone run on a busy machine)
     log_out, log_err = tmp_path / "stdout.log", tmp_path / "stderr.log"
     with open(log_out, "w") as fo, open(log_err, "w") as fe:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=fo, stderr=fe, text=True)
+        # SIG_DFL in the child: a test run started in the background inherits an ignored SIGINT, and Python
+        # installs its KeyboardInterrupt handler only when SIGINT is not ignored at start-up
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=fo, stderr=fe, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while not (out / "checkpoint.pt").exists():
@@ -618,7 +621,6 @@ def test_issue23_a_huge_prior_is_a_usage_error(tmp_path, tiny_mnist, capsys):
 
 
 def _gz_mnist(root: Path) -> Path:
-    from conftest import write_idx_mnist
 
     write_idx_mnist(root)
     raw = root / "MNIST" / "raw"
@@ -705,8 +707,13 @@ def test_issue23_ctrl_c_between_renames_is_raised_after_the_whole_set(tmp_path, 
         return real(src, dst)
 
     monkeypatch.setattr(tio.os, "replace", replace)
-    with pytest.raises(KeyboardInterrupt):
-        tio.atomic_write_set(folder, {"a.npz": b"new a", "r.json": b"new r"})
+    # a test run started in the background (nohup ... &) inherits an ignored SIGINT: restore Python's handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tio.atomic_write_set(folder, {"a.npz": b"new a", "r.json": b"new r"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert listing(folder) == {"a.npz": b"new a", "r.json": b"new r"}
 
 
