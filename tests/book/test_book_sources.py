@@ -294,3 +294,24 @@ def test_theorem_boxes_name_what_is_taken_as_given():
         assert "Taken as given" in md
         for given in REGISTRY[name].taken_as_given:
             assert given in md
+
+
+def _check_exercise_source(name: str) -> str:
+    text = (CHAPTERS / f"{name}.md").read_text()
+    start = text.index(f"{{solution}} ex-{name}-check")
+    block = text[start:]
+    return block[block.index("```latex") + len("```latex"):block.index("\n```\n", block.index("```latex"))]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "book" / "chapters")
+                                        .glob("*.md")))
+def test_every_chapter_has_a_check_it_yourself_exercise_whose_solution_checks(name):
+    """Issue 20: each chapter asks the student to write a derivation and check it with ``python -m derivations
+    check``; the solution's file is run through the same checker and every step must follow."""
+    pytest.importorskip("lark")
+    from derivations import check_derivation
+
+    text = (CHAPTERS / f"{name}.md").read_text()
+    assert f"ex-{name}-check" in text and "python -m derivations check" in text, name
+    res = check_derivation(_check_exercise_source(name))
+    assert res.ok, res.text()
