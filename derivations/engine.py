@@ -167,17 +167,9 @@ def _general(e: sp.Basic) -> bool:
 
 def _outer_atoms(e: sp.Basic) -> list:
     """The atoms of ``e`` not contained in another atom, outermost first."""
-    found = []
+    from derivations.instances import outermost
 
-    def walk(t):
-        if isinstance(t, _ATOMS):
-            found.append(t)
-            return
-        for a in t.args:
-            walk(a)
-
-    walk(e)
-    return list(dict.fromkeys(found))
+    return outermost(e, _ATOMS)
 
 
 def _dummy_like(t: sp.Basic) -> sp.Dummy:

@@ -55,6 +55,21 @@ def _sum_minus_term(w: sp.Add, ranges: dict, strict: bool) -> bool:
     return False
 
 
+def _add_holds(e: sp.Add, ranges: dict, strict: bool) -> bool:
+    """A sum is non-negative (``strict``: positive) when every term is, or by :func:`_sum_minus_term`; else its
+    ``together`` form, a product, when every factor is (a factor that is a sum by the same two tests)."""
+    test = known_positive if strict else known_nonnegative
+
+    def sum_holds(add: sp.Add) -> bool:
+        return all(test(a, ranges) for a in add.args) or _sum_minus_term(add, ranges, strict=strict)
+
+    if sum_holds(e):
+        return True
+    tog = sp.together(e)
+    return isinstance(tog, sp.Mul) and tog != e and all(
+        sum_holds(a) if isinstance(a, sp.Add) else test(a, ranges) for a in tog.args)
+
+
 def known_nonnegative(w: sp.Basic, ranges: Optional[dict] = None) -> bool:
     """Is ``w >= 0`` by the rules: witnesses, squares, sums/products of non-negatives, E_q and Sum of
     non-negatives (monotonicity), a sum minus one of its own terms, SymPy's assumptions?
@@ -69,15 +84,7 @@ def known_nonnegative(w: sp.Basic, ranges: Optional[dict] = None) -> bool:
     if isinstance(w, Witness):
         return w.is_nonnegative is True
     if isinstance(w, sp.Add):
-        if all(known_nonnegative(a, ranges) for a in w.args):
-            return True
-        if _sum_minus_term(w, ranges, strict=False):
-            return True
-        tog = sp.together(w)
-        return isinstance(tog, sp.Mul) and tog != w and all(
-            known_nonnegative(a, ranges) if not isinstance(a, sp.Add) else
-            (all(known_nonnegative(b, ranges) for b in a.args) or _sum_minus_term(a, ranges, strict=False))
-            for a in tog.args)
+        return _add_holds(w, ranges, strict=False)
     if isinstance(w, sp.Mul):
         return all(known_nonnegative(a, ranges) for a in w.args)
     if isinstance(w, sp.Pow):
@@ -105,15 +112,7 @@ def known_positive(e: sp.Basic, ranges: Optional[dict] = None) -> bool:
     if e.is_positive is True:
         return True
     if isinstance(e, sp.Add):
-        if all(known_positive(a, ranges) for a in e.args):
-            return True
-        if _sum_minus_term(e, ranges, strict=True):
-            return True
-        tog = sp.together(e)
-        return isinstance(tog, sp.Mul) and tog != e and all(
-            known_positive(a, ranges) if not isinstance(a, sp.Add) else
-            (all(known_positive(b, ranges) for b in a.args) or _sum_minus_term(a, ranges, strict=True))
-            for a in tog.args)
+        return _add_holds(e, ranges, strict=True)
     if isinstance(e, sp.Mul):
         return all(known_positive(a, ranges) for a in e.args)
     if isinstance(e, sp.Pow):

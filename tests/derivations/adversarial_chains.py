@@ -1040,5 +1040,26 @@ def _():
     return _iwae_upper(evid(x), sp.log(evid(x)), declare_given=True)
 
 
+# =========================================================================================================
+# Aimed at the fixes themselves (issue 19's review): a stated hypothesis must not unlock more than it says,
+# and a density definition off by a non-constant factor must still be caught
+# =========================================================================================================
+@case("c3-leibniz_hypothesis_stated_moving_limit", 3,
+      r"d/dtheta \int_0^theta f dz = \int_0^theta d_theta f dz = 0 with 'Leibniz' stated (the boundary term f(theta) is still owed)", 1)
+def _():
+    return chain([Step(sp.Derivative(sp.Integral(f(z), (z, 0, theta)), theta), "a moving upper limit"),
+                  Step(sp.Integral(sp.Derivative(f(z), theta), (z, 0, theta)), "Leibniz, stated as a hypothesis"),
+                  Step(sp.Integer(0), "f does not depend on theta")],
+                 hypotheses=[r"\nabla_\theta \int = \int \nabla_\theta \text{ (Leibniz)}"])
+
+
+@case("c2-posterior_defined_with_a_varying_factor", 2,
+      r"E_{p(z|x)}[1] = 1 with p(z | x) := p(x, z) e^{g(x)} / p(x) (the mass e^{g(x)} varies with x)", 1)
+def _():
+    rules = {evid(x): sp.Integral(joint(x, z), (z, -OO, OO)), post(z, x): joint(x, z) * sp.exp(g(x)) / evid(x)}
+    return chain([Step(Expect(sp.Integer(1), z, post(z, x)), "the mass of the posterior"),
+                  Step(sp.Integer(1), "a density integrates to one")], rules)
+
+
 WRONG = [cs for cs in CASES if not cs.control]
 CONTROLS = [cs for cs in CASES if cs.control]
