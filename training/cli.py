@@ -255,6 +255,21 @@ def run_main(fn: Callable[[], int | None], *, memory_hint: str = "use a smaller 
         return 1
 
 
+def run_parsed(argv, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int | None], *,
+               memory_hint: str) -> int:
+    """The usual ``main`` of a command: refuse a NUL byte, parse ``argv`` with ``parser`` (argparse's own exit
+    code on ``--help`` or a usage error), run ``body(args)``, all under :func:`run_main`."""
+    def go() -> int | None:
+        nul_in_argv(argv)
+        try:
+            a = parser.parse_args(argv)
+        except SystemExit as e:
+            return int(e.code or 0)
+        return body(a)
+
+    return run_main(go, memory_hint=memory_hint)
+
+
 def nul_in_argv(argv: list[str]) -> None:
     """:class:`UsageError` naming the option whose value holds a NUL byte (no path, name or number can)."""
     at = next((i for i, a in enumerate(argv) if "\x00" in a), None)
@@ -264,4 +279,4 @@ def nul_in_argv(argv: list[str]) -> None:
 
 
 __all__ = ["OneLineParser", "number", "config_number", "eval_number", "EVALUATE_BOUNDS", "config_text", "name", "path_text", "check_folder", "inside",
-           "is_out_of_memory", "quiet_broken_pipe", "run_main", "nul_in_argv"]
+           "is_out_of_memory", "quiet_broken_pipe", "run_main", "run_parsed", "nul_in_argv"]

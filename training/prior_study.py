@@ -383,16 +383,8 @@ def main(argv=None) -> int:
     from . import cli
 
     argv = list(sys.argv[1:] if argv is None else argv)
-
-    def go() -> int:
-        cli.nul_in_argv(argv)
-        try:
-            a = build_parser().parse_args(argv)
-        except SystemExit as e:
-            return int(e.code or 0)
-        return _main(a)
-
-    return cli.run_main(go, memory_hint="lower --fit-k, --iwae-images or --surgery-samples")
+    return cli.run_parsed(argv, build_parser(), _main,
+                          memory_hint="lower --fit-k, --iwae-images or --surgery-samples")
 
 
 if __name__ == "__main__":

@@ -206,17 +206,12 @@ def main(argv=None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
 
-    def go() -> int:
-        cli.nul_in_argv(argv)
-        try:
-            a = build_parser().parse_args(argv)
-        except SystemExit as e:
-            return int(e.code or 0)
+    def body(a) -> int:
         path = write_samples(a.run_dir, a.out, a.n_samples, a.n_recon, a.seed, a.data_root)
         print(f"wrote {path} ({path.stat().st_size} bytes)")
         return 0
 
-    return cli.run_main(go, memory_hint="lower --n-samples")
+    return cli.run_parsed(argv, build_parser(), body, memory_hint="lower --n-samples")
 
 
 if __name__ == "__main__":
