@@ -67,7 +67,7 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $p(z) = \mathcal{N}(0, 1
          r"$x = (3, -1, 0.5, 2)$, $w = (2, -0.5, 1, 0.3)$, $b = (0.5, 0, 0.2, -0.3)$, $s = 0.8$, $m = 0.3$, $v = 0.5$.")
 
 
-def _build(variant):
+def _build(mistake):
     Q = q(z)
     elbo = Expect(sp.log(joint(x, z) / Q), z, Q)
     recon = Expect(sp.log(lik(x, z)), z, Q)
@@ -77,7 +77,7 @@ def _build(variant):
         "kl_plus": (recon + kl, RECON + KL_PRIOR),
         "kl_reversed": (recon - Expect(sp.log(prior(z) / Q), z, prior(z)), RECON - KL_PRIOR_REV),
         "sum_vs_mean": (recon / P - kl, RECON_MEAN - KL_PRIOR),
-    }[variant]
+    }[mistake]
     steps = [
         Step(elbo, r"The ELBO, $\mathcal{L}(q) = \mathbb{E}_q \log \frac{p(x, z)}{q(z)}$."),
         Step(Expect(sp.log(lik(x, z) * prior(z) / Q), z, Q), r"The model factorizes: "
@@ -92,7 +92,7 @@ def _build(variant):
     out = {"statement": sp.Eq(ELBO, shown), "definitions": defs, "steps": steps, "kind": "general",
            "scope": SCOPE, "model": MODEL, "hypotheses": [r"p(x, z) = p(x \mid z)\, p(z)", r"q(z) > 0"],
            "title": r"General proof: every likelihood, prior and $q$"}
-    if variant is not None:
+    if mistake is not None:
         return out
     defs[E_LOG_JOINT] = Expect(sp.log(joint(x, z)), z, Q)
     defs[ENTROPY] = -Expect(sp.log(Q), z, Q)
@@ -151,7 +151,7 @@ def exact_elbo(p: dict = PIXELS) -> float:
     return float(log_px - kl_normal_1d(p["m"], p["v"], mp, vp))
 
 
-def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
+def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
     """Components: reconstruction - KL and energy + entropy, each against the exact ELBO."""
     p = PIXELS
     rng = np.random.default_rng(seed)
@@ -159,13 +159,13 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     zz = m + np.sqrt(v) * rng.standard_normal(N_SAMPLES)
     # $\log p(x_i \mid z)$ per pixel, shape (n, P)
     log_pix = lg.log_normal_np(xs[None, :], ws[None, :] * zz[:, None] + bs[None, :], s**2)
-    recon_s = log_pix.mean(1) if variant == "sum_vs_mean" else log_pix.sum(1)
+    recon_s = log_pix.mean(1) if mistake == "sum_vs_mean" else log_pix.sum(1)
     # $\mathrm{KL}(q \| p(z)) = \tfrac12(m^2 + v - 1 - \log v)$ (the proved closed form of 'gaussian_kl')
     kl = float(kl_diag_standard_normal(np.array([m]), np.array([np.log(v)])))
-    if variant == "kl_reversed":
+    if mistake == "kl_reversed":
         # the twin: $\mathrm{KL}(\mathcal{N}(0, 1) \| \mathcal{N}(m, v))$
         kl = float(kl_normal_1d(0.0, 1.0, m, v))
-    sign = 1.0 if variant == "kl_plus" else -1.0
+    sign = 1.0 if mistake == "kl_plus" else -1.0
     claimed = recon_s + sign * kl
     # energy $\log p(x, z)$ plus the entropy $\tfrac12 \log 2\pi e v$
     energy = log_pix.sum(1) + lg.log_normal_np(zz, 0.0, 1.0) + 0.5 * np.log(2 * np.pi * np.e * v)
@@ -180,8 +180,8 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     return comps, extra
 
 
-def _check(seed, variant):
-    comps, extra = check_components(seed, variant)
+def _check(seed, mistake):
+    comps, extra = check_components(seed, mistake)
     return result_of(comps, extra)
 
 

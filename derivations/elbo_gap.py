@@ -78,7 +78,7 @@ ELBO_MV = sp.Function(r"\mathcal{L}", real=True)(lg.m, lg.v)
 KL_MV = sp.Function(r"\mathrm{KL}", real=True)(lg.m, lg.v)
 
 
-def _general_steps(variant) -> list:
+def _general_steps(mistake) -> list:
     Q = q(z)
     elbo = Expect(sp.log(joint(x, z) / Q), z, Q)
     kl = Expect(sp.log(Q / post(z, x)), z, Q)
@@ -87,8 +87,8 @@ def _general_steps(variant) -> list:
         "kl_sign": elbo - kl,
         "kl_reversed": elbo + Expect(sp.log(post(z, x) / Q), z, post(z, x)),
         "no_entropy": Expect(sp.log(joint(x, z)), z, Q) + kl,
-    }[variant]
-    shown = {None: ELBO + KL_POST, "kl_sign": ELBO - KL_POST}.get(variant)
+    }[mistake]
+    shown = {None: ELBO + KL_POST, "kl_sign": ELBO - KL_POST}.get(mistake)
     return [
         Step(sp.log(evid(x)), r"The log-evidence, $p(x) = \int p(x, z)\,dz$."),
         Step(Expect(sp.log(evid(x)), z, Q), r"$\log p(x)$ does not depend on $z$ and $q$ is a density: "
@@ -120,9 +120,9 @@ def _instance() -> list:
     ]
 
 
-def _build(variant):
-    statement = {None: sp.Eq(LOG_PX, ELBO + KL_POST), "kl_sign": sp.Eq(LOG_PX, ELBO - KL_POST)}.get(variant)
-    steps = _general_steps(variant)
+def _build(mistake):
+    statement = {None: sp.Eq(LOG_PX, ELBO + KL_POST), "kl_sign": sp.Eq(LOG_PX, ELBO - KL_POST)}.get(mistake)
+    steps = _general_steps(mistake)
     if statement is None:
         statement = sp.Eq(LOG_PX, steps[-1].expr)
     defs = {LOG_PX: sp.log(evid(x)), ELBO: Expect(sp.log(joint(x, z) / q(z)), z, q(z)),
@@ -130,7 +130,7 @@ def _build(variant):
     out = {"statement": statement, "definitions": defs, "steps": steps, "hypotheses": HYPOTHESES,
            "kind": "general", "scope": SCOPE, "model": MODEL,
            "title": r"General proof: every model $p(x, z)$ and every density $q(z)$"}
-    if variant is not None:
+    if mistake is not None:
         return out
     Q = q(z)
     wgt = joint(x, z) / Q
@@ -238,17 +238,17 @@ def _normalization() -> tuple:
     return tuple(_normalization_claims(dict(lg.DEFAULT)))
 
 
-def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
+def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
     """Components: MC ELBO and MC KL against their closed forms, the claimed log p(x) against the exact one."""
     t = _terms(seed)
     n = len(t["elbo_samples"])
     comps = [Component("MC ELBO", t["elbo"], t["elbo_se"], t["elbo_exact"]),
              Component("MC KL(q || p(z|x))", t["kl"], t["kl_se"], t["kl_exact"])]
-    if variant is None:
+    if mistake is None:
         claimed = t["elbo_samples"] + t["kl_samples"]  # per sample: exactly log p(x)
-    elif variant == "kl_sign":
+    elif mistake == "kl_sign":
         claimed = t["elbo_samples"] - t["kl_samples"]
-    elif variant == "no_entropy":
+    elif mistake == "no_entropy":
         claimed = t["log_joint_samples"] + t["kl_samples"]
     else:  # kl_reversed: the ELBO plus the closed-form KL(p(z|x) || q)
         claimed = t["elbo_samples"] + t["kl_reversed_exact"]
@@ -256,8 +256,8 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     return comps, list(_normalization())
 
 
-def _check(seed, variant):
-    comps, extra = check_components(seed, variant)
+def _check(seed, mistake):
+    comps, extra = check_components(seed, mistake)
     return result_of(comps, extra)
 
 

@@ -101,7 +101,7 @@ class KL(sp.Function):
         return r"\mathrm{KL}\left(%s \,\middle\|\, %s\right)" % (a, b)
 
 
-def _general(variant):
+def _general(mistake):
     qn, pz, qa = q(z, x[n]), p(z), q_agg(z)
     # the definition of the aggregated posterior, used as a rewrite rule in every link
     rules = {qa: sp.Sum(q(z, x[m]), (m, 1, N)) / N, r(z, n): sp.Sum(q(z, x[m]), (m, 1, N)) - qn}
@@ -110,7 +110,7 @@ def _general(variant):
     avg_kl = S(En(sp.log(qn / pz)))
     marginal = Expect(sp.log(qa / pz), z, qa)
     mi = S(En(sp.log(qn / qa)))
-    if variant == "kl_direction":
+    if mistake == "kl_direction":
         avg_kl = S(Expect(sp.log(pz / qn), z, pz))
         marginal = Expect(sp.log(pz / qa), z, pz)
     steps = [
@@ -128,12 +128,12 @@ def _general(variant):
     ]
     # the lecturer's last line: KL notation, each KL defined (a rule) as the expectation it abbreviates
     rules.update({KL(qn, pz): En(sp.log(qn / pz)), KL(qa, pz): marginal, KL(qn, qa): En(sp.log(qn / qa))})
-    steps[0] = Step(steps[0].expr, steps[0].why, display=S(KL(qn, pz)) if variant != "kl_direction" else None)
+    steps[0] = Step(steps[0].expr, steps[0].why, display=S(KL(qn, pz)) if mistake != "kl_direction" else None)
     steps.append(Step(KL(qa, pz) + S(KL(qn, qa)),
                       r"In KL notation: the marginal KL plus the average KL of each encoder to $q_{\mathrm{agg}}$, "
                       r"which is the index-code mutual information $\mathbb{I}_q[n, z]$ (Hoffman & Johnson 2016, "
                       r"eq. 17; Isachenko, Lecture 5, 'ELBO surgery')."))
-    if variant == "no_mi":
+    if mistake == "no_mi":
         steps[-2:] = [Step(marginal, r"The KL term of the ELBO is the KL of the aggregate posterior to the prior.")]
     lemmas = [
         Derivation("mi_nonneg", [
@@ -157,7 +157,7 @@ def _general(variant):
                  rel=">=", witness=Expect(GibbsG(pz / qa), z, qa)),
         ], r"$\mathrm{KL}(q_{\mathrm{agg}} \| p) \ge 0$", "lemma"),
     ]
-    if variant == "log_n_minus_1":
+    if mistake == "log_n_minus_1":
         lemmas[1] = Derivation("mi_le_log_n", [
             Step(sp.log(N) - 1, r"$\log N - 1$."),
             Step(mi, r"claimed: $\mathbb{I}_q \le \log N - 1$.", rel=">=",
@@ -202,13 +202,13 @@ def _instance():
     return der, rules
 
 
-def _build(variant):
-    steps, lemmas, rules, defs = _general(variant)
+def _build(mistake):
+    steps, lemmas, rules, defs = _general(mistake)
     statement = sp.Eq(AVG_KL, MARGINAL_KL + INDEX_CODE_MI)
-    if variant == "log_n_minus_1":
+    if mistake == "log_n_minus_1":
         defs = {**defs, LOG_N: sp.log(N)}
     side = list(lemmas)
-    if variant is None:
+    if mistake is None:
         inst, inst_rules = _instance()
         side.append(inst)
         rules = {**rules, **inst_rules}
@@ -244,7 +244,7 @@ def _reverse_kl_terms(q_zn: np.ndarray, prior: np.ndarray) -> tuple:
     return float(lhs), float(rel_entr(prior, q_agg).sum() + mi)
 
 
-def _check(seed, variant):
+def _check(seed, mistake):
     t = _gaussian_terms()
     rng = np.random.default_rng(seed)
     dq = rng.dirichlet(np.ones(7), size=5)
@@ -254,22 +254,22 @@ def _check(seed, variant):
     lhs_d, rhs_d = d["avg_kl"], d["marginal_kl"] + d["index_code_mi"]
     est, exact = t["marginal_kl"] + t["index_code_mi"], t["avg_kl"]
     gaussian_applies = True
-    if variant == "kl_direction":
+    if mistake == "kl_direction":
         lhs_d, rhs_d = _reverse_kl_terms(dq, dp)
         gaussian_applies = False  # no quadrature oracle for the reverse decomposition: the discrete model decides
-    elif variant == "no_mi":
+    elif mistake == "no_mi":
         rhs_d, est = d["marginal_kl"], t["marginal_kl"]
     ok_disc = abs(lhs_d - rhs_d) <= 1e-12 and abs(d["index_code_mi"] - d["index_code_mi_entropy"]) <= 1e-12
     ok_dec = abs(est - exact) <= QUAD_TOL if gaussian_applies else True
     ok_mi = abs(t["index_code_mi"] - t["index_code_mi_entropy"]) <= QUAD_TOL
-    upper = t["log_n"] - (1.0 if variant == "log_n_minus_1" else 0.0)
+    upper = t["log_n"] - (1.0 if mistake == "log_n_minus_1" else 0.0)
     ok_bounds = -QUAD_TOL <= t["index_code_mi"] <= upper + QUAD_TOL
     gauss = (f"marginal KL {t['marginal_kl']:.6f} + index-code MI {t['index_code_mi']:.6f} vs avg KL {exact:.6f} "
              f"({'ok' if ok_dec else 'FAIL'})" if gaussian_applies else
              "the reverse decomposition has no quadrature oracle (not compared; the discrete model decides)")
     msg = (f"Gaussian encoders (N=4, D=2, grid {t['grid_points']}): {gauss}; "
            f"MI two ways ({'ok' if ok_mi else 'FAIL'}); "
-           f"0 <= MI <= {'log N - 1' if variant == 'log_n_minus_1' else 'log N'} = {upper:.4f} "
+           f"0 <= MI <= {'log N - 1' if mistake == 'log_n_minus_1' else 'log N'} = {upper:.4f} "
            f"({'ok' if ok_bounds else 'VIOLATED'}); discrete N=5, K=7: {lhs_d:.6f} vs {rhs_d:.6f} "
            f"({'ok' if ok_disc else 'FAIL'}); densities integrate to one ({'ok' if ok_norm else 'FAIL'})")
     ok = ok_dec and ok_mi and ok_bounds and ok_disc and ok_norm

@@ -88,19 +88,19 @@ def _elbo(qd, th):
     return Expect(sp.log(joint(x, z, th) / qd), z, qd)
 
 
-def _estep_q(variant, th):
+def _estep_q(mistake, th):
     """The E-step's q(z) (the twins' mistaken ones included)."""
-    if variant == "prior_estep":
+    if mistake == "prior_estep":
         return prior(z, th)
-    if variant == "unnormalized_estep":
+    if mistake == "unnormalized_estep":
         return joint(x, z, th)
-    if variant == "likelihood_only_estep":
+    if mistake == "likelihood_only_estep":
         return lik(x, z, th) / norm_c(x, th)
     return post(z, x, th)
 
 
-def _general(variant):
-    qs = _estep_q(variant, theta)
+def _general(mistake):
+    qs = _estep_q(mistake, theta)
     L_new, L_old = _elbo(qs, theta_new), _elbo(qs, theta)
     rules = {joint(x, z, theta): post(z, x, theta) * evidence(x, theta),
              joint(x, z, theta_new): post(z, x, theta_new) * evidence(x, theta_new),
@@ -137,16 +137,16 @@ ELL = sp.symbols("ell1:4", positive=True)
 PX_INST = sp.Symbol("p(x)", positive=True)
 
 
-def _instance_mixture(variant):
+def _instance_mixture(mistake):
     """The tightness step on K = 3 states; display symbols pi_k, q*_k, p(x) with their definitions as rules."""
     a = sp.symbols("a1:4", positive=True)
     pi = [ak / sum(a) for ak in a]
     px = sum(pk * lk for pk, lk in zip(pi, ELL))
-    if variant == "prior_estep":
+    if mistake == "prior_estep":
         qk = pi
-    elif variant == "unnormalized_estep":
+    elif mistake == "unnormalized_estep":
         qk = [pk * lk for pk, lk in zip(pi, ELL)]
-    elif variant == "likelihood_only_estep":
+    elif mistake == "likelihood_only_estep":
         qk = [lk / sum(ELL) for lk in ELL]
     else:
         qk = [pk * lk / px for pk, lk in zip(pi, ELL)]
@@ -162,12 +162,12 @@ def _instance_mixture(variant):
     return der, rules
 
 
-def _build(variant):
-    steps, tight, rules = _general(variant)
-    mixture, inst_rules = _instance_mixture(variant)
+def _build(mistake):
+    steps, tight, rules = _general(mistake)
+    mixture, inst_rules = _instance_mixture(mistake)
     rules = {**rules, **inst_rules}
     side = [tight, mixture]
-    if variant is None:
+    if mistake is None:
         mp, vp = lg.posterior_mean_expr(), lg.posterior_var_expr()
         side.append(Derivation("linear_gaussian", [
             Step(lg.elbo_expr(mp, vp), r"The closed-form ELBO at $q = p(z \mid x) = \mathcal{N}(m_\star, v_\star)$."),
@@ -234,10 +234,10 @@ def mixture_data(seed: int = 0, n: int = N_POINTS) -> np.ndarray:
     return np.array([-2.0, 1.0, 4.0])[comp] + np.array([0.5, 1.0, 0.7])[comp] * rng.standard_normal(n)
 
 
-def _check(seed, variant):
+def _check(seed, mistake):
     data = mixture_data(seed)
     estep = {"prior_estep": "prior", "unnormalized_estep": "unnormalized",
-             "likelihood_only_estep": "likelihood_only"}.get(variant, "posterior")
+             "likelihood_only_estep": "likelihood_only"}.get(mistake, "posterior")
     worst_gap, worst_drop = 0.0, np.inf
     for s in range(seed, seed + N_SEEDS):
         out = run_em(data, seed=s, estep=estep)

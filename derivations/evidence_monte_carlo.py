@@ -94,7 +94,7 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $z \sim \mathcal{N}(0, 1
 
 
 
-def _general_steps(variant) -> list:
+def _general_steps(mistake) -> list:
     Q = q(z)
     marg = sp.Integral(lik(x, z) * prior(z), (z, -sp.oo, sp.oo))
     last, shown, why = {
@@ -102,7 +102,7 @@ def _general_steps(variant) -> list:
                r"Importance sampling: multiply and divide by $q(z) > 0$ where $p(x \mid z) p(z) > 0$; the "
                r"average of $w_s = p(x \mid z_s) p(z_s) / q(z_s)$, $z_s \sim q$, is unbiased."),
         "naive_under_q": (Expect(lik(x, z), z, Q), None, r"'Sample $z$ from $q$ and average $p(x \mid z)$.'"),
-    }[variant]
+    }[mistake]
     return [
         Step(evid(x), r"The evidence."),
         Step(marg, r"The sum rule: $p(x) = \int p(x, z)\, dz$ with $p(x, z) = p(x \mid z)\, p(z)$."),
@@ -173,7 +173,7 @@ def _iwae_k3() -> list:
     ]
 
 
-def _build(variant):
+def _build(mistake):
     rules = {evid(x): sp.Integral(lik(x, z) * prior(z), (z, -sp.oo, sp.oo)),
              A[i]: (S_ALL - wts[i]) / K, Expect(Wbar(zeta), zeta, Qs(zeta)): evid(x),
              # taken as given: the unbiasedness of the average weight over K i.i.d. samples (exchangeability)
@@ -181,22 +181,22 @@ def _build(variant):
     hyps = [r"p(x) = \int p(x \mid z)\, p(z)\, dz", r"q(z) > 0 \text{ where } p(x \mid z) p(z) > 0"]
     common = {"hypotheses": hyps, "kind": "general", "scope": SCOPE, "model": MODEL,
               "title": r"General proof: every model and every proposal $q$"}
-    if variant == "log_unbiased":
+    if mistake == "log_unbiased":
         Q = q(z)
         steps = [Step(sp.log(evid(x)), r"The log-evidence."),
                  Step(Expect(sp.log(lik(x, z) * prior(z) / Q), z, Q), r"'The log of an unbiased estimate is "
                       r"unbiased.'")]
         defs = {**rules, LOG_P_X: sp.log(evid(x)), E_LOG_W: steps[1].expr}
         return {"statement": sp.Eq(LOG_P_X, E_LOG_W), "steps": steps, "definitions": defs, **common}
-    if variant == "iwae_no_1_over_K":
+    if mistake == "iwae_no_1_over_K":
         steps = _iwae_upper(no_normalizer=True)
         return {"statement": sp.LessThan(steps[0].expr, steps[-1].expr), "steps": steps, "definitions": rules,
                 **common}
-    steps = _general_steps(variant)
-    target = IS_FORM if variant is None else NAIVE_Q
+    steps = _general_steps(mistake)
+    target = IS_FORM if mistake is None else NAIVE_Q
     defs = {**rules, P_X: evid(x), target: steps[-1].expr}
     out = {"statement": sp.Eq(P_X, target), "steps": steps, "definitions": defs, **common}
-    if variant is not None:
+    if mistake is not None:
         return out
     defs.update({M_STAR: lg.posterior_mean_expr(), V_STAR: lg.posterior_var_expr(),
                  q_inst(lg.z): NormalPDF(lg.z, lg.m, lg.v)})
@@ -273,13 +273,13 @@ def _estimates(seed: int) -> tuple:
     return evidence_estimators(seed), iwae_curve(seed=seed), iwae_curve(ks=(1,), n_rep=N_REP_CHECK, seed=seed + 1)
 
 
-def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
+def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
     """Components (evidence by naive and IS sampling, L_1 against the ELBO) and claims (variance ratio,
     L_K <= log p(x), monotone in K, normalization)."""
     ev, cur, l1 = _estimates(seed)
     p = dict(lg.DEFAULT)
     extra = []
-    if variant == "naive_under_q":
+    if mistake == "naive_under_q":
         # the twin: average $p(x \mid z)$ over $z \sim q$ (the IS proposal), no weight $p(z)/q(z)$
         rng = np.random.default_rng(seed)
         mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
@@ -289,10 +289,10 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     else:
         comps = [Component("IS p(x)", ev["is"], ev["is_se"], ev["exact"]),
                  Component("naive p(x)", ev["naive"], ev["naive_se"], ev["exact"])]
-    target = cur["log_px"] if variant == "log_unbiased" else cur["elbo"]
-    comps.append(Component("L_1 = E_q log w vs " + ("log p(x)" if variant == "log_unbiased" else "ELBO"),
+    target = cur["log_px"] if mistake == "log_unbiased" else cur["elbo"]
+    comps.append(Component("L_1 = E_q log w vs " + ("log p(x)" if mistake == "log_unbiased" else "ELBO"),
                            l1["iwae"][0], l1["se"][0], target))
-    vals = np.array(cur["iwae"]) + (np.log(cur["k"]) if variant == "iwae_no_1_over_K" else 0.0)
+    vals = np.array(cur["iwae"]) + (np.log(cur["k"]) if mistake == "iwae_no_1_over_K" else 0.0)
     ratio = ev["naive_var"] / ev["is_var"]
     extra.append((f"variance ratio naive/IS = {ratio:.1f} >= {MIN_VARIANCE_RATIO:g}", ratio >= MIN_VARIANCE_RATIO))
     curve = ", ".join(f"L_{kk}={val:.3f}±{se:.3f}" for kk, val, se in zip(cur["k"], vals, cur["se"]))
@@ -309,8 +309,8 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     return comps, extra
 
 
-def _check(seed, variant):
-    comps, extra = check_components(seed, variant)
+def _check(seed, mistake):
+    comps, extra = check_components(seed, mistake)
     return result_of(comps, extra)
 
 

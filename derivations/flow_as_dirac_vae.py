@@ -117,8 +117,8 @@ def _ln(y, mean, var):
     return -sp.log(2 * sp.pi * var) / 2 - (y - mean) ** 2 / (2 * var)
 
 
-def _general(variant):
-    fixed = variant == "fixed_decoder_cov"
+def _general(mistake):
+    fixed = mistake == "fixed_decoder_cov"
     # Taylor expansions around sigma = 0 (stated; remainders bounded) and the determinant rule
     rules = {LDJ_Z: LOG_DET_JF + sigma * R_J, LOGP_Z: LOG_PF + sigma * R_P,
              LOGDET_DEC: 2 * D * sp.log(sigma) - (0 if fixed else 2) * LDJ_Z,
@@ -132,7 +132,7 @@ def _general(variant):
     h0_shown = sp.Add(dec, LOGP_Z, sp.Mul(-1, enc, evaluate=False), evaluate=False)
     lim = lambda e: sp.Limit(Expect(e, epsv, phi(epsv)), sigma, 0)  # noqa: E731
     h1 = LOGP_Z - (DEC_Q - NORM_EPS) / 2 + (0 if fixed else LDJ_Z)
-    end = {"no_logdet": LOG_PF, "logdet_sign": LOG_PF - LOG_DET_JF}.get(variant, LOG_PF + LOG_DET_JF)
+    end = {"no_logdet": LOG_PF, "logdet_sign": LOG_PF - LOG_DET_JF}.get(mistake, LOG_PF + LOG_DET_JF)
     steps = [
         Step(lim(h0), display=lim(h0_shown), why=r"The ELBO $\mathcal{L}_\sigma(x)$ with $z = f(x) + \sigma\epsilon$: the Gaussian log-densities "
                       r"of the decoder $\mathcal{N}(g(z), \sigma^2 (J^\top J)^{-1})$, the prior and the encoder "
@@ -184,8 +184,8 @@ def _instances():
     ]
 
 
-def _build(variant):
-    steps, rules = _general(variant)
+def _build(mistake):
+    steps, rules = _general(mistake)
     xp = sp.Symbol("x", positive=True)
     defs = {LIM_ELBO: steps[0].expr, **rules, LOGN_LOG_X: _ln(sp.log(xp), 0, 1), ABS_FPRIME: 1 / xp}
     return {"statement": sp.Eq(LIM_ELBO, LOG_PX), "definitions": defs, "steps": steps, "kind": "general",
@@ -196,7 +196,7 @@ def _build(variant):
                       r"at $z = f(x) + \sigma\epsilon$ (stated as rules, not derived)",
                       r"the determinant rule $\log\det(\sigma^2 (J^\top J)^{-1}) = 2D \log\sigma - 2\log|\det J_f|$",
                       r"the change of variables $\log p(x) = \log p(f(x)) + \log|\det J_f(x)|$ (a rule)"],
-            "scope": SCOPE, "model": MODEL, "side": _instances() if variant is None else []}
+            "scope": SCOPE, "model": MODEL, "side": _instances() if mistake is None else []}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -383,9 +383,9 @@ def decoder_mass(sigma: float = 0.3, half_width: float = 8.0, points: int = 401)
     return float(dens.sum()) * cell
 
 
-def _check(seed, variant):
-    out = flow_dirac_elbo(seed=seed, decoder="isotropic" if variant == "fixed_decoder_cov" else "matched")
-    exact = {"no_logdet": out["log_pf"], "logdet_sign": out["log_pf"] - out["logdet"]}.get(variant, out["log_px"])
+def _check(seed, mistake):
+    out = flow_dirac_elbo(seed=seed, decoder="isotropic" if mistake == "fixed_decoder_cov" else "matched")
+    exact = {"no_logdet": out["log_pf"], "logdet_sign": out["log_pf"] - out["logdet"]}.get(mistake, out["log_px"])
     _, tol = within(out["elbo"], out["se"], exact)
     tol += BIAS_ALLOWANCE
     ok = abs(out["elbo"] - exact) <= tol
@@ -395,7 +395,7 @@ def _check(seed, variant):
     curve = elbo_of_sigma([1e-1, 1e-2, 1e-3], kind="log")
     ok_curve = abs(curve[-1] - log_px(kind="log")) <= 1e-5
     msg = (f"Dirac-ELBO(sigma={SIGMA:g}) = {out['elbo']:.6f} ± {out['se']:.2g} vs "
-           f"{'log p(f(x))' if variant == 'no_logdet' else 'the claimed limit'} = {exact:.6f} (tol {tol:.2g}); "
+           f"{'log p(f(x))' if mistake == 'no_logdet' else 'the claimed limit'} = {exact:.6f} (tol {tol:.2g}); "
            f"log|det J| = {out['logdet']:.6f} (autograd {out['logdet_autograd']:.6f}, {'ok' if ok_ld else 'MISMATCH'}); "
            f"decoder integrates to {mass:.8f} ({'ok' if ok_mass else 'FAIL'}); "
            f"1-D f = log: ELBO(sigma=1e-3) = {curve[-1]:.6f} vs log p(x) = {log_px(kind='log'):.6f} "

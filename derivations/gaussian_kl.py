@@ -125,21 +125,21 @@ def _sum(e):
     return sp.Sum(e, (d, 1, DIM))
 
 
-def _coord_term(variant, mm, vv):
-    """The per-coordinate closed form each variant claims (nats)."""
+def _coord_term(mistake, mm, vv):
+    """The per-coordinate closed form each mistake claims (nats)."""
     return {
         None: _half(vv, mm**2, -1, -sp.log(vv)),
         "bits": _half(vv, mm**2, -1, -sp.log(vv)),
         "missing_D": _half(vv, mm**2, -sp.log(vv)),
         "logdet_from_std": _half(vv, mm**2, -1, -sp.log(sp.sqrt(vv))),
         "reversed": _half((1 + mm**2) / vv, -1, sp.log(vv)),
-    }[variant]
+    }[mistake]
 
 
-def _build(variant):
+def _build(mistake):
     q, p = q_vec(zv), p_vec(zv)
     qd, pd = q_d(zv[d]), NormalPDF(zv[d], 0, 1)
-    coord = _coord_term(variant, mu[d], var[d])
+    coord = _coord_term(mistake, mu[d], var[d])
     sums = {TR: _sum(var[d]), MUMU: _sum(mu[d] ** 2), LOGDET: _sum(sp.log(var[d])),
             LOG_SIGMA: _sum(sp.log(sp.sqrt(var[d]))), PREC_TERM: _sum((1 + mu[d] ** 2) / var[d])}
     closed, shown = {
@@ -149,7 +149,7 @@ def _build(variant):
         "reversed": (_half(sums[PREC_TERM], -DIM, sums[LOGDET]), _half(PREC_TERM, -DIM, LOGDET)),
         "bits": (_half(sums[TR], sums[MUMU], -DIM, -sums[LOGDET]) / sp.log(2),
                  _half(TR, MUMU, -DIM, -LOGDET) / sp.log(2)),
-    }[variant]
+    }[mistake]
     steps = [
         Step(Expect(sp.log(q / p), zv, q), r"The KL of $q = \mathcal{N}(\mu, \Sigma)$ from "
              r"$p = \mathcal{N}(0, I)$: $\mathbb{E}_q[\log q(z) - \log p(z)]$; write "
@@ -169,7 +169,7 @@ def _build(variant):
            "scope": SCOPE, "model": MODEL, "hypotheses": [r"\Sigma = \operatorname{diag}(v_1, \dots, v_D)",
                                                           r"v_d > 0", r"D \ge 1"],
            "title": r"General proof: every dimension $D$"}
-    if variant is not None:
+    if mistake is not None:
         return out
     # side derivations
     zs = sp.Symbol("z", real=True)
@@ -218,12 +218,12 @@ MU = np.array([0.5, -1.0, 0.2, 1.5])
 LOGVAR = np.array([-0.5, 0.3, -1.2, 0.0])
 
 
-def claimed_kl(mu_, logvar_, variant=None) -> float:
-    """The closed form each variant claims, evaluated by lambdifying its per-coordinate proved term (nats)."""
+def claimed_kl(mu_, logvar_, mistake=None) -> float:
+    """The closed form each mistake claims, evaluated by lambdifying its per-coordinate proved term (nats)."""
     mm, vv = sp.Symbol("m", real=True), sp.Symbol("v", positive=True)
-    f = sp.lambdify((mm, vv), _coord_term(variant, mm, vv), "numpy")
+    f = sp.lambdify((mm, vv), _coord_term(mistake, mm, vv), "numpy")
     total = float(np.sum(f(np.asarray(mu_), np.exp(np.asarray(logvar_)))))
-    return total / np.log(2) if variant == "bits" else total
+    return total / np.log(2) if mistake == "bits" else total
 
 
 @lru_cache(maxsize=8)
@@ -258,9 +258,9 @@ def _measurements(seed: int) -> dict:
             "extra": extra}
 
 
-def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
+def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
     """Components: MC, quadrature and the helper against the claimed closed form; normalization of every density."""
-    claimed = claimed_kl(MU, LOGVAR, variant)
+    claimed = claimed_kl(MU, LOGVAR, mistake)
     ms = _measurements(seed)
     comps = [Component("MC KL vs claimed closed form", *ms["mc"], claimed),
              Component("quadrature KL vs claimed", ms["quad"], 0.0, claimed),
@@ -268,8 +268,8 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
     return comps, list(ms["extra"])
 
 
-def _check(seed, variant):
-    comps, extra = check_components(seed, variant)
+def _check(seed, mistake):
+    comps, extra = check_components(seed, mistake)
     return result_of(comps, extra)
 
 

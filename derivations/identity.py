@@ -247,21 +247,21 @@ def title_overclaims(der: Derivation, rules: dict) -> str:
 def make_identity(name: str, title: str, source: str, build: Callable, check: Callable, twins: dict) -> Identity:
     """Build an :class:`Identity` and its wrong twins from one builder and one checker.
 
-    ``build(variant) -> dict`` and ``check(seed, variant) -> NumericResult`` are called with
-    ``variant=None`` for the true identity and with each key of ``twins`` (variant -> description of the
+    ``build(mistake) -> dict`` and ``check(seed, mistake) -> NumericResult`` are called with
+    ``mistake=None`` for the true identity and with each key of ``twins`` (a short key naming the mistake -> its description of the
     mistake) for the wrong twins, so the twins go through *the same* proof machinery and numeric check.
-    Twins are named ``"<name>~<variant>"``.
+    Twins are named ``"<name>~<mistake>"``.
     """
 
-    def make(variant=None) -> Identity:
+    def make(mistake=None) -> Identity:
         return Identity(
-            name=name if variant is None else f"{name}~{variant}",
-            title=title if variant is None else f"WRONG: {twins[variant]}",
+            name=name if mistake is None else f"{name}~{mistake}",
+            title=title if mistake is None else f"WRONG: {twins[mistake]}",
             source=source,
-            build=lambda: build(variant),
-            check_fn=lambda seed=0: check(seed, variant),
-            twin_factories=[] if variant is not None else [lambda t=t: make(t) for t in twins],
-            mistake="" if variant is None else twins[variant],
+            build=lambda: build(mistake),
+            check_fn=lambda seed=0: check(seed, mistake),
+            twin_factories=[] if mistake is not None else [lambda t=t: make(t) for t in twins],
+            mistake="" if mistake is None else twins[mistake],
         )
 
     return make(None)

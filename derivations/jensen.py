@@ -123,11 +123,11 @@ def _instance_k3() -> Derivation:
     ], title=r"Worked instance: $K = 3$ points, $\varphi = \log$", kind="instance")
 
 
-def _build(variant):
+def _build(mistake):
     m_def = _sum(w[k] * y[k])
     hyps = [r"\varphi \text{ concave}", r"w_k \ge 0", sp.Eq(_sum(w[k]), 1), r"K \ge 1"]
     defs = {M: m_def}
-    if variant == "convex_phi":
+    if mistake == "convex_phi":
         sq = sp.Lambda(sp.Symbol("t"), sp.Symbol("t") ** 2)
         dsq = sp.Lambda(sp.Symbol("t"), 2 * sp.Symbol("t"))
         Tsq = tangent_gap(sq, dsq, name="T_sq")
@@ -141,12 +141,12 @@ def _build(variant):
         return {"statement": statement, "steps": steps, "definitions": defs, "hypotheses": hyps, "kind": "general"}
     tangent_avg = _sum(w[k] * (phi(M) + dphi(M) * (y[k] - M)))
     rhs = _sum(w[k] * phi(y[k]))
-    if variant == "log_linear":
+    if mistake == "log_linear":
         steps = [Step(phi(m_def), r"$\varphi$ of the mean."),
                  Step(rhs, r"'$\varphi$ is linear': the mean of $\varphi$.")]
         return {"statement": sp.Eq(phi(m_def), rhs), "steps": steps, "definitions": defs, "hypotheses": hyps,
                 "kind": "general"}
-    rel = "<=" if variant == "reversed" else ">="
+    rel = "<=" if mistake == "reversed" else ">="
     steps = [
         Step(phi(m_def), r"Write $m = \sum_k w_k y_k$ for the mean of the points."),
         Step(tangent_avg, r"The tangent line of $\varphi$ at $m$, averaged with the weights: since "
@@ -156,7 +156,7 @@ def _build(variant):
              r"(Boyd & Vandenberghe, *Convex Optimization*, 2004, eq. 3.2).",
              rel=rel, witness=_sum(w[k] * T(y[k], M))),
     ]
-    statement = (sp.LessThan if variant == "reversed" else sp.GreaterThan)(phi(m_def), rhs)
+    statement = (sp.LessThan if mistake == "reversed" else sp.GreaterThan)(phi(m_def), rhs)
     out = {
         "statement": statement, "steps": steps, "definitions": defs, "hypotheses": hyps, "kind": "general",
         "title": r"General proof: every concave $\varphi$, every $K \ge 1$ (tangent-line witness)",
@@ -166,7 +166,7 @@ def _build(variant):
                   r"with $a_k > 0$, and $\varphi = \log$.  Numeric check: $y \sim \mathrm{LogNormal}(0.3, 0.8^2)$ "
                   r"and $y \sim \mathrm{Gamma}(k = 2, \theta = 1.5)$."),
     }
-    if variant is not None:
+    if mistake is not None:
         return out
     mp_def = _sum(w_pos[k] * y_pos[k])
     z = sp.Symbol("z", real=True)
@@ -235,13 +235,13 @@ def _mass(label, pdf):
     return _MASSES[label]
 
 
-def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
+def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
     """The numeric components (one gap per distribution) and extra claims (sign, normalization)."""
     comps, extra = [], []
     for label, pdf, ys, log_mean, m2, gap in _cases(seed):
         ok_norm, mass = _mass(label, pdf)
         extra.append((f"{label} density integrates to {mass:.9f}", ok_norm))
-        if variant == "convex_phi":
+        if mistake == "convex_phi":
             # claimed: $(\mathbb{E} y)^2 - \mathbb{E}[y^2] \ge 0$; exact value $-\mathrm{Var}\,y$
             vals = ys**2
             est = np.exp(2 * log_mean) - vals.mean()
@@ -251,19 +251,19 @@ def check_components(seed: int = 0, variant=None) -> tuple[list, list]:
             vals = np.log(ys)
             est = log_mean - vals.mean()
             exact = gap
-        sign = -1.0 if variant == "reversed" else 1.0  # the twin claims E log y - log E y >= 0
+        sign = -1.0 if mistake == "reversed" else 1.0  # the twin claims E log y - log E y >= 0
         se = vals.std(ddof=1) / np.sqrt(len(vals))
         comp = Component(f"{label} claimed gap", sign * est, se, sign * exact)
         comps.append(comp)
-        if variant == "log_linear":
+        if mistake == "log_linear":
             comps.append(Component(f"{label} claimed gap = 0", est, se, 0.0))
         else:
             extra.append((f"{label}: claimed gap >= 0", comp.estimate >= -comp.tol))
     return comps, extra
 
 
-def _check(seed, variant):
-    comps, extra = check_components(seed, variant)
+def _check(seed, mistake):
+    comps, extra = check_components(seed, mistake)
     return result_of(comps, extra)
 
 

@@ -77,12 +77,12 @@ GRAD_LHS = sp.Symbol(r"\nabla_{\sigma} \mathbb{E}_{q(z \mid \mu, \sigma)} f(z)",
 GRAD_RHS = sp.Symbol(r"\mathbb{E}_{s(\epsilon)} \nabla_{\sigma} f(\mu + \sigma \epsilon)", real=True)
 
 
-def _general(phi, variant):
+def _general(phi, mistake):
     qz = q(z, mu, sigma)
-    path = mu + (sigma**2 if variant == "variance_as_scale" else sigma) * eps
+    path = mu + (sigma**2 if mistake == "variance_as_scale" else sigma) * eps
     inner = sp.Derivative(f(path), phi)
     last = sp.diff(f(path), phi)
-    if variant == "drop_dz_dsigma" and phi == sigma:
+    if mistake == "drop_dz_dsigma" and phi == sigma:
         last = sp.diff(f(path), mu)  # f'(z): the factor dz/dsigma = eps forgotten
     steps = [
         Step(sp.Derivative(Expect(f(z), z, qz), phi), rf"The gradient in ${sp.latex(phi)}$ of $\mathbb{{E}}_q f$, with "
@@ -96,19 +96,19 @@ def _general(phi, variant):
                                         rf"{sp.latex(sp.diff(path, phi))}$.",
              display=Expect(last.xreplace({sp.diff(f(path), mu): FPRIME(path)}), eps, s(eps))),
     ]
-    if variant == "score_plus_path":
+    if mistake == "score_plus_path":
         steps[-1] = Step(Expect(last, eps, s(eps)) + Expect(f(z) * sp.Derivative(sp.log(qz), phi), z, qz),
                          r"Add the score-function term as well.")
     return steps
 
 
-def _instance(phi, variant):
+def _instance(phi, mistake):
     Zq = normal_rv("z", mu, sigma**2)
     e = normal_rv("epsilon", 0, 1)
     zeta = sp.Symbol("zeta", real=True)
-    scale = sigma**2 if variant == "variance_as_scale" else sigma
+    scale = sigma**2 if mistake == "variance_as_scale" else sigma
     inner = sp.diff(f_expr(mu + scale * e), phi)
-    if variant == "drop_dz_dsigma" and phi == sigma:
+    if mistake == "drop_dz_dsigma" and phi == sigma:
         inner = sp.diff(f_expr(zeta), zeta).subs(zeta, mu + sigma * e)  # f'(z) without dz/dsigma = eps
     exact = sp.diff(c[0] * mu + c[1] * (mu**2 + sigma**2) + c[2] * (mu**3 + 3 * mu * sigma**2), phi)
     name = sp.latex(phi)
@@ -120,9 +120,9 @@ def _instance(phi, variant):
     ], rf"Worked instance: $\epsilon \sim \mathcal{{N}}(0, 1)$, cubic $f$, $\phi = {name}$", "instance")
 
 
-def _build(variant):
-    steps = _general(sigma, variant)
-    mu_chain = Derivation("mu", _general(mu, variant), r"The same chain for $\phi = \mu$", "general")
+def _build(mistake):
+    steps = _general(sigma, mistake)
+    mu_chain = Derivation("mu", _general(mu, mistake), r"The same chain for $\phi = \mu$", "general")
     rules = {q(z, mu, sigma): s((z - mu) / sigma) / sigma,
              FPRIME(mu + sigma * eps): sp.diff(f(mu + sigma * eps), mu),
              FPRIME(mu + sigma**2 * eps): sp.diff(f(mu + sigma**2 * eps), mu)}
@@ -133,27 +133,27 @@ def _build(variant):
             "title": r"General proof: every location-scale family and every differentiable $f$",
             "hypotheses": [r"\sigma > 0", r"f \text{ differentiable}", LEIBNIZ],
             "scope": SCOPE, "model": MODEL, "substitutions": {"main": subs, "mu": subs},
-            "side": [mu_chain, _instance(mu, variant), _instance(sigma, variant)]}
+            "side": [mu_chain, _instance(mu, mistake), _instance(sigma, mistake)]}
 
 
-def estimate(seed: int = 0, variant=None, scale=(1.0, 1.0), n_pairs: int = N_PAIRS) -> dict:
+def estimate(seed: int = 0, mistake=None, scale=(1.0, 1.0), n_pairs: int = N_PAIRS) -> dict:
     r"""Pathwise estimate of $(\partial_\mu, \partial_\sigma)\, \mathbb{E}_{\mathcal{N}(\mu, \sigma^2)} f$ (default point).
 
-    ``variant``: a wrong twin's estimator; ``scale``: multiplies each component of the per-draw estimator.
+    ``mistake``: a wrong twin's estimator; ``scale``: multiplies each component of the per-draw estimator.
     Returns dict ``mean``, ``se``, ``exact`` (``(2,)`` arrays, nats per unit parameter).
     """
     mu_, sg, cf = gradients.MU, gradients.SIGMA, gradients.COEFFS
     k = np.asarray(scale, float)
 
     def terms(e):
-        if variant == "variance_as_scale":
+        if mistake == "variance_as_scale":
             _, fp = gradients.f_values(mu_ + sg**2 * e, cf)
             t = np.stack([fp, fp * 2 * sg * e], 1)
         else:
             t = gradients.reparameterization_terms(e, mu_, sg, cf)
-        if variant == "drop_dz_dsigma":
+        if mistake == "drop_dz_dsigma":
             t[:, 1] = t[:, 0]
-        if variant == "score_plus_path":
+        if mistake == "score_plus_path":
             t = t + gradients.score_function_terms(e, mu_, sg, cf)
         return t * k
 
@@ -161,9 +161,9 @@ def estimate(seed: int = 0, variant=None, scale=(1.0, 1.0), n_pairs: int = N_PAI
     return {"mean": mean, "se": se, "exact": gradients.exact_gradient(mu_, sg, cf)}
 
 
-def check_with(seed: int = 0, variant=None, scale=(1.0, 1.0)) -> NumericResult:
+def check_with(seed: int = 0, mistake=None, scale=(1.0, 1.0)) -> NumericResult:
     """The numeric check, optionally on a twin's or a scaled estimator (see :func:`estimate`)."""
-    g = estimate(seed, variant, scale)
+    g = estimate(seed, mistake, scale)
     oks, tols, parts = gradients.judge(g["mean"], g["se"], g["exact"], "reparameterization")
     ok_norm = gradients.densities_normalized()
     plain = gradients.gradient_samples(N_VARIANCE, seed=seed)
@@ -176,8 +176,8 @@ def check_with(seed: int = 0, variant=None, scale=(1.0, 1.0)) -> NumericResult:
     return NumericResult(bool(ok), float(g["mean"][1]), float(g["se"][1]), float(g["exact"][1]), tols[1], msg)
 
 
-def _check(seed, variant):
-    return check_with(seed, variant)
+def _check(seed, mistake):
+    return check_with(seed, mistake)
 
 
 IDENTITY = make_rule_identity(NAME, TITLE, SOURCE, _build, _check, TWINS)

@@ -75,10 +75,10 @@ def f_expr(zz=z):
     return c[0] * zz + c[1] * zz**2 + c[2] * zz**3
 
 
-def _general(variant):
+def _general(mistake):
     qz = q(z, theta)
     score = sp.Derivative(sp.log(qz), theta)
-    if variant == "score_sign":
+    if mistake == "score_sign":
         score = -score
     steps = [
         Step(sp.Derivative(Expect(f(z), z, qz), theta), r"The gradient of an expectation whose density depends on "
@@ -90,28 +90,28 @@ def _general(variant):
         Step(Expect(f(z) * score, z, qz), r"An integral against $q$ is an expectation under $q$ (Gupta & Wang 2018, "
                                           r"eq. 13): it can be estimated from samples of $q$ alone (eq. 15 there)."),
     ]
-    if variant == "no_log":
+    if mistake == "no_log":
         steps[2:] = [Step(Expect(f(z) * sp.Derivative(qz, theta), z, qz),
                           r"Read $\int \nabla_\theta q\, f\, dz$ as $\mathbb{E}_q[f \nabla_\theta q]$.")]
     return steps
 
 
-def _instance(phi, variant):
+def _instance(phi, mistake):
     Z = normal_rv("z", mu, sigma**2)
     inf = (z, -sp.oo, sp.oo)
     # $\log q(z) = \log \mathcal{N}(z; \mu, \sigma^2)$
     logq = -sp.log(2 * sp.pi * sigma**2) / 2 - (z - mu) ** 2 / (2 * sigma**2)
     qd = sp.exp(logq)
     score = sp.Derivative(logq, phi)
-    if variant == "score_sign" and phi == mu:
+    if mistake == "score_sign" and phi == mu:
         score = -score
-    if variant == "dlog_dvariance" and phi == sigma:
+    if mistake == "dlog_dvariance" and phi == sigma:
         v = sp.Symbol("v", positive=True)  # differentiate in the variance v = sigma^2
         score = sp.diff(logq.subs(sigma, sp.sqrt(v)), v).subs(v, sigma**2)
     exact = sp.diff(c[0] * mu + c[1] * (mu**2 + sigma**2) + c[2] * (mu**3 + 3 * mu * sigma**2), phi)
     name = sp.latex(phi)
     Nd = NormalPDF(z, mu, sigma**2)  # display form of q
-    shown_score = sp.Derivative(sp.log(Nd), phi) * (-1 if variant == "score_sign" and phi == mu else 1)
+    shown_score = sp.Derivative(sp.log(Nd), phi) * (-1 if mistake == "score_sign" and phi == mu else 1)
     return Derivation(f"instance_{phi}", [
         Step(sp.Derivative(sp.Integral(qd * f_expr(), inf), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$.",
              display=sp.Derivative(sp.Integral(Nd * f_expr(), inf), phi)),
@@ -125,8 +125,8 @@ def _instance(phi, variant):
     ], rf"Worked instance: $q = \mathcal{{N}}(\mu, \sigma^2)$, cubic $f$, $\theta = {name}$", "instance")
 
 
-def _build(variant):
-    steps = _general(variant)
+def _build(mistake):
+    steps = _general(mistake)
     return {"statement": sp.Eq(GRAD_LHS, GRAD_RHS),
             "definitions": {GRAD_LHS: steps[0].expr, GRAD_RHS: Expect(f(z) * sp.Derivative(sp.log(q(z, theta)), theta),
                                                                         z, q(z, theta))},
@@ -134,13 +134,13 @@ def _build(variant):
             "hypotheses": [r"q(z \mid \theta) \text{ differentiable in } \theta",
                            LEIBNIZ],
             "scope": SCOPE, "model": MODEL,
-            "side": [_instance(mu, variant), _instance(sigma, variant)]}
+            "side": [_instance(mu, mistake), _instance(sigma, mistake)]}
 
 
-def estimate(seed: int = 0, variant=None, scale=(1.0, 1.0), n_pairs: int = N_PAIRS) -> dict:
+def estimate(seed: int = 0, mistake=None, scale=(1.0, 1.0), n_pairs: int = N_PAIRS) -> dict:
     r"""Score-function estimate of $(\partial_\mu, \partial_\sigma)\, \mathbb{E}_{\mathcal{N}(\mu, \sigma^2)} f$ (default point).
 
-    ``variant``: a wrong twin's estimator; ``scale``: multiplies each component of the per-draw estimator (a
+    ``mistake``: a wrong twin's estimator; ``scale``: multiplies each component of the per-draw estimator (a
     deliberately wrong estimator, for the power tests).  Returns dict ``mean``, ``se``, ``exact`` (``(2,)`` arrays).
     """
     mu_, sg, cf = gradients.MU, gradients.SIGMA, gradients.COEFFS
@@ -150,13 +150,13 @@ def estimate(seed: int = 0, variant=None, scale=(1.0, 1.0), n_pairs: int = N_PAI
 
     def terms(eps):
         t = gradients.score_function_terms(eps, mu_, sg, cf, baseline=b)
-        if variant == "score_sign":
+        if mistake == "score_sign":
             t[:, 0] = -t[:, 0]
-        elif variant == "no_log":  # f * grad q = f * q * grad log q
+        elif mistake == "no_log":  # f * grad q = f * q * grad log q
             from scipy.stats import norm
 
             t = t * norm.pdf(mu_ + sg * eps, mu_, sg)[:, None]
-        elif variant == "dlog_dvariance":  # d log q / d sigma^2 = (d log q / d sigma) / (2 sigma)
+        elif mistake == "dlog_dvariance":  # d log q / d sigma^2 = (d log q / d sigma) / (2 sigma)
             t[:, 1] = t[:, 1] / (2 * sg)
         return t * k
 
@@ -164,9 +164,9 @@ def estimate(seed: int = 0, variant=None, scale=(1.0, 1.0), n_pairs: int = N_PAI
     return {"mean": mean, "se": se, "exact": gradients.exact_gradient(mu_, sg, cf)}
 
 
-def check_with(seed: int = 0, variant=None, scale=(1.0, 1.0)) -> NumericResult:
+def check_with(seed: int = 0, mistake=None, scale=(1.0, 1.0)) -> NumericResult:
     """The numeric check, optionally on a twin's or a scaled estimator (see :func:`estimate`)."""
-    g = estimate(seed, variant, scale)
+    g = estimate(seed, mistake, scale)
     oks, tols, parts = gradients.judge(g["mean"], g["se"], g["exact"], "score-function")
     ok_norm = gradients.densities_normalized()
     msg = (f"{'; '.join(parts)} [{N_PAIRS} antithetic pairs, baseline from {N_PILOT} pilot draws]; q and the noise "
@@ -174,8 +174,8 @@ def check_with(seed: int = 0, variant=None, scale=(1.0, 1.0)) -> NumericResult:
     return NumericResult(all(oks) and ok_norm, float(g["mean"][1]), float(g["se"][1]), float(g["exact"][1]), tols[1], msg)
 
 
-def _check(seed, variant):
-    return check_with(seed, variant)
+def _check(seed, mistake):
+    return check_with(seed, mistake)
 
 
 IDENTITY = make_rule_identity(NAME, TITLE, SOURCE, _build, _check, TWINS)

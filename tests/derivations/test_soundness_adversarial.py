@@ -38,7 +38,7 @@ def _alarm(signum, frame):  # pragma: no cover - only on a hang
     raise ProofTimeout(f"proof took more than {PROOF_TIMEOUT_S} s")
 
 
-def _not_checked(seed, variant):
+def _not_checked(seed, mistake):
     return NumericResult(False, 0.0, 0.0, 0.0, 0.0, "numeric check not run (adversarial chain)")
 
 
@@ -47,7 +47,7 @@ def prove_case(cs, route: str):
     key = (cs.id, route)
     if key not in _RESULTS:
         maker = {"core": make_identity, "rules": make_rule_identity}[route]
-        ident = maker(f"adv_{cs.id}", cs.claim, "issue 19 adversarial suite", lambda variant: cs.build(),
+        ident = maker(f"adv_{cs.id}", cs.claim, "issue 19 adversarial suite", lambda mistake: cs.build(),
                       _not_checked, {})
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(PROOF_TIMEOUT_S)
@@ -134,7 +134,7 @@ def test_tampered_rule_declared_given_is_shown():
     """A student may declare a (tampered) rule taken as given: then the chain may be certified, but only with the
     rule shown in the theorem box (``taken_as_given``), never silently."""
     ident = make_identity("adv_given_half_px", "L_K <= log p(x) - log 2", "issue 19 adversarial suite",
-                          lambda variant: _iwae_upper(evid(x) / 2, sp.log(evid(x) / 2), declare_given=True),
+                          lambda mistake: _iwae_upper(evid(x) / 2, sp.log(evid(x) / 2), declare_given=True),
                           _not_checked, {})
     res = ident.prove()
     if res.ok:
