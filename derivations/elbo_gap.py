@@ -90,14 +90,16 @@ def _general_steps(mistake) -> list:
     }[mistake]
     shown = {None: ELBO + KL_POST, "kl_sign": ELBO - KL_POST}.get(mistake)
     return [
-        Step(sp.log(evid(x)), r"The log-evidence, $p(x) = \int p(x, z)\,dz$."),
+        Step(sp.log(evid(x)), r"The log-evidence, $p(x) = \int p(x, z)\,dz$.", tex=r"\log p(x)"),
         Step(Expect(sp.log(evid(x)), z, Q), r"$\log p(x)$ does not depend on $z$ and $q$ is a density: "
-             r"$\mathbb{E}_q[c] = c$."),
+             r"$\mathbb{E}_q[c] = c$.", tex=r"\mathbb{E}_{q(z)}\left[\log p(x)\right]"),
         Step(Expect(sp.log(joint(x, z) / post(z, x)), z, Q), r"Bayes' rule $p(z \mid x) = p(x, z) / p(x)$, "
-             r"for every $z$."),
+             r"for every $z$.", tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{p(z \mid x)}\right]"),
         Step(Expect(sp.log(joint(x, z) / Q) + sp.log(Q / post(z, x)), z, Q),
-             r"Multiply and divide by $q(z) > 0$ inside the log."),
-        Step(elbo + kl, r"Linearity of $\mathbb{E}_q$."),
+             r"Multiply and divide by $q(z) > 0$ inside the log.",
+             tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)} + \log \frac{q(z)}{p(z \mid x)}\right]"),
+        Step(elbo + kl, r"Linearity of $\mathbb{E}_q$.",
+             tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right] + \mathbb{E}_{q(z)}\left[\log \frac{q(z)}{p(z \mid x)}\right]"),
         Step(last, r"The definitions: $\mathcal{L}(q) = \mathbb{E}_q \log \frac{p(x, z)}{q(z)}$ and "
              r"$\mathrm{KL}(q \| p) = \mathbb{E}_q \log \frac{q}{p}$ (Kullback & Leibler, 1951).", display=shown),
     ]

@@ -137,6 +137,23 @@ class Identity:
         return self._get().get("kind", "instance")
 
     @property
+    def statement_tex(self) -> str:
+        """The statement as the author wrote it in LaTeX (read back and proved equal to :attr:`statement`)."""
+        return self._get().get("statement_tex", "")
+
+    @property
+    def names(self) -> dict:
+        """Literal LaTeX -> SymPy object: the named quantities the written lines use (see
+        :mod:`derivations.latex`); the display symbols of :mod:`derivations.notation` are always known."""
+        return self._get().get("names", {})
+
+    @property
+    def symbols(self) -> dict:
+        """LaTeX of a symbol -> what it means, for the symbols this identity introduces (the notation page
+        defines the shared ones); the theorem box lists them before the derivation uses them."""
+        return self._get().get("symbols", {})
+
+    @property
     def steps(self) -> list:
         """The main derivation: ``list[Step]``."""
         return self._get()["steps"]
@@ -149,7 +166,8 @@ class Identity:
     @property
     def derivations(self) -> list:
         """All derivations, main first (``Derivation("main", steps, title, kind)``)."""
-        main = Derivation("main", self.steps, self._get().get("title", ""), self.kind)
+        main = Derivation("main", self.steps, self._get().get("title", ""), self.kind,
+                          names=self._get().get("main_names"))
         return [main] + list(self.side)
 
     @property
@@ -170,7 +188,15 @@ class Identity:
                 res = prove_chain(der.steps, der.label, rules=rules)
                 if not res.ok:
                     return res
-            return self._prove_statement(rules)
+            res = self._prove_statement(rules)
+            if not res.ok:
+                return res
+            from derivations.latex import written_problems
+
+            problems = written_problems(self)
+            if problems:
+                return ProofResult(False, None, "written lines: " + "; ".join(problems), "written")
+            return res
         except Exception as exc:  # a SymPy crash is a failed proof, reported, not a traceback
             return ProofResult(False, None, f"proof raised {type(exc).__name__}: {exc}")
 

@@ -54,6 +54,7 @@ a line that does not parse raises :class:`LatexReadError` naming the column and 
 """
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -156,10 +157,28 @@ class LatexReadError(ValueError):
 # Scanner: characters -> tokens (commands folded: \mathbb{E} -> EXPECT, \mathrm{KL} -> KL, \left dropped)
 # ---------------------------------------------------------------------------------------------------------
 
+#: the literal LaTeX of the named quantities of the line being read (longest first), see :class:`Reader`
+_NAMES: contextvars.ContextVar = contextvars.ContextVar("latex_reader_names", default=())
+_NAMED = "__named_{}__"
+
+
 class _Scanner:
-    def __init__(self, text: str):
+    def __init__(self, text: str, names: tuple = ()):
         self.text, self.i, self.out = text, 0, []
         self.groups: list = []  # open brackets: (char, is_call)
+        self.names = names
+
+    def named(self, pos) -> bool:
+        """A named quantity of the reader's table written exactly here: one NAME token."""
+        for k, key in self.names:
+            if self.text.startswith(key, pos):
+                end = pos + len(key)
+                if key[-1].isalpha() and end < len(self.text) and self.text[end].isalpha():
+                    continue  # 'v' is not the start of 'var'
+                self.i = end
+                self.tok("NAME", _NAMED.format(k), pos)
+                return True
+        return False
 
     def tok(self, type_, value, pos):
         self.out.append(Token(type_, value, start_pos=pos, line=1, column=pos + 1))
@@ -204,6 +223,8 @@ class _Scanner:
         t = self.text
         while self.i < len(t):
             c, pos = t[self.i], self.i
+            if self.names and not c.isspace() and self.named(pos):
+                continue
             if c.isspace():
                 self.i += 1
             elif c.isdigit() or (c == "." and self.i + 1 < len(t) and t[self.i + 1].isdigit()):
@@ -384,7 +405,7 @@ class _TokenLexer(Lexer):
         pass
 
     def lex(self, data):
-        yield from _Scanner(data).scan()
+        yield from _Scanner(data, _NAMES.get()).scan()
 
 
 _PARSER = None
@@ -397,8 +418,11 @@ def _parser() -> Lark:
     return _PARSER
 
 
-def parse_tree(text: str) -> Tree:
-    """The lark parse tree of one line (raises :class:`LatexReadError`)."""
+def parse_tree(text: str, names: tuple = ()) -> Tree:
+    """The lark parse tree of one line (raises :class:`LatexReadError`).
+
+    ``names``: ``((k, literal LaTeX), ...)``, longest first: each literal is read as one token ``__named_k__``."""
+    token = _NAMES.set(tuple(names))
     try:
         return _parser().parse(text)
     except LatexReadError:
@@ -419,6 +443,8 @@ def parse_tree(text: str) -> Tree:
     except UnexpectedInput as exc:  # pragma: no cover - the scanner raises first
         col = getattr(exc, "column", None)
         raise LatexReadError(f"unreadable at column {col}: {exc}", col, None, text) from None
+    finally:
+        _NAMES.reset(token)
 
 
 _COMMAND_TOKENS = {"GREEK", "FUNC", "FRAC", "SQRT", "SUM", "INT", "NABLA", "PARTIAL", "INFTY", "SIM", "TOP"}
@@ -484,13 +510,27 @@ class Reader:
 
     Args:
         assume: symbol name -> SymPy assumptions (``{"sigma": {"positive": True}}``), from ``% assume:`` lines.
+        names: the named quantities of an identity, literal LaTeX -> SymPy object, e.g.
+            ``{r"\mathcal{L}(q)": ELBO, r"m_\star": M_STAR}``: wherever the literal is written (exactly, as a
+            whole), the line holds that object.  This is how a line writes a quantity the identity defines
+            (its ``definitions`` give the engine its meaning) instead of spelling the definition out.
+        symbols: SymPy symbols the lines must share with the identity's expressions: a letter the reader
+            would make ``Symbol(name, real=True)`` is this symbol instead when the names agree (``v`` ->
+            the identity's positive ``v``).
     Attributes:
         densities: ``(letter, name, params, n_vars, n_cond)`` -> list of applications seen (to resolve bare
             ``KL(q \| p)`` letters and to build the model's rules).
     """
 
     assume: dict = field(default_factory=dict)
+    names: dict = field(default_factory=dict)
+    symbols: dict = field(default_factory=dict)
     densities: dict = field(default_factory=dict)
+
+    def _name_table(self) -> tuple:
+        keys = sorted(self.names, key=len, reverse=True)
+        self._named = {_NAMED.format(i): self.names[k] for i, k in enumerate(keys)}
+        return tuple(enumerate(keys))
 
     # -- symbols -------------------------------------------------------------------------------------------
     def symbol(self, name: str, bound: dict | None = None):
@@ -498,6 +538,8 @@ class Reader:
             return bound[name]
         if name == "pi":
             return sp.pi  # pi(z) as a density is read from the letter, before this
+        if name in self.symbols:
+            return self.symbols[name]
         opts = self.assume.get(name)
         if opts is None:
             if name in SIZE_LETTERS:
@@ -508,7 +550,7 @@ class Reader:
 
     # -- entry points --------------------------------------------------------------------------------------
     def read(self, text: str, keep_kl: bool = True):
-        tree = parse_tree(text)
+        tree = parse_tree(text, self._name_table() if self.names else ())
         self._text = text
         if tree.data == "relation":
             lhs, rel, rhs = tree.children
@@ -560,6 +602,8 @@ class Reader:
     def t_name(self, n, b):
         if n.children[0].value == "__euler__":
             return sp.E
+        if str(n.children[0].value) in getattr(self, "_named", {}):
+            return self._named[str(n.children[0].value)]
         return self.symbol(str(n.children[0].value), b)
 
     def t_number(self, n, b):

@@ -90,6 +90,10 @@ class Step:
         display: optional compact form shown instead of ``expr`` (a SymPy expression over display symbols,
             an unevaluated form); :meth:`Identity.prove` checks it equals ``expr`` after substituting the
             identity's definitions, so what is shown is what was checked.
+        tex: the line as a lecturer writes it (LaTeX in the course's notation, the expression after the
+            relation; for the first step the starting expression).  It is what every page, notebook and
+            scene shows, and :func:`derivations.latex.written_problems` reads it back with
+            :mod:`derivations.latex_reader` and proves it equal to ``expr`` (part of :meth:`Identity.prove`).
         given: a step *taken as given* -- a hypothesis of the theorem such as EM's M-step gain -- as a sentence
             (Markdown with ``$...$``).  Its link is not checked; the identity lists it in the theorem box under
             "taken as given", so the reader sees exactly what the proof assumes.
@@ -102,6 +106,7 @@ class Step:
     var: Optional[sp.Symbol] = None
     display: Optional[sp.Basic] = None
     given: Optional[str] = None
+    tex: Optional[str] = None
 
     @property
     def shown(self) -> sp.Basic:
@@ -145,12 +150,15 @@ class Derivation:
         title: one line for the book's heading (Markdown with ``$...$``); defaults to the label.
         kind: ``"general"`` (proves the statement as stated), ``"instance"`` (the same chain on a worked
             model, every symbol a number or closed form) or ``"lemma"`` (a fact used by another chain).
+        names: literal LaTeX -> SymPy object, the named quantities this derivation's ``Step.tex`` lines write
+            beyond the identity's ``names`` (e.g. ``{r"q(z)": q_inst(z)}`` on a worked instance).
     """
 
     label: str
     steps: list
     title: str = ""
     kind: str = "lemma"
+    names: Optional[dict] = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
