@@ -224,11 +224,11 @@ class Identity:
         return self.check_fn(seed)
 
     def latex(self) -> str:
-        r"""``sympy.latex(self.statement)``, in the author's term order when the statement fixes one
-        (an unevaluated sum, e.g. $\operatorname{tr}\Sigma + \mu^\top\mu - D - \log\det\Sigma$)."""
-        from derivations.steps import latex_as_written
+        r"""The statement as written (:func:`derivations.latex.statement_tex`: ``statement_tex``, read back and
+        proved equal to :attr:`statement`; SymPy's printing when an identity has none)."""
+        from derivations.latex import statement_tex
 
-        return latex_as_written(self.statement)
+        return statement_tex(self)
 
     def statement_latex(self) -> str:
         r"""The statement with its hypotheses, e.g. ``\log E[y] \ge E[\log y] \quad (y > 0)``."""

@@ -23,7 +23,7 @@ from typing import Optional
 import sympy as sp
 
 __all__ = ["visible_width", "step_tex", "statement_tex", "relation_tex", "names_of", "reader_for", "read_line",
-           "written_problems", "split_terms", "break_tex", "chain_tex", "chain_lines", "RELATIONS",
+           "written_problems", "split_terms", "split_relation", "break_tex", "chain_tex", "chain_lines", "RELATIONS",
            "NOTATION_NAMES"]
 
 #: relation of a step to the previous line, in LaTeX
@@ -247,6 +247,36 @@ def split_terms(tex: str) -> list:
     return [t for t in terms if t]
 
 
+_REL = re.compile(r"(\\geq?|\\leq?|=)(?![a-zA-Z])")
+
+
+def split_relation(tex: str) -> tuple:
+    """``(lhs, relation, rhs)`` of a written relation at its first top-level ``=``, ``\\ge`` or ``\\le``;
+    ``(tex, None, "")`` when there is none."""
+    depth, i = 0, 0
+    while i < len(tex):
+        if tex.startswith(r"\left", i) and not tex[i + 5:i + 6].isalpha():
+            depth, i = depth + 1, i + 5
+            continue
+        if tex.startswith(r"\right", i) and not tex[i + 6:i + 7].isalpha():
+            depth, i = depth - 1, i + 6
+            continue
+        m = _REL.match(tex, i)
+        if depth == 0 and m:
+            return tex[:i].strip(), m.group(1), tex[m.end():].strip()
+        c = tex[i]
+        if c == "\\":
+            j = i + 1
+            while j < len(tex) and tex[j].isalpha():
+                j += 1
+            i = max(j, i + 2)
+            continue
+        depth += c in "{(["
+        depth -= c in "})]"
+        i += 1
+    return tex, None, ""
+
+
 def break_tex(tex: str, budget: int, first_prefix: str = "") -> list:
     """``tex`` as lines of at most ``budget`` visible characters, broken at its top-level terms (greedy); a
     single term wider than ``budget`` stays whole.  ``first_prefix`` (a relation) starts the first line."""
@@ -300,6 +330,6 @@ def chain_tex(der, budget: Optional[int] = None, tags: bool = True) -> str:
     out = []
     for row, idx in chain_lines(der, budget):
         out.append(row + (rf" && \text{{({idx})}}" if tags and idx else ""))
-    if len(out) == 1 and not out[0].lstrip().startswith("&"):
+    if len(out) == 1 and "&" not in out[0]:
         return out[0]
     return r"\begin{aligned}" + r" \\ ".join(out) + r"\end{aligned}"

@@ -1,8 +1,10 @@
-"""Formulas on screen: ``sympy.latex`` of the statements proved in ``derivations`` (STYLE.md §2).
+"""Formulas on screen: the statements proved in ``derivations``, as their authors wrote them (STYLE.md §2).
 
 ``statement(name)`` looks the identity up with ``derivations.get_identity(name)`` (the registry's names; an
-unknown name raises ``derivations.UnknownIdentityError`` listing the known ones) and typesets its proved
-statement, each display symbol of ``derivations.notation`` in its term's color (``vizlab.palette``).
+unknown name raises ``derivations.UnknownIdentityError`` listing the known ones) and typesets its statement as
+:func:`derivations.latex.statement_tex` gives it -- the same LaTeX as the book's page and notebook, read back and
+proved equal to the proved relational -- each display symbol of ``derivations.notation`` in its term's color
+(``vizlab.palette``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from manim import MathTex
 from vizlab.palette import FOREGROUND, TERM_COLORS
 from vizlab.style import FORMULA_SIZE
 
-__all__ = ["NOTATION_TERMS", "latex_of", "formula", "formula_colored", "term_tex_colors", "statement", "rhs"]
+__all__ = ["NOTATION_TERMS", "latex_of", "formula", "formula_colored", "term_tex_colors", "statement", "rhs", "scene_tex"]
 
 #: ``derivations.notation`` display symbol (by name) -> palette key, to color the terms of a statement.
 NOTATION_TERMS: dict[str, str] = {
@@ -64,15 +66,27 @@ def formula_colored(expr, max_width: float = 12.5, font_size: float = FORMULA_SI
     return _fit(m, max_width)
 
 
+def scene_tex(tex: str) -> str:
+    r"""The author's LaTeX without its sizing-only commands (``\left``, ``\right``, ``\,``), so a term reads as
+    the notation's symbol does and can take its color; what is shown is the same formula."""
+    import re
+
+    tex = re.sub(r"\\(?:left|right)(?![a-zA-Z])\s*", "", tex)
+    tex = re.sub(r"\\,", " ", tex)
+    return re.sub(r"\s+", " ", tex).strip()
+
+
 def statement(name: str, max_width: float = 12.5, font_size: float = FORMULA_SIZE, colored: bool = True) -> MathTex:
-    """MathTex of the proved statement of identity ``name`` (``sympy.latex``), terms colored by the palette.
+    """MathTex of the statement of identity ``name`` as written (:func:`derivations.latex.statement_tex`),
+    terms colored by the palette.
 
     Raises ``derivations.UnknownIdentityError`` (a ``KeyError``) if ``name`` is not registered.
     """
     from derivations import get_identity
+    from derivations.latex import statement_tex
 
     make = formula_colored if colored else formula
-    return make(get_identity(name).statement, max_width=max_width, font_size=font_size)
+    return make(scene_tex(statement_tex(get_identity(name))), max_width=max_width, font_size=font_size)
 
 
 def rhs(expr):

@@ -212,12 +212,14 @@ def _insert_downloads(app: Sphinx, doctree) -> None:
 _IDENTITY_BLOCK = re.compile(r"^(`{3,})\{elbo-identity\}\s+(\w+)\s*\n(?::part:\s*(\w+)\s*\n)?\s*\1\s*$", re.M)
 _NOTEBOOK_CODE = {
     "statement": (
-        "import sympy\nfrom IPython.display import Markdown, Math, display\n\nfrom derivations import get_identity\n\n"
-        'ident = get_identity("{name}")\ndisplay(Markdown(f"**{{ident.title}}**"), Math(sympy.latex(ident.statement)))'
+        "from IPython.display import Markdown, Math, display\n\nfrom derivations import get_identity\n"
+        "from derivations.latex import chain_tex, statement_tex\n\n"
+        'ident = get_identity("{name}")\ndisplay(Markdown(f"**{{ident.title}}**"), Math(statement_tex(ident)))'
     ),
     "derivation": (
-        "for derivation in ident.derivations:\n    display(Markdown(f\"**{{derivation.label}}**\"))\n"
-        "    for step in derivation.steps:\n        display(Math(sympy.latex(step.expr)))\n        print('   ', step.why)"
+        "for derivation in ident.derivations:  # the same LaTeX as the page: derivations.latex\n"
+        "    display(Markdown(f\"**{{derivation.title or derivation.label}}**\"), Math(chain_tex(derivation)))\n"
+        "    for i, step in enumerate(derivation.steps):\n        display(Markdown(f'({{i}}) {{step.why}}'))"
     ),
     "verification": (
         "print(ident.prove().message)\nprint(ident.check(seed=0).message)\nfor twin in ident.wrong_twins:\n"

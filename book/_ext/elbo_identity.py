@@ -9,11 +9,12 @@ Usage in a chapter (MyST)::
 Parts:
 
 * ``statement`` -- the theorem box: the title (MyST, math allowed), what exactly was proved (``Identity.scope``),
-  the statement (``sympy.latex`` of the proved relational, labelled ``eq-<name>``), the source; then the worked
-  instance's model (``Identity.model``) when the registry states one.
-* ``derivation`` -- every derivation of the identity (general chain, worked instance, lemmas), each step displayed
-  as the registry shows it (``Step.display`` when present, else the checked expression) with its justification
-  (MyST, so ``$math$`` renders).
+  the statement as the author wrote it (``Identity.statement_tex``, read back and proved equal to the proved
+  relational; labelled ``eq-<name>``), the symbols it introduces (``Identity.symbols``), what it takes as given,
+  the source; then the worked instance's model (``Identity.model``) when the registry states one.
+* ``derivation`` -- every derivation of the identity (general chain, worked instance, lemmas), each as one
+  ``aligned`` chain of the author's lines (``Step.tex``, via :mod:`derivations.latex`, the one module that turns an
+  identity into LaTeX), relation signs aligned, each line tagged (1), (2), ... and justified in words below.
 * ``verification`` -- ``prove()``, ``check(seed=0)`` and every wrong twin, run by
   :func:`derivations.report.evaluate` while the page is read.  A failed proof, a failed check or a twin that is
   not rejected is a build warning, so ``-W`` stops the build.  The whole part is folded into one dropdown,
@@ -25,8 +26,8 @@ The statement's *Source:* line cites the bibliography: each work named in ``Iden
 Everything is generated as MyST text and parsed by the page's own parser, so the HTML and the LaTeX/PDF builders
 render it natively (theorem boxes, numbered equations, admonitions, tables).
 
-Long display lines are broken at their top-level terms (``aligned``): a form for wide columns and, when it differs,
-a narrower one shown on phones only (CSS ``elbo-eq-wide`` / ``elbo-eq-narrow``).
+Long lines are broken at their top-level terms (:func:`derivations.latex.break_tex`): a form for wide columns and,
+when it differs, a narrower one shown on phones only (CSS ``elbo-eq-wide`` / ``elbo-eq-narrow``).
 """
 
 from __future__ import annotations
@@ -59,179 +60,11 @@ KIND_TITLES = {
 
 
 # ------------------------------------------------------------------------------------------- line widths
-_FRAC = re.compile(r"\\(?:d|t)?frac\{([^{}]*)\}\{([^{}]*)\}")
-_ZERO_WIDTH = re.compile(
-    r"\\(?:left|right|big|Big|bigg|Bigg|mathrm|mathbb|mathcal|mathbf|operatorname|displaystyle|textstyle|limits|"
-    r"nolimits|text|mathit|boldsymbol)\b"
-)
-
-
 def visible_width(tex: str) -> int:
-    """A rough count of the characters a LaTeX line shows (fractions count their wider part, commands one)."""
-    s = tex
-    for _ in range(20):  # innermost fractions first
-        s, n = _FRAC.subn(lambda m: max(m.group(1), m.group(2), key=len), s)
-        if not n:
-            break
-    s = _ZERO_WIDTH.sub("", s)
-    s = re.sub(r"\\(?:quad|qquad)", "xx", s)
-    s = re.sub(r"\\[,;:! ]", "", s)
-    s = re.sub(r"\\[A-Za-z]+", "x", s)
-    s = re.sub(r"[_^]\{([^{}]*)\}", lambda m: m.group(1)[: max(1, len(m.group(1)) * 2 // 3)], s)  # scripts are small
-    s = re.sub(r"[{}^_&]", "", s)
-    s = re.sub(r"\s+", "", s)
-    return len(s)
+    """A rough count of the characters a LaTeX line shows (:func:`derivations.latex.visible_width`)."""
+    from derivations.latex import visible_width as width
 
-
-def _latex(expr) -> str:
-    import sympy
-
-    return expr if isinstance(expr, str) else sympy.latex(expr)
-
-
-def _signed_terms(expr) -> list[str] | None:
-    """The top-level terms of a SymPy sum as LaTeX with their signs, in the order ``sympy.latex`` prints them."""
-    import sympy
-    from sympy.printing.latex import LatexPrinter
-
-    if isinstance(expr, str) or not isinstance(expr, sympy.Add):
-        return None
-    printer = LatexPrinter()
-    out = []
-    for i, term in enumerate(printer._as_ordered_terms(expr)):
-        negative = term.could_extract_minus_sign()
-        body = printer._print(-term if negative else term)
-        if isinstance(-term if negative else term, sympy.Add):
-            body = rf"\left({body}\right)"
-        out.append(("- " if negative else ("" if i == 0 else "+ ")) + body)
-    return out
-
-
-def _pack(prefix: str, terms: list[str], budget: int) -> list[str]:
-    """Greedy: terms into lines of at most ``budget`` visible characters; the first line starts with ``prefix``."""
-    lines, current = [], prefix
-    for term in terms:
-        candidate = f"{current} {term}".strip()
-        if current.strip() and current != prefix and visible_width(candidate) > budget:
-            lines.append(current)
-            current = term
-        else:
-            current = candidate
-    lines.append(current)
-    return lines
-
-
-_INNER = "ELBOINNERSUM"
-
-
-def _exploded(term: str) -> list[str]:
-    r"""A signed term ``- \left(a + b\right)`` as the pieces ``- \Big( a``, ``+ b \Big)`` (same text, breakable)."""
-    m = re.fullmatch(r"([-+]?\s*)\\left\((.*)\\right\)", term.strip(), re.S)
-    if not m:
-        return [term]
-    inner = m.group(2)
-    cuts, depth, out, start = [], 0, [], 0
-    for i, ch in enumerate(inner):
-        depth += ch in "{(["
-        depth -= ch in "})]"
-        if depth < 0:
-            return [term]  # the outer parentheses do not enclose the whole term
-        if depth == 0 and ch in "+-" and i > 0 and inner[i - 1] == " ":
-            cuts.append(i)
-    for cut in cuts + [len(inner)]:
-        out.append(inner[start:cut].strip())
-        start = cut
-    out = [piece for piece in out if piece]
-    if len(out) < 2 or any("\\left" in piece and "\\right" not in piece for piece in out):
-        return [term]
-    out[0] = f"{m.group(1)}\\Big( {out[0]}".strip()
-    out[-1] = f"{out[-1]} \\Big)"
-    return out
-
-
-def _plain_product(expr) -> bool:
-    """A product without a sign or a denominator (its factors can be set one after the other, line by line)."""
-    import sympy
-
-    return (not expr.could_extract_minus_sign() and sympy.fraction(expr)[1] == 1
-            and all(not (f.is_Number) for f in expr.as_ordered_factors()))
-
-
-def _wrapped_terms(expr) -> list[str] | None:
-    r"""A sum inside a wrapper (``\lim``, ``\mathbb{E}[...]``, or both) as breakable pieces: the wrapper's opening
-    joined to the first term, its closing to the last, brackets as ``\Big[``/``\Big]`` (``\left``/``\right`` cannot
-    span the lines of an ``aligned`` block).  The text shown is the same expression; ``None`` if ``expr`` is not such
-    a wrapped sum."""
-    import sympy
-
-    if isinstance(expr, str) or isinstance(expr, sympy.Add) or not isinstance(expr, sympy.Basic):
-        return None
-    inner, node = None, expr
-    for _ in range(4):  # Limit(Expect(sum)) at most a few levels deep, always through the first argument
-        if not node.args:
-            return None
-        parent, node = node, node.args[0]
-        if isinstance(node, sympy.Add):
-            inner = node
-            break
-        if parent is expr and isinstance(expr, sympy.Integral) and isinstance(node, sympy.Mul) and _plain_product(node):
-            inner = node
-            break
-    if inner is None:
-        return None
-    placeholder = sympy.Symbol(_INNER)
-    wrapper = _latex(expr.xreplace({inner: placeholder}))
-    if wrapper.count(_INNER) != 1:
-        return None
-    pre, post = wrapper.split(_INNER)
-    if pre.endswith(r"\left[") and post.startswith(r"\right]"):
-        pre, post = pre[: -len(r"\left[")] + r"\Big[", r"\Big]" + post[len(r"\right]"):]
-    elif pre.endswith(r"\left(") and post.startswith(r"\right)"):
-        pre, post = pre[: -len(r"\left(")] + r"\Big(", r"\Big)" + post[len(r"\right)"):]
-    elif isinstance(inner, sympy.Mul):
-        if not re.fullmatch(r"\\,\s*d[A-Za-z\\{}]+", post.strip()):
-            return None  # an integral closes with its differential; anything else: keep the line whole
-    elif not post.strip():
-        pre, post = pre + r"\Big(", r"\Big)"  # the printer parenthesizes a sum under \lim; the placeholder is bare
-    else:
-        return None  # a wrapper closing in an unknown way: keep the line whole
-    if isinstance(inner, sympy.Mul):  # an integrand that is a product: its factors, joined by \cdot
-        from sympy.printing.latex import LatexPrinter
-        from sympy.printing.precedence import PRECEDENCE
-
-        printer = LatexPrinter()
-        factors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in inner.as_ordered_factors()]
-        pieces = [factors[0]] + [rf"\cdot {f}" for f in factors[1:]]
-    else:
-        pieces = [piece for term in _signed_terms(inner) for piece in _exploded(term)]
-    pieces[0] = f"{pre} {pieces[0]}".strip()
-    pieces[-1] = f"{pieces[-1]} {post}".strip()
-    return pieces
-
-
-def broken(lhs, rel: str | None, rhs, budget: int) -> str:
-    """``lhs rel rhs`` (``lhs`` may be ``None``: a continued line ``rel rhs``) as one line or an ``aligned`` block.
-
-    Breaks only at the top-level ``+``/``-`` of ``rhs`` (then of ``lhs``); a single term wider than ``budget``
-    stays whole.
-    """
-    left = "" if lhs is None else _latex(lhs)
-    rel_tex = "" if rel is None else rel
-    one = f"{left} {rel_tex} {_latex(rhs)}".strip()
-    if visible_width(one) <= budget:
-        return one
-    rhs_terms = _signed_terms(rhs) or _wrapped_terms(rhs) or [_latex(rhs)]
-    if lhs is not None and visible_width(left) > budget // 2:
-        lhs_terms = _signed_terms(lhs) or [left]
-        left_lines = _pack("", lhs_terms, budget)
-        head = [f"& {line}" for line in left_lines[:-1]] + [f"& {left_lines[-1]}"]
-        body = _pack(f"{rel_tex}", rhs_terms, budget)
-        lines = head + [f"& {body[0]}"] + [rf"& \quad {line}" for line in body[1:]]
-    else:
-        body = _pack("", rhs_terms, budget)
-        lines = [f"{left} & {rel_tex} {body[0]}".strip()] + [rf"& \quad {line}" for line in body[1:]]
-    tex = one if len(lines) == 1 else r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
-    return _fit(tex, max(visible_width(line) for line in lines), budget)
+    return width(tex)
 
 
 #: MathJax size switches and their scale, smallest last: a line that cannot be broken to fit is set smaller.
@@ -248,15 +81,38 @@ def _fit(tex: str, width: int, budget: int) -> str:
     return f"{{{SIZES[-1][0]} {tex}}}"
 
 
-def _statement_parts(statement):
-    import sympy
+def _widest(tex: str) -> int:
+    rows = re.split(r"\\\\", re.sub(r"\\(?:begin|end)\{aligned\}", "", tex))
+    return max(visible_width(re.sub(r"&&\s*\\text\{\([0-9]+\)\}", "", r)) for r in rows)
 
-    kinds = {sympy.Eq: "=", sympy.GreaterThan: r"\geq", sympy.LessThan: r"\leq",
-             sympy.StrictGreaterThan: ">", sympy.StrictLessThan: "<"}
-    rel = kinds.get(type(statement))
+
+def statement_display(ident, budget: int) -> str:
+    """The author's statement (:func:`derivations.latex.statement_tex`), broken at the top-level terms of its
+    right side to fit ``budget``."""
+    from derivations.latex import break_tex, split_relation, statement_tex
+
+    tex = statement_tex(ident)
+    if visible_width(tex) <= budget:
+        return tex
+    lhs, rel, rhs = split_relation(tex)
     if rel is None:
-        return None, None, statement
-    return statement.lhs, rel, statement.rhs
+        return _fit(tex, visible_width(tex), budget)
+    if visible_width(lhs) > budget // 2:
+        lines = [f"& {lhs}"] + [f"& {line}" if i == 0 else rf"& \quad {line}"
+                                 for i, line in enumerate(break_tex(rhs, budget - 2, first_prefix=rel))]
+    else:
+        body = break_tex(rhs, budget - visible_width(lhs), first_prefix=rel)
+        lines = [f"{lhs} & {body[0]}"] + [rf"& \quad {line}" for line in body[1:]]
+    out = lines[0] if len(lines) == 1 else r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
+    return _fit(out, _widest(out), budget)
+
+
+def chain_display(der, budget: int) -> str:
+    """A derivation as one ``aligned`` chain (:func:`derivations.latex.chain_tex`) fitted to ``budget``."""
+    from derivations.latex import chain_tex
+
+    tex = chain_tex(der, budget)
+    return _fit(tex, _widest(tex), budget + 5)  # the tags (1), (2) sit in the margin
 
 
 # ------------------------------------------------------------------------------------------ registry access
@@ -272,23 +128,6 @@ def _evaluation(name: str, stamp: str) -> dict:
     from derivations import report
 
     return report.evaluate(_identity(name), seed=0, twins=True)
-
-
-def _step_display(step):
-    """What a step shows: its display form (proved equal to the checked expression by D1's API) or the expr."""
-    display = getattr(step, "display", None)
-    return step.expr if display is None else display
-
-
-def _derivations(ident) -> list[tuple[str, str, list]]:
-    """``[(title, kind, steps)]``: the registry's derivations, main first, with a reader's title."""
-    out = []
-    for i, der in enumerate(getattr(ident, "derivations", None) or []):
-        kind = getattr(der, "kind", None) or ("general" if i == 0 else "lemma")
-        title = getattr(der, "title", None) or (
-            KIND_TITLES.get(kind, "The chain") if der.label == "main" else der.label.replace("_", " ").capitalize())
-        out.append((title, kind, list(der.steps)))
-    return out
 
 
 def _scope(ident) -> str:
@@ -378,16 +217,21 @@ def source_citations(source: str) -> tuple[str, list[str], list[str]]:
 
 # ------------------------------------------------------------------------------------------------ parts
 def statement_md(ident) -> str:
-    lhs, rel, rhs = _statement_parts(ident.statement)
-    wide = broken(lhs, rel, rhs, WIDE) if rel else _latex(ident.statement)
-    narrow = broken(lhs, rel, rhs, NARROW_IN_BOX) if rel else wide
+    wide = statement_display(ident, WIDE)
+    narrow = statement_display(ident, NARROW_IN_BOX)
     given = list(getattr(ident, "taken_as_given", []) or [])
     given_line = ("*Taken as given* (stated, not checked): " + "; ".join(given) + "."
                   if given else "*Taken as given:* nothing beyond the hypotheses; every step is checked.")
+    symbols = dict(getattr(ident, "symbols", {}) or {})
+    symbols_line = ("*Where* " + "; ".join(f"${tex}$ is {meaning}" for tex, meaning in symbols.items()) +
+                    " (the other symbols are those of the [notation page](../notation.md))."
+                    if symbols else "*Symbols:* those of the [notation page](../notation.md).")
     body = "\n".join([
         _scope(ident),
         "",
         _math(wide, narrow, label=f"eq-{ident.name}"),
+        symbols_line,
+        "",
         given_line,
         "",
         f"*Source:* {source_citations(ident.source)[0]}",
@@ -400,20 +244,22 @@ def statement_md(ident) -> str:
 
 
 def derivation_md(ident) -> str:
+    """Each derivation: its title, the sentence that starts it (step 0's justification), the chain as one
+    ``aligned`` block with the lines tagged (1), (2), ..., and the justifications of those lines in words."""
     parts = []
-    for title, kind, steps in _derivations(ident):
-        heading = KIND_TITLES.get(kind, kind.capitalize())
+    for der in ident.derivations:
+        title = der.title or (KIND_TITLES.get(der.kind, "The chain") if der.label == "main"
+                              else der.label.replace("_", " ").capitalize())
+        heading = KIND_TITLES.get(der.kind, der.kind.capitalize())
         shown_title = title if title.lower().startswith(heading.lower()) else f"{heading}: {title}"
         parts.append(_fence("container", f"**{shown_title}**", arg="elbo-derivation-title"))
-        for i, step in enumerate(steps):
-            shown = _step_display(step)
-            rel = None if i == 0 else RELATIONS.get(getattr(step, "rel", "="), "=")
-            wide = broken(None, rel, shown, WIDE)
-            narrow = broken(None, rel, shown, NARROW)
-            parts.append(_math(wide, narrow))
-            why = str(getattr(step, "why", "")).strip()
-            if why:
-                parts.append(_fence("container", f"({i}) {why}", arg="elbo-why"))
+        first_why = str(der.steps[0].why).strip()
+        if first_why:
+            parts.append(_fence("container", first_why, arg="elbo-why elbo-why-start"))
+        parts.append(_math(chain_display(der, WIDE), chain_display(der, NARROW)))
+        whys = [f"({i}) {str(step.why).strip()}" for i, step in enumerate(der.steps) if i and str(step.why).strip()]
+        if whys:
+            parts.append(_fence("container", "\n\n".join(whys), arg="elbo-why"))
     return "\n".join(parts)
 
 

@@ -51,14 +51,21 @@ def test_tick_decimals_show_the_step_exactly(step, places):
 
 
 def test_statement_renders_the_registered_statement():
-    """The formula on screen is sympy.latex of the registry's statement, looked up by its registry name."""
+    """The formula on screen is the statement as written (derivations.latex.statement_tex, the page's LaTeX),
+    looked up by its registry name; the same formula once \\left/\\right and thin spaces are dropped."""
     from derivations import get_identity
+    from derivations.latex import statement_tex
 
     for name in ("elbo_gap", "jensen"):
         tex = formulas.statement(name, colored=False).get_tex_string()
-        assert tex == sympy.latex(get_identity(name).statement)
+        assert tex == formulas.scene_tex(statement_tex(get_identity(name)))
     colored = formulas.statement("elbo_gap")  # split into colored parts, same source
-    assert "".join(colored.tex_strings).replace(" ", "") == sympy.latex(get_identity("elbo_gap").statement).replace(" ", "")
+    written = formulas.scene_tex(statement_tex(get_identity("elbo_gap")))
+    assert "".join(colored.tex_strings).replace(" ", "") == written.replace(" ", "")
+
+
+def test_scene_tex_drops_only_sizing():
+    assert formulas.scene_tex(r"\mathrm{KL}\left(q(z) \,\|\, p(z)\right)") == r"\mathrm{KL}(q(z) \| p(z))"
 
 
 def test_unknown_identity_is_an_error():
