@@ -277,10 +277,58 @@ def split_relation(tex: str) -> tuple:
     return tex, None, ""
 
 
+def _matching_right(tex: str, i: int) -> int:
+    """Index just past the ``\\right<delim>`` that closes the ``\\left`` at ``i``; -1 if none."""
+    depth, j = 0, i
+    while j < len(tex):
+        if tex.startswith(r"\left", j) and not tex[j + 5:j + 6].isalpha():
+            depth += 1
+            j += 5
+            continue
+        if tex.startswith(r"\right", j) and not tex[j + 6:j + 7].isalpha():
+            depth -= 1
+            j += 6
+            if depth == 0:
+                return j + (2 if tex[j:j + 1] == "\\" else 1)
+            continue
+        j += 1
+    return -1
+
+
+def explode(term: str) -> list:
+    r"""A term ``pre \left[ a + b \right] post`` whose bracket holds a sum, as the pieces
+    ``pre \Big[ a``, ``+ b \Big] post`` (the same formula; ``\left``/``\right`` cannot span the rows of an
+    ``aligned`` block); ``[term]`` when it has no such bracket."""
+    i = term.find(r"\left")
+    while i != -1:
+        end = _matching_right(term, i)
+        if end == -1:
+            return [term]
+        open_d = term[i + 5:i + 6] if term[i + 5:i + 6] != "\\" else term[i + 5:i + 7]
+        close_start = term.rfind(r"\right", i, end)
+        close_d = term[close_start + 6:end]
+        inner = term[i + 5 + len(open_d):close_start]
+        parts = split_terms(inner)
+        if len(parts) > 1 and close_d != ".":
+            pre, post = term[:i], term[end:]
+            big = {"(": "(", "[": "[", r"\{": r"\{", "|": "|"}
+            if open_d not in big:
+                return [term]
+            size = r"\Bigg" if r"\frac" in inner else r"\Big"  # as tall as a fraction inside
+            parts[0] = f"{pre}{size}{open_d} {parts[0]}"
+            parts[-1] = f"{parts[-1]} {size}{close_d}{post}"
+            return parts
+        i = term.find(r"\left", end)
+    return [term]
+
+
 def break_tex(tex: str, budget: int, first_prefix: str = "") -> list:
-    """``tex`` as lines of at most ``budget`` visible characters, broken at its top-level terms (greedy); a
-    single term wider than ``budget`` stays whole.  ``first_prefix`` (a relation) starts the first line."""
-    terms = split_terms(tex)
+    """``tex`` as lines of at most ``budget`` visible characters, broken at its top-level terms (greedy), a
+    term too wide for a line broken inside its outer bracket (:func:`explode`); a piece wider than ``budget``
+    stays whole.  ``first_prefix`` (a relation) starts the first line."""
+    terms = []
+    for t in split_terms(tex):
+        terms.extend(explode(t) if visible_width(t) > budget else [t])
     lines, cur = [], first_prefix
     for t in terms:
         cand = f"{cur} {t}".strip()
@@ -324,12 +372,18 @@ def chain_lines(der, budget: Optional[int] = None) -> list:
     return rows
 
 
-def chain_tex(der, budget: Optional[int] = None, tags: bool = True) -> str:
+def chain_tex(der, budget: Optional[int] = None, tags: bool = True, over: bool = False) -> str:
     r"""One ``aligned`` chain of a derivation; the row of step ``i >= 1`` tagged ``(i)`` when ``tags`` (the
-    justification of step 0, the starting expression, is the sentence before the chain)."""
+    justification of step 0, the starting expression, is the sentence before the chain).  ``over``: the number
+    set above the relation sign instead (:math:`\overset{(1)}{=}`), for a narrow column."""
     out = []
-    for row, idx in chain_lines(der, budget):
-        out.append(row + (rf" && \text{{({idx})}}" if tags and idx else ""))
+    for row, idx in chain_lines(der, budget if not over else (budget or 0) - 2 or None):
+        if over and idx:
+            rel = relation_tex(der.steps[idx].rel)
+            row = row.replace(f"& {rel} ", rf"& \overset{{({idx})}}{{{rel}}} ", 1)
+            out.append(row)
+        else:
+            out.append(row + (rf" && \text{{({idx})}}" if tags and idx else ""))
     if len(out) == 1 and "&" not in out[0]:
         return out[0]
     return r"\begin{aligned}" + r" \\ ".join(out) + r"\end{aligned}"

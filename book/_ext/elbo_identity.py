@@ -111,8 +111,9 @@ def chain_display(der, budget: int) -> str:
     """A derivation as one ``aligned`` chain (:func:`derivations.latex.chain_tex`) fitted to ``budget``."""
     from derivations.latex import chain_tex
 
-    tex = chain_tex(der, budget)
-    return _fit(tex, _widest(tex), budget + 5)  # the tags (1), (2) sit in the margin
+    narrow = budget < WIDE
+    tex = chain_tex(der, budget, over=narrow)  # on a phone the step's number sits over its relation sign
+    return _fit(tex, _widest(tex), budget if narrow else budget + 5)  # wide: the tags (1), (2) sit in the margin
 
 
 # ------------------------------------------------------------------------------------------ registry access
@@ -326,18 +327,14 @@ def verification_md(ident, evaluation: dict) -> tuple[str, list[str]]:
             ok = twin["proof_rejected"] and twin["check_rejected"]
             if not ok:
                 problems.append(f"wrong twin {twin['name']} was not rejected")
-            # the table shows the twin's own name; the identity's prefix (``name~``) is said once above it, so a
-            # long name does not overflow the PDF's narrow column
-            short = twin["name"].split("~", 1)[-1]
+            # a twin is shown by its mistake, in words and math; its registry key stays in the code
             rows.append(
-                f"* - `{_md_escape_code(short)}`\n  - {twin['mistake']}\n"
+                f"* - {twin['mistake']}\n"
                 f"  - {'rejected' if twin['proof_rejected'] else '**accepted**'}\n"
                 f"  - {'rejected' if twin['check_rejected'] else '**accepted**'}")
-        table = "* - twin\n  - the mistake\n  - proof\n  - check\n" + "\n".join(rows)
-        prefixes = sorted({t["name"].split("~", 1)[0] + "~" for t in twins if "~" in t["name"]})
-        named = f", registered as `{_md_escape_code(prefixes[0])}NAME`" if len(prefixes) == 1 else ""
+        table = "* - the mistake (a wrong twin)\n  - proof\n  - check\n" + "\n".join(rows)
         out.append(f"The wrong twins -- plausible mistakes -- each run through the same `prove()` and `check()` "
-                   f"({len(twins)} twin{'s' if len(twins) != 1 else ''}{named}, all must be rejected):\n")
+                   f"({len(twins)} twin{'s' if len(twins) != 1 else ''}, all must be rejected):\n")
         out.append(_fence("list-table", table, {"header-rows": "1", "class": "elbo-twins", "widths": "auto"}))
     return "\n".join(out), problems
 
