@@ -10,7 +10,7 @@ It does three build-time jobs that a page cannot do for itself:
    or its poster frame (PDF), ``:alt:`` text and a caption; a visible note when the scene is not rendered yet.
    ``{elbo-notation}`` — the symbol table of ``derivations/notation.py`` with general-index entries.
    ``{elbo-identity}`` (``elbo_identity.py``) — the statement, derivations and verification of an identity.
-   Under each chapter's title: links to its notebook, the PDF, the general index and the proof index; after the
+   Under each chapter's title: links to its notebook, the PDF, the general index and the list of theorems; after the
    build every chapter is written as ``_downloads/notebooks/<name>.ipynb``.
 3. Offline reading — sphinx-thebe's inline script, which names a CDN, is dropped from every page.
 4. Input fingerprints — executed pages read the registry, the palette and ``training/results``. Jupyter
@@ -198,7 +198,7 @@ def _insert_downloads(app: Sphinx, doctree) -> None:
         f'<a class="elbo-download-ipynb" href="{root}/{NOTEBOOK_DIR}/{name}.ipynb" download>this chapter as a notebook (.ipynb)</a>'
         f' · <a class="elbo-download-pdf" href="{root}/{PDF_NAME}">the book as a PDF</a>'
         f' · <a class="elbo-link-index" href="{root}/genindex.html">index</a>'
-        f' · <a class="elbo-link-proofs" href="{root}/prf-prf.html">proof index</a></p>'
+        f' · <a class="elbo-link-proofs" href="{root}/theorems.html">the theorems</a></p>'
     )
     only = addnodes.only(expr="html")
     only += nodes.raw("", links, format="html")

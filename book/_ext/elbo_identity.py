@@ -376,8 +376,28 @@ class ElboIdentity(SphinxDirective):
         return [container]
 
 
+class ElboTheorems(SphinxDirective):
+    """``{elbo-theorems}``: every theorem of the registry in story order, by its title (words and math) with its
+    statement as written, each linked to its chapter's theorem box (the book's list of theorems; Sphinx's proof
+    index would list internal labels)."""
+
+    def run(self) -> list[nodes.Node]:
+        from derivations.registry import REGISTRY
+
+        for path in sorted(_DERIVATIONS.rglob("*.py")):
+            self.env.note_dependency(str(path))
+        parts = []
+        for name, ident in REGISTRY.items():
+            parts.append(f"{{prf:ref}}`thm-{name}`: {ident.title}\n")
+            parts.append(_math(statement_display(ident, WIDE), statement_display(ident, NARROW)))
+        container = nodes.container(classes=["elbo-theorems"])
+        container += self.parse_text_to_nodes("\n".join(parts), allow_section_headings=False)
+        return [container]
+
+
 def setup(app) -> dict:
     app.add_directive("elbo-identity", ElboIdentity)
+    app.add_directive("elbo-theorems", ElboTheorems)
     app.connect("doctree-read", break_inline_math)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 

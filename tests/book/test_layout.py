@@ -5,7 +5,7 @@
 * no displayed derivation line is wider than the column at 1366 px; no two consecutive lines are identical;
 * figures, videos and tables are numbered and captioned, images have real alt text;
 * every chapter links its notebook (a valid .ipynb), the PDF (a real PDF) and the general index; the intro
-  links every chapter and the proof index; the general index lists the notation page's terms.
+  links every chapter and the list of theorems; the general index lists the notation page's terms.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def test_every_chapter_links_its_notebook_the_pdf_and_the_index(built_book: Path
         assert "{elbo-identity}" not in json.dumps(notebook), f"{rel}: the notebook still holds the book's directive"
         assert _get(base + links["elbo-download-pdf"])[:5] == b"%PDF-", f"{rel}: the PDF link is not a PDF"
         assert b'id="index"' in _get(base + links["elbo-link-index"]), f"{rel}: the index link is not the general index"
-        assert b"Proof" in _get(base + links["elbo-link-proofs"]), rel
+        assert b"The theorems" in _get(base + links["elbo-link-proofs"]), rel
 
 
 def test_intro_links_every_chapter_and_the_indices(built_book: Path):
@@ -212,7 +212,7 @@ def test_intro_links_every_chapter_and_the_indices(built_book: Path):
     for page in _chapters(built_book):
         rel = page.relative_to(built_book).as_posix()
         assert f'href="{rel}' in intro, f"the intro does not link {rel}"
-    assert 'href="genindex.html"' in intro and 'href="prf-prf.html"' in intro and 'href="elbo-lab.pdf"' in intro
+    assert 'href="genindex.html"' in intro and 'href="theorems.html"' in intro and 'href="elbo-lab.pdf"' in intro
 
 
 def test_general_index_lists_the_notation_terms(built_book: Path):
