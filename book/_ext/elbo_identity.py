@@ -72,8 +72,11 @@ SIZES = ((r"\small", 0.88), (r"\scriptsize", 0.7))  # smaller is unreadable on a
 
 
 def _fit(tex: str, width: int, budget: int) -> str:
-    """``tex`` as is when ``width`` fits ``budget``, else in the largest size switch that makes it fit."""
-    if width <= budget:
+    """``tex`` as is when ``width`` fits ``budget``, else in the largest size switch that makes it fit.
+
+    An ``aligned`` block in a size group is refused by LaTeX's ``split`` (the PDF): the wide form, which the PDF
+    shows, keeps it as is (its rows are broken to fit already); only the phone-only narrow form is resized."""
+    if width <= budget or (r"\begin{aligned}" in tex and budget >= WIDE):
         return tex
     for switch, scale in SIZES:  # the estimate runs low on long single terms: keep a margin
         if width * scale <= 0.95 * budget:

@@ -155,3 +155,36 @@ def test_collapse_chapter_shows_the_numbers_of_the_beta_sweep(built_book: Path):
         assert f"{p['rate']['value']:.2f}" in text and f"{p['elbo']['value']:.2f}" in text, p["name"]
     figures = re.findall(r'<img[^>]*alt="([^"]+)"', text)
     assert len(figures) >= 4 and all(len(alt) > 80 for alt in figures), figures
+
+
+def _ext(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BOOK / "_ext" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _math_sources(html: str) -> str:
+    """The TeX sources of a page's display math, whitespace removed (MathJax typesets them in the browser)."""
+    return re.sub(r"\s+", "", unescape(html))
+
+
+@pytest.mark.parametrize("name", _identity_chapters())
+def test_page_shows_the_written_lines(built_book: Path, name: str):
+    """The page shows the author's LaTeX, through derivations.latex: the statement and every chain as written."""
+    from derivations import get_identity
+
+    ext = _ext("elbo_identity")
+    ident = get_identity(name)
+    html = _math_sources((built_book / "chapters" / f"{name}.html").read_text())
+    shown = [ext.statement_display(ident, ext.WIDE)] + [ext.chain_display(d, ext.WIDE) for d in ident.derivations]
+    for tex in shown:
+        assert re.sub(r"\s+", "", tex) in html, f"{name}: the page does not show {tex[:80]}..."
+
+
+def test_notebooks_render_through_derivations_latex(built_book: Path):
+    notebook = json.loads((built_book / "_downloads" / "notebooks" / "elbo_gap.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    assert "from derivations.latex import chain_tex, statement_tex" in code and "sympy.latex(" not in code
