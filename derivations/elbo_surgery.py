@@ -56,9 +56,7 @@ QUAD_TOL = 1e-6
 N_OBS, K_STATES = 2, 2
 
 NAME = "elbo_surgery"
-TITLE = (r"ELBO surgery: the average KL to the prior is the marginal KL plus the index-code mutual information, "
-         r"$\frac{1}{N} \sum_{n=1}^{N} \mathrm{KL}\left(q(z \mid x_n) \,\|\, p(z)\right) = "
-         r"\mathrm{KL}\left(q_{\mathrm{agg}}(z) \,\|\, p(z)\right) + \mathbb{I}_q[n, z]$")
+TITLE = "ELBO surgery: the average KL to the prior is the marginal KL plus the index-code mutual information"
 SOURCE = ("Hoffman & Johnson, 'ELBO surgery: yet another way to carve up the variational evidence lower bound', "
           "NIPS 2016 AABI workshop (eqs. 2, 17, 18; Table 1); Isachenko, Deep Generative Models, Lecture 5, "
           "'ELBO surgery', 'Optimal VAE prior'")
@@ -85,16 +83,17 @@ LOGVAR = 2 * np.log(np.array([[0.3, 0.2], [0.25, 0.4], [0.3, 0.3], [0.2, 0.35]])
 #: the symbols this identity introduces beyond the notation page (the theorem box lists them first)
 SYMBOLS = {
     r"x_n": r"the $n$-th of the $N$ data points, $n = 1, \dots, N$",
-    r"q_{\mathrm{agg}}(z)": r"the aggregated posterior $\frac{1}{N} \sum_{n=1}^{N} q(z \mid x_n)$",
     r"\mathbb{I}_q[n, z]": (r"the index-code mutual information: the mutual information of the index $n$ "
                             r"(uniform on $1, \dots, N$) and the code $z \sim q(z \mid x_n)$"),
     r"R_n": r"the reconstruction term of the $n$-th data point, $\mathbb{E}_{q(z \mid x_n)}\left[\log p(x_n \mid z)\right]$",
     r"r_n(z)": r"the other encoders' sum, $\sum_{m \ne n} q(z \mid x_m) = N q_{\mathrm{agg}}(z) - q(z \mid x_n)$",
+    r"K": r"in the instance, the number of states of the discrete latent $z \in \{1, \dots, K\}$",
     r"q_{nk}": r"in the instance, the encoder's probability $q(z = k \mid x_n) = c_{nk} / (c_{n1} + c_{n2})$",
     r"p_k": r"in the instance, the prior's probability $p(z = k) = a_k / (a_1 + a_2)$",
     r"\bar{q}_k": r"in the instance, the aggregated posterior $q_{\mathrm{agg}}(k) = \frac{1}{2}(q_{1k} + q_{2k})$",
     r"r_{nk}": r"in the instance, the posterior of the index, $q(n \mid z = k) = q_{nk} / (2 \bar{q}_k)$",
-    r"c_{nk}, a_k": r"in the instance, positive numbers (unnormalized probabilities)",
+    r"c_{nk}": r"in the instance, positive numbers: the encoder's unnormalized probabilities",
+    r"a_k": r"in the instance, positive numbers: the prior's unnormalized probabilities",
 }
 
 # ---------------------------------------------------------------------------------------------------------

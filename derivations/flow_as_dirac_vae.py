@@ -67,8 +67,7 @@ N_SAMPLES = 4_000
 BIAS_ALLOWANCE = 1e-4  # |L_sigma - log p(x)| = O(sigma^2) = 1e-6 times a curvature constant
 
 NAME = "flow_as_dirac_vae"
-TITLE = (r"A normalizing flow is a VAE with a Dirac encoder and decoder: "
-         r"$\lim_{\sigma \to 0} \mathcal{L}_\sigma(x) = \log p(f(x)) + \log|\det J_f(x)| = \log p(x)$")
+TITLE = "A normalizing flow is a VAE with a Dirac encoder and decoder"
 SOURCE = ("Isachenko, Deep Generative Models, Lecture 5, 'Normalizing flow as VAE' (theorem, proof), "
           "'VAE vs Normalizing flows'")
 TWINS = {
@@ -89,7 +88,8 @@ MODEL = (r"Worked instances ($D = 1$): the affine flow $f(x) = ax + c$, $a > 0$,
 
 #: the symbols the lines use beyond the notation page (the theorem box lists them first)
 SYMBOLS = {
-    r"f, g": r"the flow $z = f(x)$ and its inverse $x = g(z)$, $f = g^{-1}$, invertible maps of $\mathbb{R}^D$",
+    r"f": r"the flow, an invertible map of $\mathbb{R}^D$: $z = f(x)$",
+    r"g": r"the flow's inverse, $x = g(z)$, $f = g^{-1}$",
     r"J_f(x)": r"the Jacobian of $f$ at $x$; $J = J_f(g(z))$",
     r"\sigma": r"the scale of the encoder's and the decoder's noise, $\sigma > 0$, taken to $0$",
     r"\epsilon": r"the encoder's noise, $\epsilon \sim \mathcal{N}(0, I_D)$, $z = f(x) + \sigma\epsilon$",
@@ -106,7 +106,8 @@ SYMBOLS = {
     r"r_J(\epsilon)": (r"the Taylor remainder $\left(\log|\det J_f(g(z))| - \log|\det J_f(x)|\right) / \sigma$ "
                        r"(bounded)"),
     r"r_p(\epsilon)": r"the Taylor remainder $\left(\log p(z) - \log p(f(x))\right) / \sigma$ (bounded)",
-    r"a, c": r"in the affine instance, $f(x) = ax + c$ with $a > 0$",
+    r"a": r"in the affine instance, the slope of $f(x) = ax + c$, $a > 0$",
+    r"c": r"in the affine instance, the offset of $f(x) = ax + c$",
 }
 #: the ``fixed_decoder_cov`` twin's decoder
 SYMBOLS_FIXED = {**SYMBOLS,
