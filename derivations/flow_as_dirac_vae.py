@@ -67,13 +67,16 @@ N_SAMPLES = 4_000
 BIAS_ALLOWANCE = 1e-4  # |L_sigma - log p(x)| = O(sigma^2) = 1e-6 times a curvature constant
 
 NAME = "flow_as_dirac_vae"
-TITLE = "A normalizing flow is a VAE with Dirac encoder and decoder"
+TITLE = "A normalizing flow is a VAE with a Dirac encoder and decoder"
 SOURCE = ("Isachenko, Deep Generative Models, Lecture 5, 'Normalizing flow as VAE' (theorem, proof), "
           "'VAE vs Normalizing flows'")
 TWINS = {
-    "no_logdet": "lim ELBO = log p(f(x))  (log |det J_f| dropped)",
-    "logdet_sign": "lim ELBO = log p(f(x)) - log |det J_f(x)|  (the Jacobian of the wrong direction)",
-    "fixed_decoder_cov": "decoder covariance sigma^2 I, not sigma^2 (J^T J)^{-1}, gives the flow's log p(x)",
+    "no_logdet": (r"a flow without its log-determinant: $\lim_{\sigma \to 0} \mathcal{L}_\sigma(x) = "
+                  r"\log p(f(x))$"),
+    "logdet_sign": (r"the Jacobian of the wrong direction: $\lim_{\sigma \to 0} \mathcal{L}_\sigma(x) = "
+                    r"\log p(f(x)) - \log|\det J_f(x)|$"),
+    "fixed_decoder_cov": (r"the decoder's covariance not shrunk with the flow: $\sigma^2 I_D$ instead of "
+                          r"$\sigma^2 (J^\top J)^{-1}$, claimed to give the flow's $\log p(x)$"),
 }
 SCOPE = (r"for every dimension $D \ge 1$, every invertible $f: \mathbb{R}^D \to \mathbb{R}^D$ ($x = g(z)$, $f = g^{-1}$) "
          r"with $f, g$ twice continuously differentiable with bounded derivatives, and every prior with "
@@ -82,6 +85,35 @@ SCOPE = (r"for every dimension $D \ge 1$, every invertible $f: \mathbb{R}^D \to 
 MODEL = (r"Worked instances ($D = 1$): the affine flow $f(x) = ax + c$, $a > 0$, prior $p(z) = \mathcal{N}(0, 1)$ "
          r"(so $x = g(z) = (z - c)/a$); and $f(x) = \log x$ on $x > 0$ (so $x = e^z$ is log-normal).  Numeric "
          r"check: two affine coupling layers on $\mathbb{R}^2$ at $x = (0.3, -0.8)$.")
+
+#: the symbols the lines use beyond the notation page (the theorem box lists them first)
+SYMBOLS = {
+    r"f": r"the flow, an invertible map of $\mathbb{R}^D$: $z = f(x)$",
+    r"g": r"the flow's inverse, $x = g(z)$, $f = g^{-1}$",
+    r"J_f(x)": r"the Jacobian of $f$ at $x$; $J = J_f(g(z))$",
+    r"\sigma": r"the scale of the encoder's and the decoder's noise, $\sigma > 0$, taken to $0$",
+    r"\epsilon": r"the encoder's noise, $\epsilon \sim \mathcal{N}(0, I_D)$, $z = f(x) + \sigma\epsilon$",
+    r"q_\sigma(z \mid x)": r"the encoder $\mathcal{N}(z; f(x), \sigma^2 I_D)$",
+    r"p_\sigma(x \mid z)": r"the decoder $\mathcal{N}(x; g(z), \sigma^2 (J^\top J)^{-1})$",
+    r"\log q_\sigma(z \mid x)": (r"at $z = f(x) + \sigma\epsilon$: $-\frac{D}{2} \log 2\pi - D \log \sigma - "
+                                 r"\frac{1}{2} \|\epsilon\|^2$"),
+    r"\log p_\sigma(x \mid z)": (r"$-\frac{D}{2} \log 2\pi - \frac{1}{2} \log\det\left(\sigma^2 (J^\top J)^{-1}"
+                                 r"\right) - \frac{1}{2\sigma^2} \left\|J (x - g(z))\right\|^2$"),
+    r"\mathcal{L}_\sigma(x)": (r"the ELBO of this VAE, $\mathbb{E}_{q_\sigma(z \mid x)}\left[\log p_\sigma(x \mid z) "
+                              r"+ \log p(z) - \log q_\sigma(z \mid x)\right]$"),
+    r"\rho(\epsilon)": (r"the Taylor remainder of the decoder's mean, $J (x - g(z)) / \sigma = -\epsilon + "
+                         r"\sigma \rho(\epsilon)$ (bounded)"),
+    r"r_J(\epsilon)": (r"the Taylor remainder $\left(\log|\det J_f(g(z))| - \log|\det J_f(x)|\right) / \sigma$ "
+                       r"(bounded)"),
+    r"r_p(\epsilon)": r"the Taylor remainder $\left(\log p(z) - \log p(f(x))\right) / \sigma$ (bounded)",
+    r"a": r"in the affine instance, the slope of $f(x) = ax + c$, $a > 0$",
+    r"c": r"in the affine instance, the offset of $f(x) = ax + c$",
+}
+#: the ``fixed_decoder_cov`` twin's decoder
+SYMBOLS_FIXED = {**SYMBOLS,
+                 r"p_\sigma(x \mid z)": r"the twin's decoder $\mathcal{N}(x; g(z), \sigma^2 I_D)$",
+                 r"\log p_\sigma(x \mid z)": (r"$-\frac{D}{2} \log 2\pi - \frac{1}{2} \log\det\left(\sigma^2 I_D\right) - "
+                                              r"\frac{1}{2\sigma^2} \left\|x - g(z)\right\|^2$")}
 
 x = sp.Symbol("x", real=True)
 a = sp.Symbol("a", positive=True)
@@ -126,29 +158,55 @@ def _general(mistake):
              LOG_PX: LOG_PF + LOG_DET_JF}
     half_log_2pi = D * sp.log(2 * sp.pi) / 2
     # $\log p_\sigma(x \mid z) + \log p(z) - \log q_\sigma(z \mid x)$ at $z = f(x) + \sigma\epsilon$
-    h0 = (-half_log_2pi - LOGDET_DEC / 2 - DEC_Q / 2) + LOGP_Z - (-half_log_2pi - D * sp.log(sigma) - NORM_EPS / 2)
-    dec = sp.Add(-half_log_2pi, -LOGDET_DEC / 2, -DEC_Q / 2, evaluate=False)
-    enc = sp.Add(-half_log_2pi, -D * sp.log(sigma), -NORM_EPS / 2, evaluate=False)
-    h0_shown = sp.Add(dec, LOGP_Z, sp.Mul(-1, enc, evaluate=False), evaluate=False)
+    dec = -half_log_2pi - LOGDET_DEC / 2 - DEC_Q / 2
+    enc = -half_log_2pi - D * sp.log(sigma) - NORM_EPS / 2
+    h0 = dec + LOGP_Z - enc
     lim = lambda e: sp.Limit(Expect(e, epsv, phi(epsv)), sigma, 0)  # noqa: E731
     h1 = LOGP_Z - (DEC_Q - NORM_EPS) / 2 + (0 if fixed else LDJ_Z)
     end = {"no_logdet": LOG_PF, "logdet_sign": LOG_PF - LOG_DET_JF}.get(mistake, LOG_PF + LOG_DET_JF)
+    dq = _DEC_Q_FIXED if fixed else _DEC_Q
+    lim_t = lambda body: rf"\lim_{{\sigma \to 0}} \mathbb{{E}}_{{\epsilon \sim {_EPS_LAW}}}\left[{body}\right]"  # noqa: E731
+    line2 = (r"\log p(f(x)) + \sigma r_p(\epsilon) - \frac{1}{2}\left(\|J_f(x)^{-1}\epsilon\|^2 - \|\epsilon\|^2\right) "
+             r"- \frac{\sigma}{2} \epsilon^\top \rho(\epsilon)" if fixed else
+             r"\log p(f(x)) + \log|\det J_f(x)| + \sigma \left(r_p(\epsilon) + r_J(\epsilon) + \epsilon^\top \rho(\epsilon)"
+             r"\right) - \frac{\sigma^2}{2} \|\rho(\epsilon)\|^2")
+    end_t = {"no_logdet": r"\log p(f(x))", "logdet_sign": r"\log p(f(x)) - \log|\det J_f(x)|"}.get(
+        mistake, r"\log p(f(x)) + \log|\det J_f(x)|")
     steps = [
-        Step(lim(h0), display=lim(h0_shown), why=r"The ELBO $\mathcal{L}_\sigma(x)$ with $z = f(x) + \sigma\epsilon$: the Gaussian log-densities "
-                      r"of the decoder $\mathcal{N}(g(z), \sigma^2 (J^\top J)^{-1})$, the prior and the encoder "
-                      r"$\mathcal{N}(f(x), \sigma^2 I_D)$, for $D$ dimensions."),
+        Step(lim(h0), why=r"The ELBO $\mathcal{L}_\sigma(x)$ with $z = f(x) + \sigma\epsilon$: the Gaussian log-densities "
+                          r"of the decoder $\mathcal{N}(g(z), \sigma^2 (J^\top J)^{-1})$, the prior and the encoder "
+                          r"$\mathcal{N}(f(x), \sigma^2 I_D)$, for $D$ dimensions.",
+             tex=lim_t(r"\log p_\sigma(x \mid z) + \log p(z) - \log q_\sigma(z \mid x)")),
         Step(lim(h1), r"The normalizers cancel for every $D$: $\log\det(\sigma^2 (J^\top J)^{-1}) = 2D \log\sigma "
                       r"- 2 \log|\det J|$ ($\det cA = c^D \det A$, $\det A^{-1} = 1/\det A$): the CoV + Bayes step "
-                      r"of the lecture."),
+                      r"of the lecture.",
+             tex=lim_t(r"\log p(z) - \frac{1}{2}\left(" + dq + r" - \|\epsilon\|^2\right)"
+                       + ("" if fixed else r" + \log|\det J_f(g(z))|"))),
         Step(lim(sp.expand(h1.xreplace(rules))),
              r"First-order Taylor expansions: $g(f(x) + \sigma\epsilon) = x + \sigma J_f(x)^{-1}\epsilon + O(\sigma^2)$, "
-             r"so $J(x - g(z))/\sigma = -\epsilon + \sigma\rho(\epsilon)$; $\log|\det J_f|$ and $\log p$ are $C^1$."),
+             r"so $J(x - g(z))/\sigma = -\epsilon + \sigma\rho(\epsilon)$; $\log|\det J_f|$ and $\log p$ are $C^1$.",
+             tex=lim_t(line2)),
         Step(end, r"Dominated convergence moves the limit inside $\mathbb{E}_\epsilon$; every $O(\sigma)$ term "
-                  r"vanishes and $\mathbb{E}_\epsilon 1 = 1$ (the Dirac delta property of the lecture)."),
-        Step(LOG_PX, r"Change of variables: $p(x) = p(f(x))\, |\det J_f(x)|$ (Isachenko, Deep Generative Models, Lecture 5, 'Normalizing flow as VAE')."),
+                  r"vanishes and $\mathbb{E}_\epsilon 1 = 1$ (the Dirac delta property of the lecture).", tex=end_t),
+        Step(LOG_PX, r"Change of variables: $p(x) = p(f(x))\, |\det J_f(x)|$ (Isachenko, Deep Generative Models, "
+                     r"Lecture 5, 'Normalizing flow as VAE').", tex=r"\log p(x)"),
     ]
-    return steps, rules
+    names = {
+        r"\log p_\sigma(x \mid z)": dec, r"\log q_\sigma(z \mid x)": enc,
+        r"\mathcal{L}_\sigma(x)": Expect(h0, epsv, phi(epsv)), _EPS_LAW: phi(epsv),
+        dq: DEC_Q, r"\log p(z)": LOGP_Z, r"\|\epsilon\|^2": NORM_EPS, r"\log|\det J_f(g(z))|": LDJ_Z,
+        r"\log p(f(x))": LOG_PF, r"\log|\det J_f(x)|": LOG_DET_JF, r"r_J(\epsilon)": R_J, r"r_p(\epsilon)": R_P,
+        r"\epsilon^\top \rho(\epsilon)": R_Q, r"\|\rho(\epsilon)\|^2": R_QQ, r"\|J_f(x)^{-1}\epsilon\|^2": NORM_JINV_EPS,
+        r"\log p(x)": LOG_PX,
+    }
+    return steps, rules, names
 
+
+#: the law of the encoder's noise as written, and the decoder's quadratic form (its covariance shrunk with the
+#: flow's Jacobian; the ``fixed_decoder_cov`` twin's is not)
+_EPS_LAW = r"\mathcal{N}(0, I_D)"
+_DEC_Q = r"\frac{1}{\sigma^2}\left\|J (x - g(z))\right\|^2"
+_DEC_Q_FIXED = r"\frac{1}{\sigma^2}\left\|x - g(z)\right\|^2"
 
 LOGN_LOG_X = RawSymbol(r"\log \mathcal{N}(\log x; 0, 1)", real=True)
 ABS_FPRIME = RawSymbol(r"|f'(x)|", positive=True)
@@ -165,30 +223,45 @@ def _instances():
     h = _ln(xp, sp.exp(zl), sigma**2 * sp.exp(2 * zl)) + _ln(zl, 0, 1) - _ln(zl, sp.log(xp), sigma**2)
     return [
         Derivation("instance_affine", [
-            Step(sp.Limit(E(integrand(Z)), sigma, 0), r"The Dirac-VAE ELBO of the affine flow as $\sigma \to 0$."),
-            Step(sp.Limit(sp.log(a) + log_pf - sigma**2 / 2, sigma, 0), r"Gaussian moments: the exact ELBO for every $\sigma$."),
-            Step(log_pf + sp.log(a), r"$\sigma \to 0$: $\log p(f(x)) + \log|\det J_f|$ with $J_f = a$."),
-            Step(_ln(x, -c / a, 1 / a**2), r"Change of variables: $x = (z - c)/a \sim \mathcal{N}(-c/a, 1/a^2)$."),
-        ], r"Worked instance: $D = 1$, $f(x) = ax + c$", "instance"),
+            Step(sp.Limit(E(integrand(Z)), sigma, 0), r"The Dirac-VAE ELBO of the affine flow as $\sigma \to 0$, "
+                 r"with $q_\sigma(z \mid x) = \mathcal{N}(z; ax + c, \sigma^2)$ and "
+                 r"$p_\sigma(x \mid z) = \mathcal{N}(x; (z - c)/a, \sigma^2/a^2)$.",
+                 tex=r"\lim_{\sigma \to 0} \mathcal{L}_\sigma(x)"),
+            Step(sp.Limit(sp.log(a) + log_pf - sigma**2 / 2, sigma, 0),
+                 r"Gaussian moments: the exact ELBO for every $\sigma$.",
+                 tex=r"\lim_{\sigma \to 0} \left(\log \mathcal{N}(ax + c; 0, 1) + \log a - \frac{\sigma^2}{2}\right)"),
+            Step(log_pf + sp.log(a), r"$\sigma \to 0$: $\log p(f(x)) + \log|\det J_f|$ with $J_f = a$.",
+                 tex=r"\log \mathcal{N}(ax + c; 0, 1) + \log a"),
+            Step(_ln(x, -c / a, 1 / a**2), r"Change of variables: $x = (z - c)/a \sim \mathcal{N}(-c/a, 1/a^2)$.",
+                 tex=r"\log \mathcal{N}\left(x; -\frac{c}{a}, \frac{1}{a^2}\right)"),
+        ], r"Worked instance: $D = 1$, $f(x) = ax + c$", "instance",
+            names={r"\mathcal{L}_\sigma(x)": E(integrand(Z))}),
         Derivation("decoder_bayes", [
             Step(_ln(x, (zz - c) / a, sigma**2 / a**2) - _ln(zz, a * x + c, sigma**2),
-                 r"$\log p_\sigma(x \mid z) - \log q_\sigma(z \mid x)$ for the affine flow."),
-            Step(sp.log(a), r"$= \log|\det J_f|$ for every $z$: CoV + Bayes."),
+                 r"$\log p_\sigma(x \mid z) - \log q_\sigma(z \mid x)$ for the affine flow.",
+                 tex=r"\log \mathcal{N}\left(x; \frac{z - c}{a}, \frac{\sigma^2}{a^2}\right) - "
+                     r"\log \mathcal{N}(z; ax + c, \sigma^2)"),
+            Step(sp.log(a), r"$= \log|\det J_f|$ for every $z$: CoV + Bayes.", tex=r"\log a"),
         ], r"Worked instance: decoder over encoder, pointwise", "instance"),
         Derivation("nonlinear_log", [
-            Step(sp.Limit(h, sigma, 0), r"$f(x) = \log x$: the limit of the ELBO integrand at $z = \log x + \sigma\epsilon$."),
+            Step(sp.Limit(h, sigma, 0), r"$f(x) = \log x$: the limit of the ELBO integrand at $z = \log x + \sigma\epsilon$.",
+                 tex=r"\lim_{\sigma \to 0} \left(\log \mathcal{N}\left(x; \exp z, \sigma^2 \exp 2z\right) + "
+                     r"\log \mathcal{N}(z; 0, 1) - \log \mathcal{N}(z; \log x, \sigma^2)\right)"),
             Step(_ln(sp.log(xp), 0, 1) - sp.log(xp), r"$\log p(f(x)) + \log|f'(x)|$, $f'(x) = 1/x$.",
-                 display=LOGN_LOG_X + sp.log(ABS_FPRIME)),
-            Step(-sp.log(xp) - sp.log(2 * sp.pi) / 2 - sp.log(xp) ** 2 / 2, r"CoV: $x = e^z$ is log-normal."),
-        ], r"Worked instance: $D = 1$, $f(x) = \log x$", "instance"),
+                 display=LOGN_LOG_X + sp.log(ABS_FPRIME), tex=r"\log \mathcal{N}(\log x; 0, 1) + \log \frac{1}{x}"),
+            Step(-sp.log(xp) - sp.log(2 * sp.pi) / 2 - sp.log(xp) ** 2 / 2, r"CoV: $x = e^z$ is log-normal.",
+                 tex=r"-\frac{1}{2} \log 2\pi - \frac{1}{2} (\log x)^2 - \log x"),
+        ], r"Worked instance: $D = 1$, $f(x) = \log x$", "instance", names={"z": zl}),
     ]
 
 
 def _build(mistake):
-    steps, rules = _general(mistake)
+    steps, rules, names = _general(mistake)
     xp = sp.Symbol("x", positive=True)
     defs = {LIM_ELBO: steps[0].expr, **rules, LOGN_LOG_X: _ln(sp.log(xp), 0, 1), ABS_FPRIME: 1 / xp}
     return {"statement": sp.Eq(LIM_ELBO, LOG_PX), "definitions": defs, "steps": steps, "kind": "general",
+            "statement_tex": r"\lim_{\sigma \to 0} \mathcal{L}_\sigma(x) = \log p(x)", "names": names,
+            "symbols": SYMBOLS_FIXED if mistake == "fixed_decoder_cov" else SYMBOLS,
             "title": r"General proof: every invertible $f$ on $\mathbb{R}^D$",
             "hypotheses": [r"x = g(z),\ f = g^{-1}", r"f, g \in C^2", r"\sigma > 0", DOMINATED_CONVERGENCE],
             "given": [r"the first-order Taylor expansions $\log|\det J_f(g(z))| = \log|\det J_f(x)| + \sigma r_J(\epsilon)$, "

@@ -29,6 +29,7 @@ any other density (``p(\epsilon)``,       an undefined positive density (:func:`
                                           (``x_n`` -> ``x[n]``), any other one is part of the name
                                           (``\sigma_0``); ``w^{(k)}`` is ``w_k``, a label, not a power
 ``\int \cdots \, dz``, ``\int_a^b``       ``Integral`` (over the real line when no limits are written)
+``\lim_{\sigma \to 0} \cdots``            ``Limit`` (from the right, SymPy's default; ``\to`` or ``\rightarrow``)
 ``\frac``, ``\sqrt``, ``^``, ``\log``,    SymPy arithmetic; ``\log`` and ``\exp`` without parentheses take
 ``\exp``, ``\cdot``, ``\times``           the whole product that follows (``\log 2\pi\sigma^2``)
 ``\nabla_\phi``, ``\frac{\partial}{       ``Derivative``
@@ -39,7 +40,7 @@ any other density (``p(\epsilon)``,       an undefined positive density (:func:`
 ========================================  =================================================================
 
 Not read yet (refused with the column and what to write, never guessed): named quantities (``\mathcal{L}``,
-``\mathbb{H}``, ``\mathbb{I}``: write their definitions), ``\prod``, ``\lim``, ``\approx``, norms, an expectation
+``\mathbb{H}``, ``\mathbb{I}``: write their definitions), ``\prod``, ``\approx``, norms, an expectation
 under a density of several variables (``\mathbb{E}_{p(x, z)}``), a sum without its bounds, an integral without
 its differential, multiple integrals.  ``\mathrm{e}`` is Euler's number; a plain ``e`` is a symbol.  Matrices are read but not checked:
 ``\det``, ``\operatorname{tr}``, ``\operatorname{diag}`` and ``a^\top b`` are opaque functions, so a step that
@@ -109,6 +110,7 @@ product: factor (MULOP? factor | DIV factor)*
        | INT ("_" arg "^" arg)? product    -> integral
        | NABLA "_" arg product             -> nabla
        | EXPECT ("_" arg)? product         -> expect
+       | LIM "_" arg product               -> limit
 
 ?postfix: primary
         | postfix "_" arg                  -> sub
@@ -136,12 +138,13 @@ product: factor (MULOP? factor | DIV factor)*
 arg: primary
    | "{" expr REL expr "}"                 -> arg_rel
    | "{" expr SIM expr "}"                 -> arg_sim
+   | "{" expr TO expr "}"                  -> arg_to
 
 arglist: args (BAR args)?
 args: expr ((COMMA | SEMI) expr)*
 
 %declare LETTER GREEK NAME NUMBER INFTY PARTIAL NORMAL TOP LABS RABS FRAC SQRT KL DBAR FUNC SUM INT NABLA EXPECT
-%declare PLUS MINUS MULOP DIV REL SIM BAR COMMA SEMI PRIME
+%declare PLUS MINUS MULOP DIV REL SIM BAR COMMA SEMI PRIME LIM TO
 """
 
 
@@ -361,7 +364,8 @@ class _Scanner:
             return
         simple = {"frac": "FRAC", "tfrac": "FRAC", "dfrac": "FRAC", "sqrt": "SQRT", "sum": "SUM", "int": "INT",
                   "nabla": "NABLA", "partial": "PARTIAL", "infty": "INFTY", "sim": "SIM", "cdot": "MULOP",
-                  "times": "MULOP", "top": "TOP", "intercal": "TOP", "KL": "KL"}
+                  "times": "MULOP", "top": "TOP", "intercal": "TOP", "KL": "KL", "lim": "LIM", "to": "TO",
+                  "rightarrow": "TO"}
         if name in simple:
             self.tok(simple[name], name, pos)
             return
@@ -447,7 +451,8 @@ def parse_tree(text: str, names: tuple = ()) -> Tree:
         _NAMES.reset(token)
 
 
-_COMMAND_TOKENS = {"GREEK", "FUNC", "FRAC", "SQRT", "SUM", "INT", "NABLA", "PARTIAL", "INFTY", "SIM", "TOP"}
+_COMMAND_TOKENS = {"GREEK", "FUNC", "FRAC", "SQRT", "SUM", "INT", "NABLA", "PARTIAL", "INFTY", "SIM", "TOP", "LIM",
+                   "TO"}
 
 
 def _shown(tok) -> str:
@@ -463,6 +468,19 @@ def _describe_terminal(name: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # KL: kept as a node while reading (to name a KL in the wrong direction), expanded for the engine
 # ---------------------------------------------------------------------------------------------------------
+
+def _is_product_call(node) -> bool:
+    """A ``call`` node that is a product, ``a (b + c)`` (the callee is no density, function or \\mathcal{N})."""
+    if not (isinstance(node, Tree) and node.data == "call"):
+        return False
+    callee = node.children[0]
+    if isinstance(callee, Tree) and callee.data in ("normal", "prime"):
+        return False
+    letter, subs = _callee_parts(callee)
+    if letter is None:
+        return True
+    return not (letter in DENSITY_LETTERS or letter in FUNCTION_LETTERS or (subs and letter in ("mu", "sigma")))
+
 
 class KL(sp.Function):
     r"""$\mathrm{KL}(P \,\|\, Q)$ of two densities of ``var``: ``KL(P, Q, var)``; :meth:`expectation` is
@@ -638,6 +656,9 @@ class Reader:
     def t_arg_sim(self, n, b):
         self.err(n, r"'\sim' is read only in the subscript of an expectation")
 
+    def t_arg_to(self, n, b):
+        self.err(n, r"'\to' is read only in the subscript of a limit, as in \lim_{\sigma \to 0}")
+
     def t_frac(self, n, b):
         num_node, den_node = n.children[1], n.children[2]
         num, den = self.conv(num_node, b), self.conv(den_node, b)
@@ -676,6 +697,10 @@ class Reader:
         label = _paren_label(exp_node)
         if label is not None:  # z^{(k)}: the k-th sample, a label like a subscript, not a power
             return self.t_sub(Tree("sub", [base_node, label]), b)
+        if _is_product_call(base_node):  # \frac{1}{2} (\log x)^2, c (a + b)^2: the power is the bracket's only
+            callee_node, arglist = base_node.children
+            factor = self._as_factor(self._arglist(arglist, b), base_node)
+            return self.conv(callee_node, b) * sp.Pow(factor, self.conv(exp_node, b))
         base = self.conv(base_node, b)
         if isinstance(base, (tuple, _Marker)):
             self.err(n, "a power of an operator")
@@ -803,6 +828,18 @@ class Reader:
         inner = {k: v for k, v in b.items() if k != var_name}
         body = self.conv(prod, inner)
         return sp.Integral(body, (var, lo, hi))
+
+    def t_limit(self, n, b):
+        _, sub, prod = n.children
+        if not (isinstance(sub, Tree) and sub.data == "arg_to"):
+            self.err(sub, r"write the variable and the point of a limit, as in \lim_{\sigma \to 0}")
+        v_node, _, pt_node = sub.children
+        var = self.conv(v_node, b)
+        if not isinstance(var, sp.Symbol):
+            self.err(v_node, "a limit's variable must be one letter")
+        point = self.conv(pt_node, b)
+        body, rest = self._greedy(prod, b)
+        return self._apply_rest(sp.Limit(body, var, point), rest, b)
 
     def t_expect(self, n, b):
         ch = n.children

@@ -52,13 +52,18 @@ N_VARIANCE = 50_000
 gradient_samples = gradients.gradient_samples
 
 NAME = "reparameterization_gradient"
-TITLE = "Reparameterization gradient: grad E_q f = E_eps grad f(mu + sigma eps)"
+TITLE = (r"The reparameterization gradient: $\nabla_\sigma \mathbb{E}_{q} f(z) = "
+         r"\mathbb{E}_{s(\epsilon)}\left[\nabla_\sigma f(\mu + \sigma\epsilon)\right]$")
 SOURCE = ("Gupta & Wang, 'ELBO and KL-divergence' (UCSD, 2018), eqs. (16)-(17); Isachenko, Deep Generative Models, "
           "Lecture 5, 'Reparametrization trick'; Prince, Understanding Deep Learning (2023), fig. 17.11")
 TWINS = {
-    "drop_dz_dsigma": "grad_sigma f(mu + sigma eps) = f'(z)  (the sigma-path's chain-rule factor eps dropped)",
-    "variance_as_scale": "z = mu + sigma^2 eps  (the variance used as the scale: mu + exp(logvar) * eps)",
-    "score_plus_path": "grad E_q f = E_eps grad f(g(eps)) + E_q(f grad log q)  (pathwise and score terms both kept)",
+    "drop_dz_dsigma": (r"the chain-rule factor dropped: $\nabla_\sigma f(\mu + \sigma\epsilon) = "
+                       r"f'(\mu + \sigma\epsilon)$, without $\partial z / \partial \sigma = \epsilon$"),
+    "variance_as_scale": (r"the variance used as the scale: $z = \mu + \sigma^2 \epsilon$ (the code's "
+                          r"$\mu + e^{\log \sigma^2} \epsilon$)"),
+    "score_plus_path": (r"the pathwise and the score-function terms both kept: "
+                        r"$\mathbb{E}_{s(\epsilon)}\left[\nabla_\sigma f(z)\right] + "
+                        r"\mathbb{E}_{q}\left[f(z) \nabla_\sigma \log q(z)\right]$"),
 }
 SCOPE = (r"for every location-scale family $q(z \mid \mu, \sigma) = \frac1\sigma s(\frac{z - \mu}{\sigma})$ (any base "
          r"density $s$, $\sigma > 0$) and every differentiable $f$, when differentiation under the integral sign "
@@ -84,25 +89,45 @@ def _general(phi, mistake):
     last = sp.diff(f(path), phi)
     if mistake == "drop_dz_dsigma" and phi == sigma:
         last = sp.diff(f(path), mu)  # f'(z): the factor dz/dsigma = eps forgotten
+    d = sp.latex(phi)  # \sigma or \mu
+    zt = r"\mu + \sigma^2\epsilon" if mistake == "variance_as_scale" else r"\mu + \sigma\epsilon"
+    factor = {(sigma, None): r"\, \epsilon", (sigma, "score_plus_path"): r"\, \epsilon",
+              (sigma, "variance_as_scale"): r"\, 2\sigma\epsilon"}.get((phi, mistake), "")
     steps = [
-        Step(sp.Derivative(Expect(f(z), z, qz), phi), rf"The gradient in ${sp.latex(phi)}$ of $\mathbb{{E}}_q f$, with "
-                                                      r"$q(z \mid \mu, \sigma) = \frac1\sigma s(\frac{z - \mu}{\sigma})$."),
+        Step(sp.Derivative(Expect(f(z), z, qz), phi), rf"The gradient in ${d}$ of $\mathbb{{E}}_q f$, with "
+                                                      r"$q(z \mid \mu, \sigma) = \frac1\sigma s(\frac{z - \mu}{\sigma})$.",
+             tex=rf"\nabla_{d} \mathbb{{E}}_{{q(z \mid \mu, \sigma)}}\left[f(z)\right]"),
         Step(sp.Derivative(Expect(f(path), eps, s(eps)), phi),
              r"Change of variables $z = \mu + \sigma\epsilon$, $dz = \sigma\, d\epsilon$: the law of the unconscious "
-             r"statistician (Isachenko, Lecture 5, 'LOTUS trick'); $\epsilon \sim s$ does not depend on $(\mu, \sigma)$."),
+             r"statistician (Isachenko, Lecture 5, 'LOTUS trick'); $\epsilon \sim s$ does not depend on $(\mu, \sigma)$.",
+             tex=rf"\nabla_{d} \mathbb{{E}}_{{s(\epsilon)}}\left[f({zt})\right]"),
         Step(Expect(inner, eps, s(eps)), r"Differentiate under the integral sign: the density $s(\epsilon)$ is "
-                                         r"free of the parameter (Gupta & Wang 2018, eq. 17)."),
-        Step(Expect(last, eps, s(eps)), rf"The chain rule: $\partial z / \partial {sp.latex(phi)} = "
+                                         r"free of the parameter (Gupta & Wang 2018, eq. 17).",
+             tex=rf"\mathbb{{E}}_{{s(\epsilon)}}\left[\nabla_{d} f({zt})\right]"),
+        Step(Expect(last, eps, s(eps)), rf"The chain rule: $\partial z / \partial {d} = "
                                         rf"{sp.latex(sp.diff(path, phi))}$.",
-             display=Expect(last.xreplace({sp.diff(f(path), mu): FPRIME(path)}), eps, s(eps))),
+             tex=rf"\mathbb{{E}}_{{s(\epsilon)}}\left[f'({zt}){factor}\right]"),
     ]
     if mistake == "score_plus_path":
         steps[-1] = Step(Expect(last, eps, s(eps)) + Expect(f(z) * sp.Derivative(sp.log(qz), phi), z, qz),
-                         r"Add the score-function term as well.")
+                         r"Add the score-function term as well.",
+                         tex=(rf"\mathbb{{E}}_{{s(\epsilon)}}\left[f'({zt}){factor}\right] + \mathbb{{E}}_{{q(z \mid \mu, "
+                              rf"\sigma)}}\left[f(z) \nabla_{d} \log q(z \mid \mu, \sigma)\right]"))
     return steps
 
 
+#: the instances' expectations as written: sympy.stats expectations (every Gaussian moment exact), which the
+#: reader cannot spell out, so the lines write them by name (the literal -> the SymPy object the engine checks)
+_E_Z = r"\mathbb{E}_{z \sim \mathcal{N}(\mu, \sigma^2)}\left[f(z)\right]"
+
+
+def _e_eps(body: str) -> str:
+    return rf"\mathbb{{E}}_{{\epsilon \sim \mathcal{{N}}(0, 1)}}\left[{body}\right]"
+
+
 def _instance(phi, mistake):
+    """The same chain on s = N(0, 1) and the cubic f, collapsed to three lines: the reparameterization and the
+    derivative inside in one link, then the Gaussian moments."""
     Zq = normal_rv("z", mu, sigma**2)
     e = normal_rv("epsilon", 0, 1)
     zeta = sp.Symbol("zeta", real=True)
@@ -112,12 +137,22 @@ def _instance(phi, mistake):
         inner = sp.diff(f_expr(zeta), zeta).subs(zeta, mu + sigma * e)  # f'(z) without dz/dsigma = eps
     exact = sp.diff(c[0] * mu + c[1] * (mu**2 + sigma**2) + c[2] * (mu**3 + 3 * mu * sigma**2), phi)
     name = sp.latex(phi)
+    zt = r"\mu + \sigma^2\epsilon" if mistake == "variance_as_scale" else r"\mu + \sigma\epsilon"
+    factor = "" if phi == mu or mistake == "drop_dz_dsigma" else (
+        r"\, 2\sigma\epsilon" if mistake == "variance_as_scale" else r"\, \epsilon")
+    inner_tex = _e_eps(rf"f'({zt}){factor}")
+    exact_tex = {mu: r"c_1 + 2 c_2 \mu + 3 c_3 \left(\mu^2 + \sigma^2\right)",
+                 sigma: r"2 c_2 \sigma + 6 c_3 \mu \sigma"}[phi]
+    names = {_E_Z: E(f_expr(Zq)), inner_tex: E(inner)}
     return Derivation(f"instance_{phi}", [
-        Step(sp.Derivative(E(f_expr(Zq)), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$, $q = \mathcal{{N}}(\mu, \sigma^2)$."),
-        Step(sp.Derivative(E(f_expr(mu + scale * e)), phi), r"LOTUS: $z = \mu + \sigma\epsilon$ with $\epsilon \sim \mathcal{N}(0, 1)$."),
-        Step(E(inner), r"Differentiate inside: the density of $\epsilon$ is free of the parameter."),
-        Step(exact, r"Gaussian moments (SymPy): the exact gradient."),
-    ], rf"Worked instance: $\epsilon \sim \mathcal{{N}}(0, 1)$, cubic $f$, $\phi = {name}$", "instance")
+        Step(sp.Derivative(E(f_expr(Zq)), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$, "
+             r"$q = \mathcal{N}(\mu, \sigma^2)$.", tex=rf"\nabla_{name} {_E_Z}"),
+        Step(E(inner), r"LOTUS with $z = \mu + \sigma\epsilon$, $\epsilon \sim \mathcal{N}(0, 1)$, then differentiate "
+             r"inside (the density of $\epsilon$ is free of the parameter) and apply the chain rule, "
+             r"$f'(z) = c_1 + 2 c_2 z + 3 c_3 z^2$.", tex=inner_tex),
+        Step(exact, r"Gaussian moments $\mathbb{E}\epsilon = 0$, $\mathbb{E}\epsilon^2 = 1$, $\mathbb{E}\epsilon^3 = 0$ "
+             r"(SymPy): the exact gradient.", tex=exact_tex),
+    ], rf"Worked instance: $\epsilon \sim \mathcal{{N}}(0, 1)$, the cubic $f$, $\phi = {name}$", "instance", names=names)
 
 
 def _build(mistake):
@@ -128,6 +163,18 @@ def _build(mistake):
              FPRIME(mu + sigma**2 * eps): sp.diff(f(mu + sigma**2 * eps), mu)}
     subs = {z: (mu + sigma * eps, eps)}
     return {"statement": sp.Eq(GRAD_LHS, GRAD_RHS),
+            "statement_tex": (r"\nabla_\sigma \mathbb{E}_{q(z \mid \mu, \sigma)}\left[f(z)\right] = "
+                              + steps[2].tex),
+            "names": {r"s(\epsilon)": s(eps), "c_1": c[0], "c_2": c[1], "c_3": c[2]},
+            "symbols": {r"\mu": r"the location of $q(z \mid \mu, \sigma)$",
+                        r"\sigma": r"the scale of $q(z \mid \mu, \sigma)$, $\sigma > 0$",
+                        r"s": r"the base density of the location-scale family, $\epsilon \sim s$",
+                        r"\phi": r"the parameter the gradient is taken in, $\mu$ or $\sigma$",
+                        r"f": "a differentiable test function of $z$",
+                        r"f'": "the derivative of $f$",
+                        r"c_1": r"the coefficient of $z$ in the instances' cubic $f(z) = c_1 z + c_2 z^2 + c_3 z^3$",
+                        r"c_2": r"the coefficient of $z^2$ in the cubic $f$",
+                        r"c_3": r"the coefficient of $z^3$ in the cubic $f$"},
             "definitions": {GRAD_LHS: steps[0].expr, GRAD_RHS: steps[2].expr, **rules},
             "steps": steps, "kind": "general",
             "title": r"General proof: every location-scale family and every differentiable $f$",

@@ -149,3 +149,26 @@ def test_unreadable_constructs_say_what_to_write(tex, words):
     with pytest.raises(LatexReadError) as err:
         read_latex(tex)
     assert words in str(err.value) and err.value.column is not None
+
+
+def test_limits_are_read_with_their_variable_and_point():
+    sigma = sp.Symbol("sigma", real=True)
+    out = read_latex(r"\lim_{\sigma \to 0} \left(\log a - \frac{\sigma^2}{2}\right)")
+    assert out == sp.Limit(sp.log(sp.Symbol("a", real=True)) - sigma**2 / 2, sigma, 0)
+    assert out.doit() == sp.log(sp.Symbol("a", real=True))
+    assert read_latex(r"\lim_{K \rightarrow \infty} \frac{1}{K}") == sp.Limit(1 / sp.Symbol("K", integer=True, positive=True),
+                                                                           sp.Symbol("K", integer=True, positive=True), sp.oo)
+    for bad, words in ((r"\lim_{\sigma} f(\sigma)", "variable and the point"), (r"\lim_{2 \to 0} x", "one letter"),
+                       (r"f_{x \to 0}", "subscript of a limit")):
+        with pytest.raises(LatexReadError) as err:
+            read_latex(bad)
+        assert words in str(err.value) and err.value.column is not None, (bad, str(err.value))
+
+
+def test_a_power_after_a_bracket_is_the_brackets_not_the_products():
+    """``\\frac{1}{2} (\\log x)^2`` is half the square of the log, not the square of half the log."""
+    x_, a_, b_, c_ = (sp.Symbol(n, real=True) for n in ("x", "a", "b", "c_3"))
+    assert read_latex(r"\frac{1}{2} (\log x)^2") == sp.log(x_) ** 2 / 2
+    assert read_latex(r"3 c_3 \left(a + b\right)^2") == 3 * c_ * (a_ + b_) ** 2
+    assert read_latex(r"2(a + b)^2") == 2 * (a_ + b_) ** 2
+    assert read_latex(r"f(x)^2") == sp.Function("f", real=True)(x_) ** 2
