@@ -120,3 +120,36 @@ def test_chain_is_one_aligned_block_with_tags():
     tex = chain_tex(get_identity("elbo_gap").derivations[0])
     assert tex.startswith(r"\begin{aligned}") and tex.count(r"\\") == len(get_identity("elbo_gap").steps) - 2
     assert r"\text{(1)}" in tex and r"\text{(0)}" not in tex
+
+
+#: Lines written as one named quantity (the line's LaTeX is itself a key of the names table): the reader then
+#: does not spell them out, so such a line is checked only as the quantity it names.  The worked instances of
+#: the reparameterization gradient use sympy.stats expectations of a cubic f, which the engine's Gaussian
+#: moments (up to order 2) cannot compare with the reader's expectation: known gap, listed here, not hidden.
+NAMED_WHOLE_LINES = {
+    ("reparameterization_gradient", "instance_mu", 0), ("reparameterization_gradient", "instance_mu", 1),
+    ("reparameterization_gradient", "instance_sigma", 0), ("reparameterization_gradient", "instance_sigma", 1),
+}
+
+
+def test_a_line_is_read_not_looked_up_whole():
+    from derivations.latex import names_of
+
+    whole = set()
+    for name, ident in REGISTRY.items():
+        for der in ident.derivations:
+            table = names_of(ident, der)
+            for i, step in enumerate(der.steps):
+                tex = (step.tex or "").strip()
+                if tex in table and len(tex) > 12:
+                    whole.add((name, der.label, i))
+    assert whole <= NAMED_WHOLE_LINES, f"lines looked up whole in the names table: {sorted(whole - NAMED_WHOLE_LINES)}"
+    assert whole == NAMED_WHOLE_LINES, f"no longer looked up whole (drop from the list): {sorted(NAMED_WHOLE_LINES - whole)}"
+
+
+def test_explode_breaks_inside_a_bracketed_sum():
+    from derivations.latex import explode
+
+    pieces = explode(r"\mathbb{E}_{q}\left[\log \frac{a}{b} + \log c\right]")
+    assert pieces == [r"\mathbb{E}_{q}\Bigg[ \log \frac{a}{b}", r"+ \log c \Bigg]"]
+    assert explode(r"\log\left(a\right)") == [r"\log\left(a\right)"]
