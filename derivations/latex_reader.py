@@ -689,6 +689,8 @@ class Reader:
         sub = self.conv(sub_node, b)
         bound_syms = set(bound_values(b))
         if sub.free_symbols & bound_syms:
+            if base.name in self.symbols and base.name not in self.assume:  # the identity's w_k: its assumptions
+                return sp.Indexed(sp.IndexedBase(self.symbols[base.name]), sub)
             opts = {k: v for k, v in self.assume.get(base.name, {"real": True}).items() if k != "integer"}
             return sp.Indexed(sp.IndexedBase(base.name, **opts), sub)
         return self.symbol(f"{base.name}_{_sub_name(sub)}", b)

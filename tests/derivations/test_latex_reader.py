@@ -149,3 +149,16 @@ def test_unreadable_constructs_say_what_to_write(tex, words):
     with pytest.raises(LatexReadError) as err:
         read_latex(tex)
     assert words in str(err.value) and err.value.column is not None
+
+
+def test_an_indexed_letter_of_the_identity_keeps_its_assumptions():
+    """``w_k`` in a sum is the identity's ``IndexedBase`` (here non-negative), so a written line equals the checked one."""
+    w = sp.Symbol("w", nonnegative=True)
+    y = sp.Symbol("y", real=True)
+    out = Reader(symbols={"w": w, "y": y}).read(r"\sum_{k=1}^{K} w_k y_k")
+    (idx_w, idx_y) = sorted(out.atoms(sp.Indexed), key=str)
+    assert idx_w.base == sp.IndexedBase("w", nonnegative=True) and idx_w.base != sp.IndexedBase("w", real=True)
+    assert idx_y.base == sp.IndexedBase("y", real=True)
+    # without the identity's symbols (a student's derivation) a letter is a real IndexedBase, as before
+    plain = read_latex(r"\sum_{k=1}^{K} w_k y_k")
+    assert {a.base for a in plain.atoms(sp.Indexed)} == {sp.IndexedBase("w", real=True), sp.IndexedBase("y", real=True)}
