@@ -784,7 +784,9 @@ class Reader:
         idx_name = _letter_name(idx_node)
         if idx_name is None:
             self.err(idx_node, "a sum's index must be one letter")
-        idx = sp.Symbol(idx_name, integer=True)
+        known = self.symbols.get(idx_name)
+        # the identity's own index (its rules, e.g. A_i = ..., are written with it), else a new integer
+        idx = known if isinstance(known, sp.Symbol) and known.is_integer else sp.Symbol(idx_name, integer=True)
         lo, hi = self.conv(lo_expr, b), self.conv(hi_node, b)
         inner = {**b, idx_name: idx}
         body, rest = self._greedy(prod, inner)

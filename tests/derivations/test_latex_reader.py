@@ -162,3 +162,15 @@ def test_an_indexed_letter_of_the_identity_keeps_its_assumptions():
     # without the identity's symbols (a student's derivation) a letter is a real IndexedBase, as before
     plain = read_latex(r"\sum_{k=1}^{K} w_k y_k")
     assert {a.base for a in plain.atoms(sp.Indexed)} == {sp.IndexedBase("w", real=True), sp.IndexedBase("y", real=True)}
+
+
+def test_a_sums_index_is_the_identitys_own_index():
+    """``\\sum_{i=1}^{K+1} A_i`` uses the identity's index ``i``, so its rules keyed ``A[i]`` apply to the line."""
+    i = sp.Symbol("i", integer=True, positive=True)
+    A = sp.IndexedBase("A", positive=True)
+    out = Reader(symbols={"i": i, "A": sp.Symbol("A", positive=True)}).read(r"\sum_{i=1}^{K + 1} A_i")
+    assert out.limits[0][0] == i and out.function == A[i]
+    assert out.xreplace({A[i]: 2}).doit() == 2 * (sp.Symbol("K", integer=True, positive=True) + 1)
+    # a letter the identity does not use as an integer stays a new integer index
+    plain = read_latex(r"\sum_{i=1}^{N} a_i")
+    assert plain.limits[0][0] == sp.Symbol("i", integer=True)
