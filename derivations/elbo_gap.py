@@ -153,7 +153,7 @@ def _instance() -> list:
     lik, prior, posterior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1), post_inst(zz, lg.x)
     return [
         Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)), r"The evidence of the model, "
-             r"$p(x) = \mathcal{N}(x; b, w^2 + s^2)$ (derivation 'bayes').", tex=r"\log " + EVID_TEX),
+             r"$p(x) = \mathcal{N}(x; b, w^2 + s^2)$ (the instance lemma on Bayes' rule).", tex=r"\log " + EVID_TEX),
         Step(Expect(sp.log(lik * prior / Q), zz, Q) + Expect(sp.log(Q / posterior), zz, Q),
              r"Bayes' rule under $\mathbb{E}_q$, $\log p(x) = \log p(x \mid z) p(z) - \log p(z \mid x)$ for "
              r"every $z$; add and subtract $\log q(z)$, $q(z) = \mathcal{N}(z; m, v)$; linearity.",
@@ -191,10 +191,10 @@ def _build(mistake):
         Derivation("bound", [
             Step(sp.log(evid(x)), r"The log-evidence.", tex=r"\log p(x)"),
             Step(sp.log(Expect(wgt, z, Q)), r"Importance sampling: $p(x) = \int p(x, z)\,dz = "
-                 r"\mathbb{E}_q[w]$ with $w = p(x, z) / q(z)$.",
+                 r"\mathbb{E}_q[p(x, z) / q(z)]$ for $q(z) > 0$ where $p(x, z) > 0$.",
                  tex=r"\log \mathbb{E}_{q(z)}\left[\frac{p(x, z)}{q(z)}\right]"),
-            Step(Expect(sp.log(wgt), z, Q), r"Jensen for the concave log (identity 'jensen', continuous form): "
-                 r"the gap is $\mathbb{E}_q\, G(w / p(x)) \ge 0$.", rel=">=",
+            Step(Expect(sp.log(wgt), z, Q), r"Jensen's inequality for the concave log, in its continuous form: "
+                 r"the gap is $\mathbb{E}_q\, G\left(\frac{p(x, z)}{q(z)\, p(x)}\right) \ge 0$.", rel=">=",
                  witness=Expect(GibbsG(wgt / evid(x)), z, Q),
                  tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right]"),
         ], title=r"The bound: $\log p(x) \ge \mathcal{L}(q)$, for every $q$", kind="general"),

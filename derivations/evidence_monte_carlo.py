@@ -156,7 +156,7 @@ def _iwae_general(no_normalizer: bool = False) -> list:
         Step(sp.log(sp.Sum(A[i], (i, 1, K + 1)) / (K + 1)), r"It is the mean of its $K+1$ leave-one-out "
              r"$K$-averages $A_i = \frac{1}{K} \sum_{k \ne i} w_k$.",
              tex=r"\log \frac{1}{K + 1}\sum_{i=1}^{K + 1} A_i"),
-        Step(sp.Sum(sp.log(A[i]), (i, 1, K + 1)) / (K + 1), r"Jensen for the concave log (identity 'jensen'): "
+        Step(sp.Sum(sp.log(A[i]), (i, 1, K + 1)) / (K + 1), r"Jensen's inequality for the concave log: "
              r"the gap is $\frac{1}{K+1} \sum_i G(A_i / m) \ge 0$.  Taking $\mathbb{E}$ over $z_1, \dots, z_{K+1}$ "
              r"i.i.d. from $q$, each $\log A_i$ has expectation $\mathcal{L}_K$: so $\mathcal{L}_{K+1} \ge "
              r"\mathcal{L}_K$ (Burda et al. 2016, Theorem 1).", rel=">=",
