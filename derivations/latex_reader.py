@@ -784,10 +784,14 @@ class Reader:
         idx_name = _letter_name(idx_node)
         if idx_name is None:
             self.err(idx_node, "a sum's index must be one letter")
-        known = self.symbols.get(idx_name)
-        # the identity's own index (its rules, e.g. A_i = ..., are written with it), else a new integer
-        idx = known if isinstance(known, sp.Symbol) and known.is_integer else sp.Symbol(idx_name, integer=True)
         lo, hi = self.conv(lo_expr, b), self.conv(hi_node, b)
+        known = self.symbols.get(idx_name)
+        # the identity's own index (its rules, e.g. A_i = ..., are written with it) when its assumptions hold from
+        # the lower bound on (a positive k is not the index of a sum from 0), else a new integer
+        fits = isinstance(known, sp.Symbol) and known.is_integer and (
+            (not known.is_nonnegative or sp.sympify(lo >= 0) is sp.true)
+            and (not known.is_positive or sp.sympify(lo > 0) is sp.true))
+        idx = known if fits else sp.Symbol(idx_name, integer=True)
         inner = {**b, idx_name: idx}
         body, rest = self._greedy(prod, inner)
         return self._apply_rest(sp.Sum(body, (idx, lo, hi)), rest, b)

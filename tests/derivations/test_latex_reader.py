@@ -171,6 +171,9 @@ def test_a_sums_index_is_the_identitys_own_index():
     out = Reader(symbols={"i": i, "A": sp.Symbol("A", positive=True)}).read(r"\sum_{i=1}^{K + 1} A_i")
     assert out.limits[0][0] == i and out.function == A[i]
     assert out.xreplace({A[i]: 2}).doit() == 2 * (sp.Symbol("K", integer=True, positive=True) + 1)
+    # a sum from 0 does not take the identity's positive i: a new integer index
+    from0 = Reader(symbols={"i": i, "A": sp.Symbol("A", positive=True)}).read(r"\sum_{i=0}^{K} A_i")
+    assert from0.limits[0][0] == sp.Symbol("i", integer=True)
     # a letter the identity does not use as an integer stays a new integer index
     plain = read_latex(r"\sum_{i=1}^{N} a_i")
     assert plain.limits[0][0] == sp.Symbol("i", integer=True)
