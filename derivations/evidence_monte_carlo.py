@@ -113,6 +113,9 @@ SYMBOLS = {
     r"\mathcal{L}_K": (r"the IWAE bound with $K$ samples, "
                        r"$\mathbb{E}_{z_1, \dots, z_K \sim q}\left[\log \frac{1}{K}\sum_{k=1}^{K} w_k\right]$; "
                        r"$\mathcal{L}_1 = \mathcal{L}(q)$"),
+    r"\zeta": r"the $K$ samples $z_1, \dots, z_K$ of $q$, taken together",
+    r"Q(\zeta)": r"their joint density $q(z_1) \cdots q(z_K)$ (independent draws of $q$)",
+    r"\bar{w}(\zeta)": r"their average importance weight $\frac{1}{K}\sum_{k=1}^{K} w_k$",
     r"A_i": r"the leave-one-out average $\frac{1}{K}\sum_{k \ne i} w_k$ of $K + 1$ weights",
     r"G(t)": r"Gibbs' function $t - 1 - \log t \ge 0$ ({ref}`ch-jensen`), the gap of Jensen's inequality for $\log$",
     "w": r"the weight of the linear-Gaussian model, $x \mid z \sim \mathcal{N}(wz + b, s^2)$",

@@ -125,7 +125,7 @@ SYMBOLS = {
     r"T_\varphi(y; m)": (r"the gap of the tangent line of $\varphi$ at $m$, "
                          r"$\varphi(m) + \varphi'(m)(y - m) - \varphi(y) \ge 0$ for a concave $\varphi$"),
     r"G(t)": r"Gibbs' function $t - 1 - \log t \ge 0$, the tangent-line gap of $\log$ at $t = 1$",
-    r"q(z), y(z)": r"in the continuous form: a density $q$ of $z$ and a function $y$ of $z$",
+    r"y(z)": r"in the continuous form: a real function of $z \sim q$, any density $q(z)$",
     r"\bar{m}": r"the mean $\mathbb{E}_q[y]$ of the continuous form",
     "c": r"the common value of the points in the equality case",
     r"a_k": r"positive numbers that give the weights of the worked instance, $w_k = a_k / (a_1 + a_2 + a_3)$",
