@@ -50,15 +50,18 @@ from derivations.witnesses import GibbsG
 N_SAMPLES = 200_000
 
 NAME = "elbo_gap"
-TITLE = "Evidence = ELBO + KL to the posterior"
+TITLE = (r"The evidence is the ELBO plus the KL to the posterior: "
+         r"$\log p(x) = \mathcal{L}(q) + \mathrm{KL}(q \,\|\, p(z \mid x))$")
 SOURCE = ("R. Isachenko, *Deep Generative Models*, Lecture 5, slides 'ELBO derivation 1 (inequality)', "
           "'ELBO derivation 2 (equality)', 'Variational decomposition'; K. Gupta & T. Wang, *ELBO and KL-Divergence* "
           "(UCSD, 2018), eqs. (1)-(6); S. J. D. Prince, *Understanding Deep Learning* "
           "(MIT Press, 2023), ch. 17")
 TWINS = {
-    "kl_sign": "log p(x) = ELBO - KL(q || p(z|x))  (KL sign flipped)",
-    "kl_reversed": "log p(x) = ELBO + KL(p(z|x) || q)  (KL in the wrong direction)",
-    "no_entropy": "log p(x) = E_q log p(x,z) + KL(q || p(z|x))  (the -log q(z) term of the ELBO forgotten)",
+    "kl_sign": r"the KL sign flipped: $\log p(x) = \mathcal{L}(q) - \mathrm{KL}(q \,\|\, p(z \mid x))$",
+    "kl_reversed": (r"the KL in the wrong direction: "
+                    r"$\log p(x) = \mathcal{L}(q) + \mathrm{KL}(p(z \mid x) \,\|\, q)$"),
+    "no_entropy": (r"the $-\log q(z)$ term of the ELBO forgotten: "
+                   r"$\log p(x) = \mathbb{E}_{q}[\log p(x, z)] + \mathrm{KL}(q \,\|\, p(z \mid x))$"),
 }
 
 #: the model's definitions: the evidence is the marginal of the joint, the posterior is Bayes' rule
@@ -89,6 +92,13 @@ def _general_steps(mistake) -> list:
         "no_entropy": Expect(sp.log(joint(x, z)), z, Q) + kl,
     }[mistake]
     shown = {None: ELBO + KL_POST, "kl_sign": ELBO - KL_POST}.get(mistake)
+    kl_tex = r"\mathrm{KL}\left(q(z) \,\|\, p(z \mid x)\right)"
+    last_tex = {
+        None: r"\mathcal{L}(q) + " + kl_tex,
+        "kl_sign": r"\mathcal{L}(q) - " + kl_tex,
+        "kl_reversed": r"\mathcal{L}(q) + \mathrm{KL}\left(p(z \mid x) \,\|\, q(z)\right)",
+        "no_entropy": r"\mathbb{E}_{q(z)}\left[\log p(x, z)\right] + " + kl_tex,
+    }[mistake]
     return [
         Step(sp.log(evid(x)), r"The log-evidence, $p(x) = \int p(x, z)\,dz$.", tex=r"\log p(x)"),
         Step(Expect(sp.log(evid(x)), z, Q), r"$\log p(x)$ does not depend on $z$ and $q$ is a density: "
@@ -101,8 +111,39 @@ def _general_steps(mistake) -> list:
         Step(elbo + kl, r"Linearity of $\mathbb{E}_q$.",
              tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right] + \mathbb{E}_{q(z)}\left[\log \frac{q(z)}{p(z \mid x)}\right]"),
         Step(last, r"The definitions: $\mathcal{L}(q) = \mathbb{E}_q \log \frac{p(x, z)}{q(z)}$ and "
-             r"$\mathrm{KL}(q \| p) = \mathbb{E}_q \log \frac{q}{p}$ (Kullback & Leibler, 1951).", display=shown),
+             r"$\mathrm{KL}(q \| p) = \mathbb{E}_q \log \frac{q}{p}$ (Kullback & Leibler, 1951).", display=shown,
+             tex=last_tex),
     ]
+
+
+#: the line that writes the instance's KL to the posterior in closed form
+KL_MV_TEX = (r"\frac{1}{2}\left(\frac{v + (m - m_{\star})^2}{v_{\star}} - 1 + \log \frac{v_{\star}}{v}\right)")
+#: the ELBO of q = N(m, v) on the linear-Gaussian model, written as a lecturer does: reconstruction, then the KL
+#: to the prior N(0, 1)
+ELBO_MV_TEX = (r"-\frac{1}{2}\log 2\pi s^2 - \frac{(x - wm - b)^2 + w^2 v}{2 s^2} "
+               r"- \frac{1}{2}\left(m^2 + v - 1 - \log v\right)")
+LIK_TEX, PRIOR_TEX, EVID_TEX = (r"\mathcal{N}(x; wz + b, s^2)", r"\mathcal{N}(z; 0, 1)",
+                                r"\mathcal{N}(x; b, w^2 + s^2)")
+POST_TEX = r"\mathcal{N}(z; m_{\star}, v_{\star})"
+
+
+#: the partial derivatives of the instance's ELBO at the posterior, as written (a names entry: the reader does
+#: not read an evaluation bar)
+D_M_TEX = r"\left.\frac{\partial \mathcal{L}(m, v)}{\partial m}\right|_{m = m_{\star},\, v = v_{\star}}"
+D_V_TEX = r"\left.\frac{\partial \mathcal{L}(m, v)}{\partial v}\right|_{m = m_{\star},\, v = v_{\star}}"
+#: the symbols this identity introduces (the notation page defines the rest)
+SYMBOLS = {
+    "w": r"the weight of the linear-Gaussian model, $x \mid z \sim \mathcal{N}(wz + b, s^2)$",
+    "b": r"the offset of the linear-Gaussian model",
+    "s": r"the noise scale of the linear-Gaussian model, $s > 0$",
+    "m": r"the mean of $q(z) = \mathcal{N}(z; m, v)$ on the worked instance",
+    "v": r"the variance of $q(z) = \mathcal{N}(z; m, v)$, $v > 0$",
+    r"m_{\star}": r"the posterior mean of the linear-Gaussian model, $m_\star = w (x - b) / (w^2 + s^2)$",
+    r"v_{\star}": r"the posterior variance of the linear-Gaussian model, $v_\star = s^2 / (w^2 + s^2)$",
+    r"\mathcal{L}(m, v)": (r"the ELBO of $q = \mathcal{N}(m, v)$ on the linear-Gaussian model, in closed form "
+                           r"(the instance's bound)"),
+    r"G(t)": r"Gibbs' function $t - 1 - \log t \ge 0$, the gap of the tangent line of $\log$ at $t = 1$",
+}
 
 
 def _instance() -> list:
@@ -112,13 +153,14 @@ def _instance() -> list:
     lik, prior, posterior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1), post_inst(zz, lg.x)
     return [
         Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)), r"The evidence of the model, "
-             r"$p(x) = \mathcal{N}(x; b, w^2 + s^2)$ (derivation 'bayes')."),
-        Step(Expect(sp.log(lik * prior) - sp.log(posterior), zz, Q), r"Bayes' rule under $\mathbb{E}_q$: "
-             r"$\log p(x) = \log p(x \mid z) p(z) - \log p(z \mid x)$ for every $z$."),
+             r"$p(x) = \mathcal{N}(x; b, w^2 + s^2)$ (the instance lemma on Bayes' rule).", tex=r"\log " + EVID_TEX),
         Step(Expect(sp.log(lik * prior / Q), zz, Q) + Expect(sp.log(Q / posterior), zz, Q),
-             r"Add and subtract $\log q(z)$, $q(z) = \mathcal{N}(z; m, v)$; linearity."),
+             r"Bayes' rule under $\mathbb{E}_q$, $\log p(x) = \log p(x \mid z) p(z) - \log p(z \mid x)$ for "
+             r"every $z$; add and subtract $\log q(z)$, $q(z) = \mathcal{N}(z; m, v)$; linearity.",
+             tex=(r"\mathbb{E}_{q(z)}\left[\log \frac{" + LIK_TEX + r"\, " + PRIOR_TEX + r"}{q(z)}\right] + "
+                  r"\mathrm{KL}\left(q(z) \,\|\, " + POST_TEX + r"\right)")),
         Step(ELBO_MV + KL_MV, r"Gaussian moments $\mathbb{E}_q z = m$, $\mathbb{E}_q z^2 = m^2 + v$: the ELBO "
-             r"$\mathcal{L}(m, v)$ and $\mathrm{KL}(m, v)$ in closed form (see the model)."),
+             r"$\mathcal{L}(m, v)$ and the KL in closed form.", tex=r"\mathcal{L}(m, v) + " + KL_MV_TEX),
     ]
 
 
@@ -131,6 +173,7 @@ def _build(mistake):
             KL_POST: Expect(sp.log(q(z) / post(z, x)), z, q(z)), **MODEL_RULES}
     out = {"statement": statement, "definitions": defs, "steps": steps, "hypotheses": HYPOTHESES,
            "kind": "general", "scope": SCOPE, "model": MODEL,
+           "statement_tex": r"\log p(x) = " + steps[-1].tex,
            "title": r"General proof: every model $p(x, z)$ and every density $q(z)$"}
     if mistake is not None:
         return out
@@ -141,43 +184,55 @@ def _build(mistake):
         M_STAR: mp, V_STAR: vp, ELBO_MV: lg.elbo_expr(), KL_MV: lg.kl_posterior_expr(),
         q_inst(lg.z): NormalPDF(lg.z, lg.m, lg.v), post_inst(lg.z, lg.x): NormalPDF(lg.z, M_STAR, V_STAR)})
     zz, m, v = lg.z, lg.m, lg.v
+    out["names"] = {r"\mathcal{L}(m, v)": ELBO_MV}
+    out["symbols"] = SYMBOLS
     lik, prior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1)
     out["side"] = [
         Derivation("bound", [
-            Step(sp.log(evid(x)), r"The log-evidence."),
+            Step(sp.log(evid(x)), r"The log-evidence.", tex=r"\log p(x)"),
             Step(sp.log(Expect(wgt, z, Q)), r"Importance sampling: $p(x) = \int p(x, z)\,dz = "
-                 r"\mathbb{E}_q[w]$ with $w = p(x, z) / q(z)$."),
-            Step(Expect(sp.log(wgt), z, Q), r"Jensen for the concave log (identity 'jensen', continuous form): "
-                 r"the gap is $\mathbb{E}_q\, G(w / p(x)) \ge 0$.", rel=">=",
-                 witness=Expect(GibbsG(wgt / evid(x)), z, Q)),
+                 r"\mathbb{E}_q[p(x, z) / q(z)]$ for $q(z) > 0$ where $p(x, z) > 0$.",
+                 tex=r"\log \mathbb{E}_{q(z)}\left[\frac{p(x, z)}{q(z)}\right]"),
+            Step(Expect(sp.log(wgt), z, Q), r"Jensen's inequality for the concave log, in its continuous form: "
+                 r"the gap is $\mathbb{E}_q\, G\left(\frac{p(x, z)}{q(z)\, p(x)}\right) \ge 0$.", rel=">=",
+                 witness=Expect(GibbsG(wgt / evid(x)), z, Q),
+                 tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right]"),
         ], title=r"The bound: $\log p(x) \ge \mathcal{L}(q)$, for every $q$", kind="general"),
         Derivation("kl_nonneg", [
-            Step(Expect(sp.log(Q / post(z, x)), z, Q), r"$\mathrm{KL}(q \| p(z \mid x))$."),
+            Step(Expect(sp.log(Q / post(z, x)), z, Q), r"The KL divergence from $q$ to the posterior.",
+                 tex=r"\mathrm{KL}\left(q(z) \,\|\, p(z \mid x)\right)"),
             Step(sp.Integer(0), r"Gibbs' inequality: the KL is $\mathbb{E}_q\, G(p(z \mid x) / q(z)) \ge 0$ "
-                 r"because $\int p(z \mid x)\, dz = 1$.", rel=">=", witness=Expect(GibbsG(post(z, x) / Q), z, Q)),
+                 r"because $\int p(z \mid x)\, dz = 1$.", rel=">=", witness=Expect(GibbsG(post(z, x) / Q), z, Q),
+                 tex="0"),
         ], title=r"$\mathrm{KL}(q \| p(z \mid x)) \ge 0$, zero iff $q = p(z \mid x)$", kind="general"),
-        Derivation("instance", _instance(), title="Worked instance: the same chain on the linear-Gaussian model",
-                   kind="instance"),
         Derivation("bayes", [
-            Step(sp.log(lik * prior), r"$\log p(x \mid z) + \log p(z)$ on the linear-Gaussian model."),
+            Step(sp.log(lik * prior), r"$\log p(x \mid z) + \log p(z)$ on the linear-Gaussian model.",
+                 tex=r"\log " + LIK_TEX + r" + \log " + PRIOR_TEX),
             Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)) + sp.log(NormalPDF(zz, M_STAR, V_STAR)),
-                 r"Complete the square in $z$: $\log p(x) + \log p(z \mid x)$."),
+                 r"Complete the square in $z$: $\log p(x) + \log p(z \mid x)$.",
+                 tex=r"\log " + EVID_TEX + r" + \log " + POST_TEX),
         ], title=r"Instance lemma: Bayes' rule gives the evidence and the posterior", kind="instance"),
         Derivation("instance_bound", [
-            Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)), r"$\log p(x)$ on the instance."),
-            Step(ELBO_MV, r"The gap is $\tfrac12 G(v / v_\star) + (m - m_\star)^2 / 2 v_\star \ge 0$.", rel=">=",
-                 witness=GibbsG(v / V_STAR) / 2 + (m - M_STAR) ** 2 / (2 * V_STAR)),
-        ], title=r"Instance: the bound with its closed-form gap", kind="instance"),
+            Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)), r"$\log p(x)$ on the instance.",
+                 tex=r"\log " + EVID_TEX),
+            Step(ELBO_MV, r"The gap is $\frac{1}{2} G(v / v_\star) + (m - m_\star)^2 / 2 v_\star \ge 0$: the "
+                 r"ELBO $\mathcal{L}(m, v)$ in closed form.", rel=">=",
+                 witness=GibbsG(v / V_STAR) / 2 + (m - M_STAR) ** 2 / (2 * V_STAR), tex=ELBO_MV_TEX),
+        ], title=r"Instance: the bound, with the ELBO $\mathcal{L}(m, v)$ in closed form", kind="instance"),
+        Derivation("instance", _instance(), title="Worked instance: the same chain on the linear-Gaussian model",
+                   kind="instance", names={r"q(z)": q_inst(zz)}),
         Derivation("stationary_m", [
             Step(sp.Subs(sp.Derivative(ELBO_MV, m), (m, v), (M_STAR, V_STAR)),
-                 r"$\partial \mathcal{L} / \partial m$ at $q = p(z \mid x)$."),
-            Step(sp.Integer(0), r"The ELBO is stationary where $\mathrm{KL}(q \| p(z \mid x)) = 0$."),
-        ], title=r"Instance: $\mathcal{L}$ is stationary at $q = p(z \mid x)$", kind="instance"),
+                 r"$\partial \mathcal{L} / \partial m$ at $q = p(z \mid x)$.", tex=D_M_TEX),
+            Step(sp.Integer(0), r"The ELBO is stationary where $\mathrm{KL}(q \| p(z \mid x)) = 0$.", tex="0"),
+        ], title=r"Instance: $\mathcal{L}$ is stationary at $q = p(z \mid x)$", kind="instance",
+            names={D_M_TEX: sp.Subs(sp.Derivative(ELBO_MV, m), (m, v), (M_STAR, V_STAR))}),
         Derivation("stationary_v", [
             Step(sp.Subs(sp.Derivative(ELBO_MV, v), (m, v), (M_STAR, V_STAR)),
-                 r"$\partial \mathcal{L} / \partial v$ at $q = p(z \mid x)$."),
-            Step(sp.Integer(0), r"The ELBO is stationary where $\mathrm{KL}(q \| p(z \mid x)) = 0$."),
-        ], title=r"Instance: $\mathcal{L}$ is stationary in $v$ too", kind="instance"),
+                 r"$\partial \mathcal{L} / \partial v$ at $q = p(z \mid x)$.", tex=D_V_TEX),
+            Step(sp.Integer(0), r"The ELBO is stationary where $\mathrm{KL}(q \| p(z \mid x)) = 0$.", tex="0"),
+        ], title=r"Instance: $\mathcal{L}$ is stationary in $v$ too", kind="instance",
+            names={D_V_TEX: sp.Subs(sp.Derivative(ELBO_MV, v), (m, v), (M_STAR, V_STAR))}),
     ]
     return out
 

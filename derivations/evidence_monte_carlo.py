@@ -59,13 +59,17 @@ N_REP_CHECK = 20_000
 MIN_VARIANCE_RATIO = 10.0
 
 NAME = "evidence_monte_carlo"
-TITLE = "Evidence by Monte Carlo: naive, importance sampling, IWAE bounds"
+TITLE = (r"The evidence by Monte Carlo: naive and importance sampling, "
+         r"$p(x) = \mathbb{E}_{q(z)}[p(x \mid z)\, p(z) / q(z)]$, and the IWAE bounds")
 SOURCE = ("R. Isachenko, *Deep Generative Models*, Lecture 5, slide 'Naive Monte-Carlo estimation'; Y. Burda, "
           "R. Grosse & R. Salakhutdinov, 'Importance Weighted Autoencoders', ICLR 2016, Theorem 1")
 TWINS = {
-    "log_unbiased": "E_q log[p(x,z)/q(z)] = log p(x)  (the log of an unbiased estimator taken as unbiased)",
-    "iwae_no_1_over_K": "E log sum_k w_k <= log p(x)  (the IWAE bound without its 1/K)",
-    "naive_under_q": "p(x) = E_q p(x|z)  (samples of q used without the weight p(z)/q(z))",
+    "log_unbiased": (r"the log of an unbiased estimate taken as unbiased: "
+                     r"$\log p(x) = \mathbb{E}_{q}\left[\log \frac{p(x \mid z)\, p(z)}{q(z)}\right]$"),
+    "iwae_no_1_over_K": (r"the IWAE bound without its $1/K$: "
+                         r"$\mathbb{E}\left[\log \sum_{k=1}^{K} w_k\right] \le \log p(x)$"),
+    "naive_under_q": (r"samples of $q$ used without the weight $p(z) / q(z)$: "
+                      r"$p(x) = \mathbb{E}_{q}\left[p(x \mid z)\right]$"),
 }
 
 IS_FORM = sp.Symbol(r"\mathbb{E}_{q(z)} \frac{p(x \mid z) p(z)}{q(z)}", real=True)
@@ -94,21 +98,54 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $z \sim \mathcal{N}(0, 1
 
 
 
+#: the lines, as written
+IS_TEX = r"\mathbb{E}_{q(z)}\left[\frac{p(x \mid z)\, p(z)}{q(z)}\right]"
+NAIVE_Q_TEX = r"\mathbb{E}_{q(z)}\left[p(x \mid z)\right]"
+LOG_W_TEX = r"\mathbb{E}_{q(z)}\left[\log \frac{p(x \mid z)\, p(z)}{q(z)}\right]"
+#: the K samples and their average weight, as a lecturer writes them (read as the engine's zeta, Q, w-bar)
+SAMPLES_TEX = r"z_1, \dots, z_K \sim q"
+AVG_TEX = r"\frac{1}{K}\sum_{k=1}^{K} w_k"
+SUM_TEX = r"\sum_{k=1}^{K} w_k"
+IWAE_NAMES = {SAMPLES_TEX: Qs(zeta), AVG_TEX: Wbar(zeta)}
+#: the symbols this identity introduces (the notation page defines the rest)
+SYMBOLS = {
+    r"w_k": r"the importance weight of the sample $z_k \sim q$, $w_k = p(x, z_k) / q(z_k)$",
+    r"\mathcal{L}_K": (r"the IWAE bound with $K$ samples, "
+                       r"$\mathbb{E}_{z_1, \dots, z_K \sim q}\left[\log \frac{1}{K}\sum_{k=1}^{K} w_k\right]$; "
+                       r"$\mathcal{L}_1 = \mathcal{L}(q)$"),
+    r"\zeta": r"the $K$ samples $z_1, \dots, z_K$ of $q$, taken together",
+    r"Q(\zeta)": r"their joint density $q(z_1) \cdots q(z_K)$ (independent draws of $q$)",
+    r"\bar{w}(\zeta)": r"their average importance weight $\frac{1}{K}\sum_{k=1}^{K} w_k$",
+    r"A_i": r"the leave-one-out average $\frac{1}{K}\sum_{k \ne i} w_k$ of $K + 1$ weights",
+    r"G(t)": r"Gibbs' function $t - 1 - \log t \ge 0$ ({ref}`ch-jensen`), the gap of Jensen's inequality for $\log$",
+    "w": r"the weight of the linear-Gaussian model, $x \mid z \sim \mathcal{N}(wz + b, s^2)$",
+    "b": r"the offset of the linear-Gaussian model",
+    "s": r"the noise scale of the linear-Gaussian model, $s > 0$",
+    "m": r"the mean of the proposal $q(z) = \mathcal{N}(z; m, v)$ on the worked instance",
+    "v": r"the variance of the proposal $q(z) = \mathcal{N}(z; m, v)$, $v > 0$",
+    r"m_{\star}": r"the posterior mean of the linear-Gaussian model, $m_\star = w (x - b) / (w^2 + s^2)$",
+    r"v_{\star}": r"the posterior variance of the linear-Gaussian model, $v_\star = s^2 / (w^2 + s^2)$",
+}
+
+
 def _general_steps(mistake) -> list:
     Q = q(z)
     marg = sp.Integral(lik(x, z) * prior(z), (z, -sp.oo, sp.oo))
-    last, shown, why = {
+    last, shown, why, last_tex = {
         None: (Expect(lik(x, z) * prior(z) / Q, z, Q), None,
                r"Importance sampling: multiply and divide by $q(z) > 0$ where $p(x \mid z) p(z) > 0$; the "
-               r"average of $w_s = p(x \mid z_s) p(z_s) / q(z_s)$, $z_s \sim q$, is unbiased."),
-        "naive_under_q": (Expect(lik(x, z), z, Q), None, r"'Sample $z$ from $q$ and average $p(x \mid z)$.'"),
+               r"average of $w_s = p(x \mid z_s) p(z_s) / q(z_s)$, $z_s \sim q$, is unbiased.", IS_TEX),
+        "naive_under_q": (Expect(lik(x, z), z, Q), None, r"'Sample $z$ from $q$ and average $p(x \mid z)$.'",
+                          NAIVE_Q_TEX),
     }[mistake]
     return [
-        Step(evid(x), r"The evidence."),
-        Step(marg, r"The sum rule: $p(x) = \int p(x, z)\, dz$ with $p(x, z) = p(x \mid z)\, p(z)$."),
+        Step(evid(x), r"The evidence.", tex=r"p(x)"),
+        Step(marg, r"The sum rule: $p(x) = \int p(x, z)\, dz$ with $p(x, z) = p(x \mid z)\, p(z)$.",
+             tex=r"\int p(x \mid z)\, p(z) \, dz"),
         Step(Expect(lik(x, z), z, prior(z)), r"An expectation under the prior: the naive estimator "
-             r"$\frac1S \sum_s p(x \mid z_s)$, $z_s \sim p(z)$, is unbiased."),
-        Step(last, why, display=shown),
+             r"$\frac{1}{S} \sum_s p(x \mid z_s)$, $z_s \sim p(z)$, is unbiased.",
+             tex=r"\mathbb{E}_{p(z)}\left[p(x \mid z)\right]"),
+        Step(last, why, display=shown, tex=last_tex),
     ]
 
 
@@ -117,14 +154,17 @@ def _iwae_general(no_normalizer: bool = False) -> list:
     m = S_ALL / (K + 1)
     a_i = (S_ALL - wts[i]) / K
     return [
-        Step(sp.log(m), r"The $(K+1)$-sample average of the importance weights $w_k = p(x, z_k) / q(z_k)$."),
+        Step(sp.log(m), r"The $(K+1)$-sample average of the importance weights $w_k = p(x, z_k) / q(z_k)$.",
+             tex=r"\log \frac{1}{K + 1}\sum_{k=1}^{K + 1} w_k"),
         Step(sp.log(sp.Sum(A[i], (i, 1, K + 1)) / (K + 1)), r"It is the mean of its $K+1$ leave-one-out "
-             r"$K$-averages $A_i = \frac1K \sum_{k \ne i} w_k$."),
-        Step(sp.Sum(sp.log(A[i]), (i, 1, K + 1)) / (K + 1), r"Jensen for the concave log (identity 'jensen'): "
+             r"$K$-averages $A_i = \frac{1}{K} \sum_{k \ne i} w_k$.",
+             tex=r"\log \frac{1}{K + 1}\sum_{i=1}^{K + 1} A_i"),
+        Step(sp.Sum(sp.log(A[i]), (i, 1, K + 1)) / (K + 1), r"Jensen's inequality for the concave log: "
              r"the gap is $\frac{1}{K+1} \sum_i G(A_i / m) \ge 0$.  Taking $\mathbb{E}$ over $z_1, \dots, z_{K+1}$ "
              r"i.i.d. from $q$, each $\log A_i$ has expectation $\mathcal{L}_K$: so $\mathcal{L}_{K+1} \ge "
              r"\mathcal{L}_K$ (Burda et al. 2016, Theorem 1).", rel=">=",
-             witness=sp.Sum(GibbsG(A[i] * (K + 1) / S_ALL), (i, 1, K + 1)) / (K + 1)),
+             witness=sp.Sum(GibbsG(A[i] * (K + 1) / S_ALL), (i, 1, K + 1)) / (K + 1),
+             tex=r"\frac{1}{K + 1}\sum_{i=1}^{K + 1} \log A_i"),
     ]
 
 
@@ -132,45 +172,55 @@ def _iwae_upper(no_normalizer: bool = False) -> list:
     """E log(average) <= log E(average) = log p(x)."""
     Q = Qs(zeta)
     avg = K * Wbar(zeta) if no_normalizer else Wbar(zeta)
+    avg_tex = SUM_TEX if no_normalizer else AVG_TEX
+    e_tex = r"\mathbb{E}_{" + SAMPLES_TEX + "}"
     return [
-        Step(Expect(sp.log(avg), zeta, Q), r"$\mathcal{L}_K = \mathbb{E} \log \bar w$, with $\bar w$ the average "
-             r"of the $K$ weights of $z_1, \dots, z_K \sim q$." if not no_normalizer else
-             r"'$\mathbb{E} \log \sum_k w_k$'."),
+        Step(Expect(sp.log(avg), zeta, Q), r"$\mathcal{L}_K$: the expected log of the average of the $K$ importance weights "
+             r"$w_k = p(x, z_k) / q(z_k)$ of $z_1, \dots, z_K \sim q$." if not no_normalizer else
+             r"'$\mathbb{E} \log \sum_k w_k$'.", tex=e_tex + r"\left[\log " + avg_tex + r"\right]"),
         Step(sp.log(Expect(avg, zeta, Q)), r"Jensen for the concave log: the gap is "
-             r"$\mathbb{E}\, G(\bar w / \mathbb{E} \bar w) \ge 0$.", rel="<=",
-             witness=Expect(GibbsG(avg / Expect(avg, zeta, Q)), zeta, Q)),
-        Step(sp.log(evid(x)), r"The average of the weights is unbiased, $\mathbb{E}\, \bar w = p(x)$ "
-             r"(the main chain and linearity over the $K$ samples)."),
+             r"$\mathbb{E}\, G(\bar w / \mathbb{E} \bar w) \ge 0$, $\bar w = \frac{1}{K}\sum_k w_k$.", rel="<=",
+             witness=Expect(GibbsG(avg / Expect(avg, zeta, Q)), zeta, Q),
+             tex=r"\log " + e_tex + r"\left[" + avg_tex + r"\right]"),
+        Step(sp.log(evid(x)), r"The average of the weights is unbiased, $\mathbb{E}\, \bar w = p(x)$ (taken as given) "
+             r"(the main chain and linearity over the $K$ samples).", tex=r"\log p(x)"),
     ]
 
 
 def _instance() -> list:
-    zz, m, v = lg.z, lg.m, lg.v
+    zz = lg.z
     inf = (zz, -sp.oo, sp.oo)
     px = NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)
     post = NormalPDF(zz, M_STAR, V_STAR)
     joint = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2) * NormalPDF(zz, 0, 1)
     Qn = q_inst(zz)
+    joint_tex = r"\mathcal{N}(x; wz + b, s^2)\, \mathcal{N}(z; 0, 1)"
+    px_tex = r"\mathcal{N}(x; b, w^2 + s^2)"
     return [
-        Step(px, r"The closed-form evidence $\mathcal{N}(x; b, w^2 + s^2)$."),
-        Step(px * sp.Integral(post, inf), r"The posterior density integrates to 1."),
-        Step(sp.Integral(px * post, inf), r"$p(x)$ does not depend on $z$."),
-        Step(sp.Integral(joint, inf), r"Bayes: $p(x)\, p(z \mid x) = p(x \mid z)\, p(z)$ (complete the square)."),
+        Step(px, r"The closed-form evidence $\mathcal{N}(x; b, w^2 + s^2)$.", tex=px_tex),
+        Step(sp.Integral(px * post, inf), r"The posterior density integrates to 1, and $p(x)$ does not depend on $z$.",
+             tex=r"\int " + px_tex + r"\, \mathcal{N}(z; m_{\star}, v_{\star}) \, dz"),
+        Step(sp.Integral(joint, inf), r"Bayes: $p(x)\, p(z \mid x) = p(x \mid z)\, p(z)$ (complete the square).",
+             tex=r"\int " + joint_tex + r" \, dz"),
         Step(Expect(joint / Qn, zz, Qn), r"Multiply and divide by $q(z) = \mathcal{N}(z; m, v) > 0$: importance "
-             r"sampling."),
+             r"sampling.", tex=r"\mathbb{E}_{q(z)}\left[\frac{" + joint_tex + r"}{q(z)}\right]"),
     ]
 
 
-def _iwae_k3() -> list:
+def _iwae_k3() -> Derivation:
     wv = sp.symbols("w1:4", positive=True)
     total = sum(wv)
     loo = [(total - wi) / 2 for wi in wv]
     mean_loo = sum(loo) / 3
-    return [
-        Step(sp.log(total / 3), r"The log of the $K = 3$ average of importance weights."),
+    return Derivation("iwae_monotone_K3", [
+        Step(sp.log(total / 3), r"The log of the $K = 3$ average of importance weights.",
+             tex=r"\log \frac{w_1 + w_2 + w_3}{3}"),
         Step(sum(sp.log(a) for a in loo) / 3, r"The mean of the three leave-one-out 2-averages; Jensen.",
-             rel=">=", witness=sum(GibbsG(a / mean_loo) for a in loo) / 3),
-    ]
+             rel=">=", witness=sum(GibbsG(a / mean_loo) for a in loo) / 3,
+             tex=(r"\frac{1}{3}\left(\log \frac{w_2 + w_3}{2} + \log \frac{w_1 + w_3}{2} "
+                  r"+ \log \frac{w_1 + w_2}{2}\right)")),
+    ], kind="instance", title=r"Worked instance: $\mathcal{L}_2 \le \mathcal{L}_3$, pointwise",
+        names={f"w_{j + 1}": wv[j] for j in range(3)})
 
 
 def _build(mistake):
@@ -183,19 +233,22 @@ def _build(mistake):
               "title": r"General proof: every model and every proposal $q$"}
     if mistake == "log_unbiased":
         Q = q(z)
-        steps = [Step(sp.log(evid(x)), r"The log-evidence."),
+        steps = [Step(sp.log(evid(x)), r"The log-evidence.", tex=r"\log p(x)"),
                  Step(Expect(sp.log(lik(x, z) * prior(z) / Q), z, Q), r"'The log of an unbiased estimate is "
-                      r"unbiased.'")]
+                      r"unbiased.'", tex=LOG_W_TEX)]
         defs = {**rules, LOG_P_X: sp.log(evid(x)), E_LOG_W: steps[1].expr}
-        return {"statement": sp.Eq(LOG_P_X, E_LOG_W), "steps": steps, "definitions": defs, **common}
+        return {"statement": sp.Eq(LOG_P_X, E_LOG_W), "steps": steps, "definitions": defs, **common,
+                "statement_tex": r"\log p(x) = " + LOG_W_TEX}
     if mistake == "iwae_no_1_over_K":
         steps = _iwae_upper(no_normalizer=True)
         return {"statement": sp.LessThan(steps[0].expr, steps[-1].expr), "steps": steps, "definitions": rules,
-                **common}
+                **common, "statement_tex": steps[0].tex + r" \le " + steps[-1].tex,
+                "names": {SAMPLES_TEX: Qs(zeta), SUM_TEX: K * Wbar(zeta)}}
     steps = _general_steps(mistake)
     target = IS_FORM if mistake is None else NAIVE_Q
     defs = {**rules, P_X: evid(x), target: steps[-1].expr}
-    out = {"statement": sp.Eq(P_X, target), "steps": steps, "definitions": defs, **common}
+    out = {"statement": sp.Eq(P_X, target), "steps": steps, "definitions": defs, **common,
+           "statement_tex": r"p(x) = " + steps[-1].tex}
     if mistake is not None:
         return out
     defs.update({M_STAR: lg.posterior_mean_expr(), V_STAR: lg.posterior_var_expr(),
@@ -203,13 +256,13 @@ def _build(mistake):
     out["side"] = [
         Derivation("iwae_monotone", _iwae_general(), kind="general",
                    title=r"IWAE: $\mathcal{L}_K \le \mathcal{L}_{K+1}$ for every $K \ge 1$"),
-        Derivation("iwae_upper", _iwae_upper(), kind="general",
-                   title=r"IWAE: $\mathcal{L}_K \le \log p(x)$, $\bar w$ the average of the $K$ weights"),
-        Derivation("instance", _instance(), kind="instance",
+        Derivation("iwae_upper", _iwae_upper(), kind="general", names=IWAE_NAMES,
+                   title=r"IWAE: $\mathcal{L}_K \le \log p(x)$, with $K$ samples of $q$"),
+        Derivation("instance", _instance(), kind="instance", names={r"q(z)": q_inst(lg.z)},
                    title="Worked instance: the same chain on the linear-Gaussian model"),
-        Derivation("iwae_monotone_K3", _iwae_k3(), kind="instance",
-                   title=r"Worked instance: $\mathcal{L}_2 \le \mathcal{L}_3$, pointwise"),
+        _iwae_k3(),
     ]
+    out["symbols"] = SYMBOLS
     return out
 
 

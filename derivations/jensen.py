@@ -49,14 +49,18 @@ from derivations.witnesses import GibbsG, gibbs_lemma_steps, tangent_gap
 N_SAMPLES = 200_000
 
 NAME = "jensen"
-TITLE = "Jensen's inequality: φ(E[y]) ≥ E[φ(y)] for concave φ, so log E[y] ≥ E[log y]"
+TITLE = (r"Jensen's inequality: $\varphi(\mathbb{E}[y]) \ge \mathbb{E}[\varphi(y)]$ for a concave $\varphi$, "
+         r"so $\log \mathbb{E}[y] \ge \mathbb{E}[\log y]$")
 SOURCE = ("S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, fig. 17.4; "
           "R. Isachenko, *Deep Generative Models*, Lecture 5, slide 'ELBO derivation 1 (inequality)'; "
           "J. L. W. V. Jensen, Acta Mathematica 30 (1906)")
 TWINS = {
-    "reversed": "log E[y] <= E[log y]  (concavity read backwards)",
-    "convex_phi": "phi(E[y]) >= E[phi(y)] for the convex phi(y) = y^2  (Jensen applied to a convex function)",
-    "log_linear": "log E[y] = E[log y]  (log treated as linear: 'the ELBO equals the log-evidence')",
+    "reversed": (r"concavity read backwards: $\varphi(\mathbb{E}[y]) \le \mathbb{E}[\varphi(y)]$, so "
+                 r"$\log \mathbb{E}[y] \le \mathbb{E}[\log y]$"),
+    "convex_phi": (r"Jensen applied to a convex function: $(\mathbb{E}[y])^2 \ge \mathbb{E}[y^2]$ for "
+                   r"$\varphi(y) = y^2$"),
+    "log_linear": (r"$\varphi$ treated as linear: $\varphi(\mathbb{E}[y]) = \mathbb{E}[\varphi(y)]$; for the "
+                   r"logarithm, 'the ELBO equals the log-evidence'"),
 }
 
 # Symbols of the general statement
@@ -107,20 +111,44 @@ def jensen_gap(y, weights=None) -> dict:
             "gap": float(np.log(mean_y) - mean_log)}
 
 
+#: the lines, as written: the weighted mean of the points, phi of it, the weighted mean of phi
+MEAN_TEX = r"\sum_{k=1}^{K} w_k y_k"
+PHI_MEAN_TEX = r"\varphi\left(" + MEAN_TEX + r"\right)"
+MEAN_PHI_TEX = r"\sum_{k=1}^{K} w_k \varphi(y_k)"
+#: the symbols this identity introduces (the notation page defines the rest)
+SYMBOLS = {
+    r"\varphi": r"a concave function, $\varphi'$ its derivative (a supergradient where it has a kink)",
+    "K": r"the number of points, $K \ge 1$",
+    r"y_k": r"the points, $k = 1, \dots, K$, in the domain of $\varphi$",
+    r"w_k": r"the weights, $w_k \ge 0$ with $\sum_k w_k = 1$",
+    "m": r"the weighted mean of the points, $m = \sum_k w_k y_k$",
+    r"T_\varphi(y; m)": (r"the gap of the tangent line of $\varphi$ at $m$, "
+                         r"$\varphi(m) + \varphi'(m)(y - m) - \varphi(y) \ge 0$ for a concave $\varphi$"),
+    r"G(t)": r"Gibbs' function $t - 1 - \log t \ge 0$, the tangent-line gap of $\log$ at $t = 1$",
+    r"y(z)": r"in the continuous form: a real function of $z \sim q$, any density $q(z)$",
+    r"\bar{m}": r"the mean $\mathbb{E}_q[y]$ of the continuous form",
+    "c": r"the common value of the points in the equality case",
+    r"a_k": r"positive numbers that give the weights of the worked instance, $w_k = a_k / (a_1 + a_2 + a_3)$",
+}
+
+
 def _instance_k3() -> Derivation:
     """The log case on K = 3 points, every weight a closed form: the old worked example."""
     yy = sp.symbols("y1:4", positive=True)
     wts = [W3[i] for i in range(3)]
     mean = sum(wk * yk for wk, yk in zip(wts, yy))
     wdef = {W3[i]: A3[i] / sum(A3) for i in range(3)}
+    names = {**{f"w_{i + 1}": W3[i] for i in range(3)}, **{f"y_{i + 1}": yy[i] for i in range(3)}}
     return Derivation("instance_K3_log", [
         Step(sp.log(mean.xreplace(wdef)), r"The log of the mean of $K = 3$ points $y_k > 0$ with weights "
-             r"$w_k = a_k / (a_1 + a_2 + a_3)$.", display=sp.log(mean)),
+             r"$w_k = a_k / (a_1 + a_2 + a_3)$.", display=sp.log(mean),
+             tex=r"\log\left(w_1 y_1 + w_2 y_2 + w_3 y_3\right)"),
         Step(sum(wk * sp.log(yk) for wk, yk in zip(wts, yy)).xreplace(wdef),
              r"The same tangent-line argument: the gap is $\sum_k w_k\, G(y_k / m) \ge 0$.", rel=">=",
              witness=sum(wk * GibbsG(yk / mean) for wk, yk in zip(wts, yy)).xreplace(wdef),
-             display=sum(wk * sp.log(yk) for wk, yk in zip(wts, yy))),
-    ], title=r"Worked instance: $K = 3$ points, $\varphi = \log$", kind="instance")
+             display=sum(wk * sp.log(yk) for wk, yk in zip(wts, yy)),
+             tex=r"w_1 \log y_1 + w_2 \log y_2 + w_3 \log y_3"),
+    ], title=r"Worked instance: $K = 3$ points, $\varphi = \log$", kind="instance", names=names)
 
 
 def _build(mistake):
@@ -132,33 +160,39 @@ def _build(mistake):
         dsq = sp.Lambda(sp.Symbol("t"), 2 * sp.Symbol("t"))
         Tsq = tangent_gap(sq, dsq, name="T_sq")
         steps = [
-            Step(m_def ** 2, r"Square of the mean, $\varphi(y) = y^2$."),
-            Step(_sum(w[k] * (M**2 + 2 * M * (y[k] - M))), r"The tangent line of $y^2$ at $m$, averaged."),
+            Step(m_def ** 2, r"Square of the mean, $\varphi(y) = y^2$.", tex=r"\left(" + MEAN_TEX + r"\right)^2"),
+            Step(_sum(w[k] * (M**2 + 2 * M * (y[k] - M))), r"The tangent line of $y^2$ at $m$, averaged.",
+                 tex=r"\sum_{k=1}^{K} w_k \left(m^2 + 2m(y_k - m)\right)"),
             Step(_sum(w[k] * y[k] ** 2), r"'Concavity' of $y^2$ (it is convex).", rel=">=",
-                 witness=_sum(w[k] * Tsq(y[k], M))),
+                 witness=_sum(w[k] * Tsq(y[k], M)), tex=r"\sum_{k=1}^{K} w_k y_k^2"),
         ]
         statement = sp.GreaterThan(m_def ** 2, _sum(w[k] * y[k] ** 2))
-        return {"statement": statement, "steps": steps, "definitions": defs, "hypotheses": hyps, "kind": "general"}
+        return {"statement": statement, "steps": steps, "definitions": defs, "hypotheses": hyps, "kind": "general",
+                "statement_tex": steps[0].tex + r" \ge " + steps[-1].tex, "symbols": SYMBOLS}
     tangent_avg = _sum(w[k] * (phi(M) + dphi(M) * (y[k] - M)))
     rhs = _sum(w[k] * phi(y[k]))
+    names = {r"\varphi'(m)": dphi(M)}
     if mistake == "log_linear":
-        steps = [Step(phi(m_def), r"$\varphi$ of the mean."),
-                 Step(rhs, r"'$\varphi$ is linear': the mean of $\varphi$.")]
+        steps = [Step(phi(m_def), r"$\varphi$ of the mean.", tex=PHI_MEAN_TEX),
+                 Step(rhs, r"'$\varphi$ is linear': the mean of $\varphi$.", tex=MEAN_PHI_TEX)]
         return {"statement": sp.Eq(phi(m_def), rhs), "steps": steps, "definitions": defs, "hypotheses": hyps,
-                "kind": "general"}
+                "kind": "general", "statement_tex": PHI_MEAN_TEX + " = " + MEAN_PHI_TEX, "symbols": SYMBOLS}
     rel = "<=" if mistake == "reversed" else ">="
     steps = [
-        Step(phi(m_def), r"Write $m = \sum_k w_k y_k$ for the mean of the points."),
+        Step(phi(m_def), r"Write $m = \sum_k w_k y_k$ for the mean of the points.", tex=PHI_MEAN_TEX),
         Step(tangent_avg, r"The tangent line of $\varphi$ at $m$, averaged with the weights: since "
-             r"$\sum_k w_k = 1$ and $\sum_k w_k y_k = m$ it equals $\varphi(m)$."),
+             r"$\sum_k w_k = 1$ and $\sum_k w_k y_k = m$ it equals $\varphi(m)$.",
+             tex=r"\sum_{k=1}^{K} w_k \left(\varphi(m) + \varphi'(m)(y_k - m)\right)"),
         Step(rhs, r"Concavity: $\varphi$ lies below each tangent line, $\varphi(y) \le \varphi(m) + "
              r"\varphi'(m)(y - m)$; the gaps $T_\varphi(y_k; m) \ge 0$ are weighted by $w_k \ge 0$ "
              r"(Boyd & Vandenberghe, *Convex Optimization*, 2004, eq. 3.2).",
-             rel=rel, witness=_sum(w[k] * T(y[k], M))),
+             rel=rel, witness=_sum(w[k] * T(y[k], M)), tex=MEAN_PHI_TEX),
     ]
     statement = (sp.LessThan if mistake == "reversed" else sp.GreaterThan)(phi(m_def), rhs)
     out = {
         "statement": statement, "steps": steps, "definitions": defs, "hypotheses": hyps, "kind": "general",
+        "statement_tex": PHI_MEAN_TEX + (r" \le " if mistake == "reversed" else r" \ge ") + MEAN_PHI_TEX,
+        "names": names, "symbols": SYMBOLS,
         "title": r"General proof: every concave $\varphi$, every $K \ge 1$ (tangent-line witness)",
         "scope": (r"for every concave $\varphi$, every $K \ge 1$, all points $y_1, \dots, y_K$ in its domain "
                   r"and all weights $w_k \ge 0$ with $\sum_k w_k = 1$; the continuous form for every density $q$"),
@@ -179,25 +213,30 @@ def _build(mistake):
     out["hypotheses"] = hyps + [sp.Eq(_sum(w_pos[k]), 1)]
     out["side"] = [
         Derivation("log", [
-            Step(sp.log(mp_def), r"$\varphi = \log$ on points $y_k > 0$; $m = \sum_k w_k y_k$."),
+            Step(sp.log(mp_def), r"$\varphi = \log$ on points $y_k > 0$; $m = \sum_k w_k y_k$.",
+                 tex=r"\log " + MEAN_TEX),
             Step(_sum(w_pos[k] * sp.log(y_pos[k])),
                  r"The tangent line of the log, $\log y \le \log m + (y - m)/m$: the gap is "
                  r"$\sum_k w_k\, G(y_k / m) \ge 0$ with $G(t) = t - 1 - \log t$.",
-                 rel=">=", witness=_sum(w_pos[k] * GibbsG(y_pos[k] / M_POS))),
+                 rel=">=", witness=_sum(w_pos[k] * GibbsG(y_pos[k] / M_POS)), tex=r"\sum_{k=1}^{K} w_k \log y_k"),
         ], title=r"The logarithm: $\log \mathbb{E}[y] \ge \mathbb{E}[\log y]$ for $y > 0$, every $K$", kind="general"),
         Derivation("continuous", [
             Step(phi(Expect(yz, z, q(z))), r"The continuous form: $y(z)$ with $z \sim q$, any density $q$; "
-                 r"write $\bar m = \mathbb{E}_q[y]$."),
+                 r"write $\bar m = \mathbb{E}_q[y]$.", tex=r"\varphi\left(\mathbb{E}_{q(z)}\left[y(z)\right]\right)"),
             Step(Expect(phi(m_c) + dphi(m_c) * (yz - m_c), z, q(z)),
                  r"The tangent line at $\bar m$ in expectation: $\mathbb{E}_q[1] = 1$ and "
-                 r"$\mathbb{E}_q[y] = \bar m$ (linearity)."),
+                 r"$\mathbb{E}_q[y] = \bar m$ (linearity).",
+                 tex=r"\mathbb{E}_{q(z)}\left[\varphi(\bar{m}) + \varphi'(\bar{m})\left(y(z) - \bar{m}\right)\right]"),
             Step(Expect(phi(yz), z, q(z)), r"Concavity pointwise, then monotonicity of $\mathbb{E}_q$: "
-                 r"$\mathbb{E}_q[T_\varphi(y; \bar m)] \ge 0$.", rel=">=", witness=Expect(T(yz, m_c), z, q(z))),
+                 r"$\mathbb{E}_q[T_\varphi(y; \bar m)] \ge 0$.", rel=">=", witness=Expect(T(yz, m_c), z, q(z)),
+                 tex=r"\mathbb{E}_{q(z)}\left[\varphi(y(z))\right]"),
         ], title=r"Continuous form: $\varphi(\mathbb{E}_q[y]) \ge \mathbb{E}_q[\varphi(y)]$ for every density $q$",
-            kind="general"),
+            kind="general", names={r"\varphi'(\bar{m})": dphi(m_c), r"\bar{m}": m_c, r"y(z)": yz}),
         Derivation("equality_constant", [
-            Step(phi(_sum(w[k] * c)), r"Equality case: every $y_k = c$."),
-            Step(_sum(w[k] * phi(c)), r"$\sum_k w_k c = c$ and $\sum_k w_k \varphi(c) = \varphi(c)$: equality.")
+            Step(phi(_sum(w[k] * c)), r"Equality case: every $y_k = c$.",
+                 tex=r"\varphi\left(\sum_{k=1}^{K} w_k c\right)"),
+            Step(_sum(w[k] * phi(c)), r"$\sum_k w_k c = c$ and $\sum_k w_k \varphi(c) = \varphi(c)$: equality.",
+                 tex=r"\sum_{k=1}^{K} w_k \varphi(c)")
         ], title=r"Equality when $y$ is constant", kind="general"),
         Derivation("gibbs_lemma", gibbs_lemma_steps(), title=r"Lemma: $G(t) = t - 1 - \log t \ge 0$", kind="lemma"),
         _instance_k3(),

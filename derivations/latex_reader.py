@@ -714,6 +714,8 @@ class Reader:
         sub = self.conv(sub_node, b)
         bound_syms = set(bound_values(b))
         if sub.free_symbols & bound_syms:
+            if base.name in self.symbols and base.name not in self.assume:  # the identity's w_k: its assumptions
+                return sp.Indexed(sp.IndexedBase(self.symbols[base.name]), sub)
             opts = {k: v for k, v in self.assume.get(base.name, {"real": True}).items() if k != "integer"}
             return sp.Indexed(sp.IndexedBase(base.name, **opts), sub)
         return self.symbol(f"{base.name}_{_sub_name(sub)}", b)
@@ -807,8 +809,14 @@ class Reader:
         idx_name = _letter_name(idx_node)
         if idx_name is None:
             self.err(idx_node, "a sum's index must be one letter")
-        idx = sp.Symbol(idx_name, integer=True)
         lo, hi = self.conv(lo_expr, b), self.conv(hi_node, b)
+        known = self.symbols.get(idx_name)
+        # the identity's own index (its rules, e.g. A_i = ..., are written with it) when its assumptions hold from
+        # the lower bound on (a positive k is not the index of a sum from 0), else a new integer
+        fits = isinstance(known, sp.Symbol) and known.is_integer and (
+            (not known.is_nonnegative or sp.sympify(lo >= 0) is sp.true)
+            and (not known.is_positive or sp.sympify(lo > 0) is sp.true))
+        idx = known if fits else sp.Symbol(idx_name, integer=True)
         inner = {**b, idx_name: idx}
         body, rest = self._greedy(prod, inner)
         return self._apply_rest(sp.Sum(body, (idx, lo, hi)), rest, b)

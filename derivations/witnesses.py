@@ -137,7 +137,7 @@ def gibbs_lemma_steps() -> list:
     """
     t = sp.Symbol("t", positive=True)
     return [
-        Step(t - 1 - sp.log(t), r"The Gibbs function $G(t) = t - 1 - \log t$ for $t > 0$."),
+        Step(t - 1 - sp.log(t), r"The Gibbs function $G(t) = t - 1 - \log t$ for $t > 0$.", tex=r"t - 1 - \log t"),
         Step(sp.Integer(0), r"$G$ is convex ($G''(t) = 1/t^2 > 0$) and its only stationary point is $t = 1$, "
-             r"where $G(1) = 0$; so $G \ge 0$, with equality only at $t = 1$.", rel=">=", var=t),
+             r"where $G(1) = 0$; so $G \ge 0$, with equality only at $t = 1$.", rel=">=", var=t, tex="0"),
     ]

@@ -172,3 +172,31 @@ def test_a_power_after_a_bracket_is_the_brackets_not_the_products():
     assert read_latex(r"3 c_3 \left(a + b\right)^2") == 3 * c_ * (a_ + b_) ** 2
     assert read_latex(r"2(a + b)^2") == 2 * (a_ + b_) ** 2
     assert read_latex(r"f(x)^2") == sp.Function("f", real=True)(x_) ** 2
+
+
+def test_an_indexed_letter_of_the_identity_keeps_its_assumptions():
+    """``w_k`` in a sum is the identity's ``IndexedBase`` (here non-negative), so a written line equals the checked one."""
+    w = sp.Symbol("w", nonnegative=True)
+    y = sp.Symbol("y", real=True)
+    out = Reader(symbols={"w": w, "y": y}).read(r"\sum_{k=1}^{K} w_k y_k")
+    (idx_w, idx_y) = sorted(out.atoms(sp.Indexed), key=str)
+    assert idx_w.base == sp.IndexedBase("w", nonnegative=True) and idx_w.base != sp.IndexedBase("w", real=True)
+    assert idx_y.base == sp.IndexedBase("y", real=True)
+    # without the identity's symbols (a student's derivation) a letter is a real IndexedBase, as before
+    plain = read_latex(r"\sum_{k=1}^{K} w_k y_k")
+    assert {a.base for a in plain.atoms(sp.Indexed)} == {sp.IndexedBase("w", real=True), sp.IndexedBase("y", real=True)}
+
+
+def test_a_sums_index_is_the_identitys_own_index():
+    """``\\sum_{i=1}^{K+1} A_i`` uses the identity's index ``i``, so its rules keyed ``A[i]`` apply to the line."""
+    i = sp.Symbol("i", integer=True, positive=True)
+    A = sp.IndexedBase("A", positive=True)
+    out = Reader(symbols={"i": i, "A": sp.Symbol("A", positive=True)}).read(r"\sum_{i=1}^{K + 1} A_i")
+    assert out.limits[0][0] == i and out.function == A[i]
+    assert out.xreplace({A[i]: 2}).doit() == 2 * (sp.Symbol("K", integer=True, positive=True) + 1)
+    # a sum from 0 does not take the identity's positive i: a new integer index
+    from0 = Reader(symbols={"i": i, "A": sp.Symbol("A", positive=True)}).read(r"\sum_{i=0}^{K} A_i")
+    assert from0.limits[0][0] == sp.Symbol("i", integer=True)
+    # a letter the identity does not use as an integer stays a new integer index
+    plain = read_latex(r"\sum_{i=1}^{N} a_i")
+    assert plain.limits[0][0] == sp.Symbol("i", integer=True)
