@@ -689,6 +689,8 @@ class Reader:
         sub = self.conv(sub_node, b)
         bound_syms = set(bound_values(b))
         if sub.free_symbols & bound_syms:
+            if base.name not in self.assume and any(base == s for s in self.symbols.values()):
+                return sp.Indexed(sp.IndexedBase(base), sub)  # the identity's own coordinates (positive v_d)
             opts = {k: v for k, v in self.assume.get(base.name, {"real": True}).items() if k != "integer"}
             return sp.Indexed(sp.IndexedBase(base.name, **opts), sub)
         return self.symbol(f"{base.name}_{_sub_name(sub)}", b)
@@ -1073,7 +1075,7 @@ def _density_var(d):
         return d.args[0]
     from sympy.core.function import AppliedUndef
 
-    if isinstance(d, AppliedUndef) and d.args and isinstance(d.args[0], (sp.Symbol, sp.Indexed)):
+    if isinstance(d, AppliedUndef) and d.args and isinstance(d.args[0], (sp.Symbol, sp.Indexed, sp.IndexedBase)):
         return d.args[0]
     return None
 
