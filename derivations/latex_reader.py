@@ -784,11 +784,21 @@ class Reader:
         idx_name = _letter_name(idx_node)
         if idx_name is None:
             self.err(idx_node, "a sum's index must be one letter")
-        idx = sp.Symbol(idx_name, integer=True)
+        idx = self._index_symbol(idx_name)
         lo, hi = self.conv(lo_expr, b), self.conv(hi_node, b)
         inner = {**b, idx_name: idx}
         body, rest = self._greedy(prod, inner)
         return self._apply_rest(sp.Sum(body, (idx, lo, hi)), rest, b)
+
+    def _index_symbol(self, name: str) -> sp.Symbol:
+        """A sum's index: the identity's integer symbol of that name where a named quantity holds it (the
+        ``i`` of a named ``p(x_i \mid z)``) or the symbol table has it, else a new integer symbol."""
+        own = [self.symbols.get(name)] + [s for v in self.names.values() if isinstance(v, sp.Basic)
+                                          for s in v.free_symbols if isinstance(s, sp.Symbol) and s.name == name]
+        for s in own:
+            if isinstance(s, sp.Symbol) and s.is_integer:
+                return s
+        return sp.Symbol(name, integer=True)
 
     def t_integral(self, n, b):
         ch = n.children
