@@ -63,7 +63,6 @@ SYMBOLS = {
 }
 _STATEMENT_TEX = (r"\nabla_\theta \mathbb{E}_{q(z \mid \theta)}\left[f(z)\right] = "
                   r"\mathbb{E}_{q(z \mid \theta)}\left[f(z)\, \nabla_\theta \log q(z \mid \theta)\right]")
-_F = r"\left(c_1 z + c_2 z^2 + c_3 z^3\right)"
 _N = r"\mathcal{N}(z; \mu, \sigma^2)"
 SCOPE = (r"for every density family $q(z \mid \theta)$ differentiable in $\theta$ and every $f$ that does not depend on "
          r"$\theta$, when differentiation under the integral sign is allowed (dominated convergence); the "
@@ -141,17 +140,17 @@ def _instance(phi, mistake):
         r"2 c_2 \sigma + 6 c_3 \mu \sigma"
     return Derivation(f"instance_{phi}", [
         Step(sp.Derivative(sp.Integral(qd * f_expr(), inf), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$.",
-             tex=rf"\frac{{\partial}}{{\partial {name}}} \int {_N} {_F} \, dz"),
+             tex=rf"\frac{{\partial}}{{\partial {name}}} \int {_N}\, f(z) \, dz"),
         Step(sp.Integral(qd * score.doit() * f_expr(), inf),
              rf"Differentiate under the integral sign and use $\nabla q = q\, \nabla \log q$: the integrand is "
              rf"$q$ times the score $\partial \log q / \partial {name}$ times $f$, that is "
              rf"$\mathbb{{E}}_q[f\, \partial \log q / \partial {name}]$.",
-             tex=rf"\int {_N} {score_tex} {_F} \, dz"),
+             tex=rf"\int {_N} {score_tex} f(z) \, dz"),
         Step(exact, r"Gaussian moments up to order 4 (SymPy): the exact gradient, "
                     rf"$\partial_{{{name}}}(c_1 \mu + c_2(\mu^2 + \sigma^2) + c_3(\mu^3 + 3\mu\sigma^2))$.",
              tex=exact_tex),
     ], rf"Worked instance: $q = \mathcal{{N}}(\mu, \sigma^2)$, cubic $f$, $\theta = {name}$", "instance",
-        names={_N: qd, "c_1": c[0], "c_2": c[1], "c_3": c[2]})
+        names={_N: qd, "f(z)": f_expr(), "c_1": c[0], "c_2": c[1], "c_3": c[2]})
 
 
 def _build(mistake):
