@@ -42,14 +42,35 @@ from derivations.steps import Derivation, Step
 N_SAMPLES = 200_000
 
 NAME = "elbo_decompositions"
-TITLE = "ELBO = reconstruction - KL to the prior = energy + entropy"
+TITLE = "The ELBO as reconstruction minus the KL to the prior, and as energy plus entropy"
 SOURCE = ("K. Gupta & T. Wang, *ELBO and KL-Divergence* (UCSD, 2018), eqs. (7)-(9); S. J. D. Prince, "
           "*Understanding Deep Learning* (MIT Press, 2023), ch. 17, eq. 17.21; R. Isachenko, *Deep Generative "
           "Models*, Lecture 5, slide 'Variational lower bound (ELBO)'")
 TWINS = {
-    "kl_plus": "ELBO = E_q log p(x|z) + KL(q || p(z))  (KL added, not subtracted)",
-    "kl_reversed": "ELBO = E_q log p(x|z) - KL(p(z) || q)  (KL in the wrong direction)",
-    "sum_vs_mean": "ELBO = (1/P) sum_i E_q log p(x_i|z) - KL(q || p(z))  (reconstruction averaged over pixels, KL per image)",
+    "kl_plus": (r"the KL added, not subtracted: $\mathcal{L}(q) = \mathbb{E}_{q(z)}\left[\log p(x \mid z)\right] + "
+                r"\mathrm{KL}\left(q(z) \,\|\, p(z)\right)$"),
+    "kl_reversed": (r"the KL in the wrong direction: $\mathcal{L}(q) = \mathbb{E}_{q(z)}\left[\log p(x \mid z)\right] - "
+                    r"\mathrm{KL}\left(p(z) \,\|\, q(z)\right)$"),
+    "sum_vs_mean": (r"the reconstruction averaged over the $P$ pixels while the KL is per image: $\mathcal{L}(q) = "
+                    r"\frac{1}{P} \mathbb{E}_{q(z)}\left[\log p(x \mid z)\right] - \mathrm{KL}\left(q(z) \,\|\, "
+                    r"p(z)\right)$"),
+}
+_RECON_TEX = r"\mathbb{E}_{q(z)}\left[\log p(x \mid z)\right]"
+_KL_TEX = r"\mathrm{KL}\left(q(z) \,\|\, p(z)\right)"
+#: the last line (and the statement's right side) each mistake writes
+LAST_TEX = {
+    None: f"{_RECON_TEX} - {_KL_TEX}",
+    "kl_plus": f"{_RECON_TEX} + {_KL_TEX}",
+    "kl_reversed": rf"{_RECON_TEX} - \mathrm{{KL}}\left(p(z) \,\|\, q(z)\right)",
+    "sum_vs_mean": rf"\frac{{1}}{{P}} {_RECON_TEX} - {_KL_TEX}",
+}
+#: the symbols this identity introduces beyond the notation page
+SYMBOLS = {
+    r"P": "the number of pixels of an observation",
+    r"x_i": r"pixel $i$ of the observation $x$",
+    r"p(x_i \mid z)": r"the likelihood of pixel $i$ given $z$",
+    r"m, v": r"the mean and the variance of $q(z) = \mathcal{N}(z; m, v)$ on the worked instance",
+    r"w, b, s": r"the weight, the offset and the noise standard deviation of the linear-Gaussian model",
 }
 
 pix = density("p_pix", n_vars=1, symbol="p")
@@ -67,6 +88,9 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $p(z) = \mathcal{N}(0, 1
          r"$x = (3, -1, 0.5, 2)$, $w = (2, -0.5, 1, 0.3)$, $b = (0.5, 0, 0.2, -0.3)$, $s = 0.8$, $m = 0.3$, $v = 0.5$.")
 
 
+_INST_RECON = r"\mathbb{E}_{q(z)}\left[\log \mathcal{N}(x; w z + b, s^2)\right]"
+
+
 def _build(mistake):
     Q = q(z)
     elbo = Expect(sp.log(joint(x, z) / Q), z, Q)
@@ -79,19 +103,22 @@ def _build(mistake):
         "sum_vs_mean": (recon / P - kl, RECON_MEAN - KL_PRIOR),
     }[mistake]
     steps = [
-        Step(elbo, r"The ELBO, $\mathcal{L}(q) = \mathbb{E}_q \log \frac{p(x, z)}{q(z)}$."),
+        Step(elbo, r"The ELBO, $\mathcal{L}(q) = \mathbb{E}_q \log \frac{p(x, z)}{q(z)}$.",
+             tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right]"),
         Step(Expect(sp.log(lik(x, z) * prior(z) / Q), z, Q), r"The model factorizes: "
-             r"$p(x, z) = p(x \mid z)\, p(z)$."),
+             r"$p(x, z) = p(x \mid z)\, p(z)$.",
+             tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x \mid z)\, p(z)}{q(z)}\right]"),
         Step(sp.Add(recon, -kl, evaluate=False), r"The log of a product is a sum of logs; linearity of "
-             r"$\mathbb{E}_q$."),
+             r"$\mathbb{E}_q$.", tex=rf"{_RECON_TEX} - \mathbb{{E}}_{{q(z)}}\left[\log \frac{{q(z)}}{{p(z)}}\right]"),
         Step(last, r"The definitions of the reconstruction term and of $\mathrm{KL}(q \| p) = "
-             r"\mathbb{E}_q \log \frac{q}{p}$ (Kullback & Leibler, 1951).", display=shown),
+             r"\mathbb{E}_q \log \frac{q}{p}$ (Kullback & Leibler, 1951).", display=shown, tex=LAST_TEX[mistake]),
     ]
     defs = {ELBO: elbo, RECON: recon, KL_PRIOR: kl, joint(x, z): lik(x, z) * prior(z), RECON_MEAN: recon / P,
             KL_PRIOR_REV: Expect(sp.log(prior(z) / Q), z, prior(z))}
     out = {"statement": sp.Eq(ELBO, shown), "definitions": defs, "steps": steps, "kind": "general",
            "scope": SCOPE, "model": MODEL, "hypotheses": [r"p(x, z) = p(x \mid z)\, p(z)", r"q(z) > 0"],
-           "title": r"General proof: every likelihood, prior and $q$"}
+           "title": r"General proof: every likelihood, prior and $q$",
+           "statement_tex": rf"\mathcal{{L}}(q) = {LAST_TEX[mistake]}", "symbols": SYMBOLS}
     if mistake is not None:
         return out
     defs[E_LOG_JOINT] = Expect(sp.log(joint(x, z)), z, Q)
@@ -103,31 +130,44 @@ def _build(mistake):
     recon_n = Expect(sp.log(lik_n), zz, Qn)
     out["side"] = [
         Derivation("energy_entropy", [
-            Step(elbo, r"The ELBO."),
-            Step(Expect(sp.log(joint(x, z)), z, Q) - Expect(sp.log(Q), z, Q), r"Linearity of $\mathbb{E}_q$."),
+            Step(elbo, r"The ELBO.", tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right]"),
+            Step(Expect(sp.log(joint(x, z)), z, Q) - Expect(sp.log(Q), z, Q), r"Linearity of $\mathbb{E}_q$.",
+                 tex=r"\mathbb{E}_{q(z)}\left[\log p(x, z)\right] - \mathbb{E}_{q(z)}\left[\log q(z)\right]"),
             Step(Expect(sp.log(joint(x, z)), z, Q) - Expect(sp.log(Q), z, Q),
                  r"The energy $\mathbb{E}_q \log p(x, z)$ plus the entropy $\mathbb{H}[q] = -\mathbb{E}_q \log q$.",
-                 display=E_LOG_JOINT + ENTROPY),
-        ], title=r"Energy plus entropy: $\mathcal{L} = \mathbb{E}_q \log p(x, z) + \mathbb{H}[q]$", kind="general"),
+                 display=E_LOG_JOINT + ENTROPY, tex=r"\mathbb{E}_{q(z)}\left[\log p(x, z)\right] + \mathbb{H}[q]"),
+        ], title=r"Energy plus entropy: $\mathcal{L}(q) = \mathbb{E}_{q(z)}\left[\log p(x, z)\right] + \mathbb{H}[q]$",
+            kind="general"),
         Derivation("pixels", [
             Step(Expect(sp.Sum(sp.log(pix(X[i], z)), (i, 1, P)), z, Q), r"$P$ pixels independent given $z$: "
-                 r"$\log p(x \mid z) = \sum_{i=1}^{P} \log p(x_i \mid z)$."),
+                 r"$\log p(x \mid z) = \sum_{i=1}^{P} \log p(x_i \mid z)$.",
+                 tex=r"\mathbb{E}_{q(z)}\left[\sum_{i=1}^{P} \log p(x_i \mid z)\right]"),
             Step(sp.Sum(Expect(sp.log(pix(X[i], z)), z, Q), (i, 1, P)), r"Linearity: the reconstruction term is "
-                 r"a sum over pixels, not a mean."),
-        ], title=r"The reconstruction term sums over the $P$ pixels", kind="general"),
+                 r"a sum over pixels, not a mean.",
+                 tex=r"\sum_{i=1}^{P} \mathbb{E}_{q(z)}\left[\log p(x_i \mid z)\right]"),
+        ], title=r"The reconstruction term sums over the $P$ pixels", kind="general",
+            names={r"p(x_i \mid z)": pix(X[i], z)}),
         Derivation("instance", [
             Step(Expect(sp.log(lik_n * prior_n / Qn), zz, Qn), r"The ELBO of the linear-Gaussian model, "
-                 r"$q(z) = \mathcal{N}(z; m, v)$."),
+                 r"$q(z) = \mathcal{N}(z; m, v)$.",
+                 tex=(r"\mathbb{E}_{q(z)}\left[\log \frac{\mathcal{N}(x; w z + b, s^2)\, \mathcal{N}(z; 0, 1)}"
+                      r"{q(z)}\right]")),
             Step(sp.Add(recon_n, -Expect(sp.log(Qn / prior_n), zz, Qn), evaluate=False),
-                 r"Factorize, expand the log, linearity."),
+                 r"Factorize, expand the log, linearity.", tex=_INST_RECON + r" - \mathrm{KL}\left(q(z) \,\|\, "
+                                                              r"\mathcal{N}(0, 1)\right)"),
             Step(sp.Add(recon_n, -sp.Mul(sp.Rational(1, 2), sp.Add(m**2, v, -1, -sp.log(v), evaluate=False),
                                          evaluate=False), evaluate=False), r"Gaussian moments: $\mathrm{KL}(\mathcal{N}(m, v) \| "
-                 r"\mathcal{N}(0, 1)) = \tfrac12(m^2 + v - 1 - \log v)$ (Prince 2023, eq. 17.24 with $D = 1$)."),
-        ], title="Worked instance: the same chain on the linear-Gaussian model", kind="instance"),
+                 r"\mathcal{N}(0, 1)) = \tfrac12(m^2 + v - 1 - \log v)$ (Prince 2023, eq. 17.24 with $D = 1$).",
+                 tex=_INST_RECON + r" - \frac{1}{2}\left(m^2 + v - 1 - \log v\right)"),
+        ], title="Worked instance: the same chain on the linear-Gaussian model", kind="instance",
+            names={r"q(z)": Qn}),
         Derivation("instance_entropy", [
-            Step(-Expect(sp.log(Qn), zz, Qn), r"The entropy of $q = \mathcal{N}(m, v)$."),
-            Step(sp.log(2 * sp.pi * sp.E * v) / 2, r"Gaussian moments: $\mathbb{H}[q] = \tfrac12 \log 2\pi e v$."),
-        ], title=r"Instance: the Gaussian entropy", kind="instance"),
+            Step(-Expect(sp.log(Qn), zz, Qn), r"The entropy of $q = \mathcal{N}(m, v)$.",
+                 tex=r"-\mathbb{E}_{q(z)}\left[\log q(z)\right]"),
+            Step(sp.log(2 * sp.pi * sp.E * v) / 2, r"Gaussian moments: $\mathbb{H}[q] = \frac{1}{2} \log 2\pi \mathrm{e} v$, with "
+                 r"$\log \mathrm{e} = 1$.",
+                 tex=r"\frac{1}{2}\left(1 + \log 2\pi v\right)"),
+        ], title=r"Instance: the Gaussian entropy", kind="instance", names={r"q(z)": Qn}),
     ]
     return out
 

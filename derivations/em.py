@@ -49,13 +49,24 @@ N_ITERS = 30
 ATOL_PER_POINT = 1e-9
 
 NAME = "em"
-TITLE = "EM: the E-step makes the bound tight; the likelihood never decreases"
+TITLE = (r"EM: the E-step makes the bound tight, so the likelihood never decreases, "
+         r"$\log p(x \mid \theta') \ge \log p(x \mid \theta)$")
 SOURCE = ("Isachenko, Deep Generative Models, Lecture 5, 'EM-algorithm', 'Variational decomposition'; "
           "Prince, Understanding Deep Learning (2023), section 17.4, fig. 17.6")
 TWINS = {
-    "prior_estep": "E-step with q = prior p(z) (not the posterior) makes the bound tight",
-    "unnormalized_estep": "E-step responsibilities pi_k l_k not divided by p(x)",
-    "likelihood_only_estep": "E-step responsibilities proportional to l_k (mixing weights forgotten)",
+    "prior_estep": (r"the E-step sets $q^*(z) = p(z \mid \theta)$, the prior instead of the posterior, and claims "
+                    r"the bound is tight"),
+    "unnormalized_estep": r"the E-step's responsibilities $\pi_k \ell_k$ not divided by $p(x)$",
+    "likelihood_only_estep": (r"the E-step's responsibilities proportional to $\ell_k$: the mixing weights "
+                              r"$\pi_k$ forgotten"),
+}
+#: what the E-step's $q^*$ is, for the theorem box (each twin's mistaken E-step)
+Q_STAR = {
+    None: r"the E-step's choice, the posterior $q^*(z) = p(z \mid x, \theta)$",
+    "prior_estep": r"the twin's E-step: the prior, $q^*(z) = p(z \mid \theta)$",
+    "unnormalized_estep": r"the twin's E-step: $q^*(z) = p(x, z \mid \theta)$, not divided by $p(x \mid \theta)$",
+    "likelihood_only_estep": (r"the twin's E-step: $q^*(z) = p(x \mid z, \theta) / C(x, \theta)$, the likelihood "
+                              r"normalized over $z$, without the prior"),
 }
 SCOPE = (r"for every model $p(x, z \mid \theta)$ (densities; $z$ discrete or continuous) and every $\theta$, with "
          r"$q^* = p(z \mid x, \theta)$ and an M-step that does not decrease $\mathcal{L}(q^*, \cdot)$; the instances "
@@ -83,6 +94,14 @@ L_OLD = RawSymbol(r"\mathcal{L}(q^*, \theta)", real=True)
 KL_NEW = RawSymbol(r"\mathrm{KL}(q^* \| p(z \mid x, \theta'))", real=True)
 
 
+_L_NEW_TEX = r"\mathcal{L}(q^*, \theta')"
+_L_OLD_TEX = r"\mathcal{L}(q^*, \theta)"
+_KL_NEW_TEX = r"\mathrm{KL}\left(q^*(z) \,\|\, p(z \mid x, \theta')\right)"
+#: the quantities the lines write by name (each defined among the identity's rules)
+NAMES = {r"p(x \mid \theta')": evidence(x, theta_new), r"p(x \mid \theta)": evidence(x, theta),
+         _L_NEW_TEX: L_NEW, _L_OLD_TEX: L_OLD, _KL_NEW_TEX: KL_NEW, r"\Delta_M": DELTA_M}
+
+
 def _elbo(qd, th):
     r"""$\mathcal{L}(q, \theta) = \mathbb{E}_q[\log p(x, z \mid \theta) - \log q(z)]$."""
     return Expect(sp.log(joint(x, z, th) / qd), z, qd)
@@ -107,29 +126,45 @@ def _general(mistake):
              DELTA_M: L_new - L_old, L_NEW: L_new, L_OLD: L_old,
              KL_NEW: Expect(sp.log(qs / post(z, x, theta_new)), z, qs)}
     steps = [
-        Step(sp.log(evidence(x, theta_new)), r"The log-evidence at the M-step's new parameter $\theta'$."),
+        Step(sp.log(evidence(x, theta_new)), r"The log-evidence at the M-step's new parameter $\theta'$.",
+             tex=r"\log p(x \mid \theta')"),
         Step(L_new + Expect(sp.log(qs / post(z, x, theta_new)), z, qs),
              r"The variational decomposition $\log p(x \mid \theta') = \mathcal{L}(q^*, \theta') + "
              r"\mathrm{KL}(q^* \| p(z \mid x, \theta'))$, from Bayes' rule $p(x, z) = p(z \mid x)\, p(x)$ and "
              r"$\mathbb{E}_{q^*} 1 = 1$ (Isachenko, Deep Generative Models, Lecture 5, 'Variational decomposition').",
-             display=L_NEW + KL_NEW),
+             display=L_NEW + KL_NEW, tex=_L_NEW_TEX + " + " + _KL_NEW_TEX),
         Step(L_new, r"Gibbs: the KL is an expectation of $G(t) = t - 1 - \log t \ge 0$ at "
                     r"$t = p(z \mid x, \theta') / q^*(z)$.", rel=">=",
-             witness=Expect(GibbsG(post(z, x, theta_new) / qs), z, qs), display=L_NEW),
+             witness=Expect(GibbsG(post(z, x, theta_new) / qs), z, qs), display=L_NEW, tex=_L_NEW_TEX),
         Step(L_old, r"The M-step maximizes $\mathcal{L}(q^*, \cdot)$, so its gain $\Delta_M \ge 0$.", rel=">=",
-             witness=DELTA_M, display=L_OLD,
+             witness=DELTA_M, display=L_OLD, tex=_L_OLD_TEX,
              given=r"the M-step's gain $\Delta_M = \mathcal{L}(q^*, \theta') - \mathcal{L}(q^*, \theta) \ge 0$ "
                    r"($\theta'$ maximizes $\mathcal{L}(q^*, \cdot)$; no rule can check an optimization)"),
         Step(sp.log(evidence(x, theta)), r"The E-step made the bound tight: $q^* = p(z \mid x, \theta)$ gives "
-                                         r"$\log \frac{p(x, z \mid \theta)}{q^*(z)} = \log p(x \mid \theta)$ for every $z$."),
+                                         r"$\log \frac{p(x, z \mid \theta)}{q^*(z)} = \log p(x \mid \theta)$ for every $z$.",
+             tex=r"\log p(x \mid \theta)"),
     ]
     tight = Derivation("tight", [
-        Step(L_old, r"The ELBO at the E-step's $q^*$.", display=L_OLD),
+        Step(L_old, r"The ELBO at the E-step's $q^*$.", display=L_OLD, tex=_L_OLD_TEX),
         Step(sp.log(evidence(x, theta)), r"Bayes: $p(x, z \mid \theta) / p(z \mid x, \theta) = p(x \mid \theta)$, and "
-                                         r"$\mathbb{E}_{q^*} 1 = 1$."),
+                                         r"$\mathbb{E}_{q^*} 1 = 1$.", tex=r"\log p(x \mid \theta)"),
     ], r"After the E-step the bound is tight", "lemma")
     return steps, tight, rules
 
+
+#: the symbols this identity introduces beyond the notation page
+SYMBOLS = {
+    r"\theta, \theta'": r"the model's parameter before and after one EM iteration",
+    r"p(x \mid \theta)": r"the evidence of the model at the parameter $\theta$",
+    r"\mathcal{L}(q, \theta)": r"the ELBO of $q$ at $\theta$, $\mathbb{E}_{q(z)}\left[\log \frac{p(x, z \mid \theta)}"
+                                r"{q(z)}\right]$",
+    r"\Delta_M": r"the M-step's gain, $\mathcal{L}(q^*, \theta') - \mathcal{L}(q^*, \theta) \ge 0$",
+    r"K": r"the number of states of the instance's discrete latent ($K = 3$)",
+    r"\pi_k, a_k": r"the instance's prior $\pi_k = a_k / (a_1 + a_2 + a_3)$, $a_k > 0$",
+    r"\ell_k": r"the instance's likelihood of $x$ given state $k$, $\ell_k = p(x \mid z = k) > 0$",
+    r"q^*_k": r"the E-step's probability of state $k$ on the instance",
+    r"w, b, s, m, v": r"the linear-Gaussian model's weight, offset and noise; $q = \mathcal{N}(m, v)$",
+}
 
 PI = sp.symbols("pi1:4", positive=True)          # display symbols of the 3-state instance
 QS = sp.symbols("q^*_1:4", positive=True)
@@ -154,11 +189,15 @@ def _instance_mixture(mistake):
     der = Derivation("instance_mixture", [
         Step(sum(q_ * sp.log(pk * lk / q_) for q_, pk, lk in zip(QS, PI, ELL)),
              r"The ELBO of the E-step's $q^*_k = \pi_k \ell_k / p(x)$ on the 3-state instance, "
-             r"$\sum_k q^*_k \log \frac{\pi_k \ell_k}{q^*_k}$."),
+             r"$\sum_k q^*_k \log \frac{\pi_k \ell_k}{q^*_k}$.",
+             tex=" + ".join(rf"q^*_{k} \log \frac{{\pi_{k} \ell_{k}}}{{q^*_{k}}}" for k in (1, 2, 3))),
         Step(sum(q_ * sp.log(PX_INST) for q_ in QS), r"Bayes: $\pi_k \ell_k / q^*_k = p(x) = \sum_j \pi_j \ell_j$ "
-                                                     r"for every $k$."),
-        Step(sp.log(PX_INST), r"$\sum_k q^*_k = 1$."),
-    ], r"Worked instance: a latent with $K = 3$ states", "instance")
+                                                     r"for every $k$.",
+             tex=r"\left(q^*_1 + q^*_2 + q^*_3\right) \log p(x)"),
+        Step(sp.log(PX_INST), r"$\sum_k q^*_k = 1$.", tex=r"\log p(x)"),
+    ], r"Worked instance: a latent with $K = 3$ states", "instance",
+        names={**{rf"q^*_{k + 1}": QS[k] for k in range(3)}, **{rf"\pi_{k + 1}": PI[k] for k in range(3)},
+               **{rf"\ell_{k + 1}": ELL[k] for k in range(3)}, r"p(x)": PX_INST})
     return der, rules
 
 
@@ -170,14 +209,19 @@ def _build(mistake):
     if mistake is None:
         mp, vp = lg.posterior_mean_expr(), lg.posterior_var_expr()
         side.append(Derivation("linear_gaussian", [
-            Step(lg.elbo_expr(mp, vp), r"The closed-form ELBO at $q = p(z \mid x) = \mathcal{N}(m_\star, v_\star)$."),
-            Step(lg.log_evidence_expr(), r"Equals the closed-form log-evidence: $\mathrm{KL}(q^* \| p(z \mid x)) = 0$."),
-        ], r"Worked instance: the linear-Gaussian model", "instance"))
+            Step(lg.elbo_expr(mp, vp), r"The closed-form ELBO at $q = p(z \mid x) = \mathcal{N}(m_\star, v_\star)$.",
+                 tex=r"\mathcal{L}(m_{\star}, v_{\star})"),
+            Step(lg.log_evidence_expr(), r"Equals the closed-form log-evidence: $\mathrm{KL}(q^* \| p(z \mid x)) = 0$.",
+                 tex=r"\log \mathcal{N}(x; b, w^2 + s^2)"),
+        ], r"Worked instance: the linear-Gaussian model", "instance",
+            names={r"\mathcal{L}(m_{\star}, v_{\star})": lg.elbo_expr(mp, vp)}))
     return {"statement": sp.GreaterThan(LOG_PX_NEW, LOG_PX_OLD),
             "definitions": {LOG_PX_NEW: steps[0].expr, LOG_PX_OLD: steps[-1].expr, **rules},
             "steps": steps, "kind": "general", "title": r"General proof: every model $p(x, z \mid \theta)$",
             "hypotheses": [r"q^* = p(z \mid x, \theta)", r"\mathcal{L}(q^*, \theta') \ge \mathcal{L}(q^*, \theta)"],
-            "scope": SCOPE, "model": MODEL, "side": side}
+            "scope": SCOPE, "model": MODEL, "side": side,
+            "statement_tex": r"\log p(x \mid \theta') \ge \log p(x \mid \theta)", "names": NAMES,
+            "symbols": {**SYMBOLS, r"q^*(z)": Q_STAR[mistake]}}
 
 
 def run_em(data, k: int = 3, n_iters: int = N_ITERS, seed: int = 0, estep: str = "posterior") -> dict:

@@ -48,15 +48,50 @@ N_SAMPLES = 200_000
 D_INSTANCE = 3
 
 NAME = "gaussian_kl"
-TITLE = "KL >= 0, and KL(N(mu, Sigma) || N(0, I)) in closed form"
+TITLE = (r"Gibbs' inequality $\mathrm{KL}(q \,\|\, p) \ge 0$, and "
+         r"$\mathrm{KL}\left(\mathcal{N}(\mu, \Sigma) \,\|\, \mathcal{N}(0, I)\right)$ in closed form")
 SOURCE = ("S. J. D. Prince, *Understanding Deep Learning* (MIT Press, 2023), ch. 17, eq. (17.24); K. Gupta & "
           "T. Wang, *ELBO and KL-Divergence* (UCSD, 2018), after eq. (9); D. P. Kingma & M. Welling, "
           "'Auto-Encoding Variational Bayes', ICLR 2014, appendix B")
 TWINS = {
-    "missing_D": "KL = (tr Sigma + mu^T mu - log det Sigma) / 2  (the -D forgotten)",
-    "logdet_from_std": "KL = (tr Sigma + mu^T mu - D - sum_d log sigma_d) / 2  (log det Sigma from standard deviations)",
-    "reversed": "KL(q || p) = (sum_d (1 + mu_d^2) / v_d - D + log det Sigma) / 2  (KL(N(0, I) || q): wrong direction)",
-    "bits": "KL = (tr Sigma + mu^T mu - D - log det Sigma) / (2 log 2)  (bits reported as nats)",
+    "missing_D": (r"the $-D$ forgotten: $\mathrm{KL} = \frac{1}{2}\left(\operatorname{tr}\Sigma + \mu^\top \mu - "
+                  r"\log\det\Sigma\right)$"),
+    "logdet_from_std": (r"$\log\det\Sigma$ computed from the standard deviations: $\mathrm{KL} = \frac{1}{2}\left("
+                        r"\operatorname{tr}\Sigma + \mu^\top \mu - D - \sum_{d=1}^{D} \log \sigma_d\right)$"),
+    "reversed": (r"the KL in the wrong direction, $\mathrm{KL}\left(\mathcal{N}(0, I) \,\|\, \mathcal{N}(\mu, "
+                 r"\Sigma)\right)$, used for the encoder's: $\frac{1}{2}\left(\sum_{d=1}^{D} \frac{1 + \mu_d^2}{v_d} "
+                 r"- D + \log\det\Sigma\right)$"),
+    "bits": (r"bits reported as nats: $\mathrm{KL} = \frac{1}{2 \log 2}\left(\operatorname{tr}\Sigma + \mu^\top \mu "
+             r"- D - \log\det\Sigma\right)$"),
+}
+
+#: the starting expression of the statement, as written (a named quantity: its definition is the main chain's line 0)
+KL_TEX = r"\mathrm{KL}\left(\mathcal{N}(\mu, \Sigma) \,\|\, \mathcal{N}(0, I)\right)"
+#: the per-coordinate closed form each mistake claims, as written (``v_d`` the variance of coordinate d)
+COORD_TEX = {
+    None: r"\frac{1}{2}\left(v_d + \mu_d^2 - 1 - \log v_d\right)",
+    "bits": r"\frac{1}{2}\left(v_d + \mu_d^2 - 1 - \log v_d\right)",
+    "missing_D": r"\frac{1}{2}\left(v_d + \mu_d^2 - \log v_d\right)",
+    "logdet_from_std": r"\frac{1}{2}\left(v_d + \mu_d^2 - 1 - \log \sqrt{v_d}\right)",
+    "reversed": r"\frac{1}{2}\left(\frac{1 + \mu_d^2}{v_d} - 1 + \log v_d\right)",
+}
+_S = r"\sum_{d=1}^{D} "
+#: the closed form summed coordinate by coordinate, as written
+SUMS_TEX = {
+    None: rf"\frac{{1}}{{2}}\left({_S}v_d + {_S}\mu_d^2 - D - {_S}\log v_d\right)",
+    "bits": rf"\frac{{1}}{{2 \log 2}}\left({_S}v_d + {_S}\mu_d^2 - D - {_S}\log v_d\right)",
+    "missing_D": rf"\frac{{1}}{{2}}\left({_S}v_d + {_S}\mu_d^2 - {_S}\log v_d\right)",
+    "logdet_from_std": rf"\frac{{1}}{{2}}\left({_S}v_d + {_S}\mu_d^2 - D - {_S}\log \sqrt{{v_d}}\right)",
+    "reversed": rf"\frac{{1}}{{2}}\left({_S}\frac{{1 + \mu_d^2}}{{v_d}} - D + {_S}\log v_d\right)",
+}
+#: the closed form in matrix notation, as written
+CLOSED_TEX = {
+    None: r"\frac{1}{2}\left(\operatorname{tr}\Sigma + \mu^\top \mu - D - \log\det\Sigma\right)",
+    "bits": r"\frac{1}{2 \log 2}\left(\operatorname{tr}\Sigma + \mu^\top \mu - D - \log\det\Sigma\right)",
+    "missing_D": r"\frac{1}{2}\left(\operatorname{tr}\Sigma + \mu^\top \mu - \log\det\Sigma\right)",
+    "logdet_from_std": (r"\frac{1}{2}\left(\operatorname{tr}\Sigma + \mu^\top \mu - D - "
+                        r"\sum_{d=1}^{D} \log \sigma_d\right)"),
+    "reversed": rf"\frac{{1}}{{2}}\left({_S}\frac{{1 + \mu_d^2}}{{v_d}} - D + \log\det\Sigma\right)",
 }
 
 KL_STD = sp.Symbol(r"\mathrm{KL}(\mathcal{N}(\mu, \Sigma) \| \mathcal{N}(0, I))", real=True)
@@ -81,6 +116,21 @@ SCOPE = (r"in every dimension $D \ge 1$, for every mean $\mu \in \mathbb{R}^D$ a
          r"of densities")
 MODEL = (r"Worked instance: $D = 3$, $\Sigma = \operatorname{diag}(v_1, v_2, v_3)$.  Numeric check: $D = 4$, "
          r"$\mu = (0.5, -1, 0.2, 1.5)$, $\log v = (-0.5, 0.3, -1.2, 0)$.")
+
+
+#: the symbols this identity introduces beyond the notation page
+SYMBOLS = {
+    r"\Sigma": r"the covariance of $q$, diagonal: $\Sigma = \operatorname{diag}(v_1, \dots, v_D)$",
+    r"v_d": r"the variance of coordinate $d$ of $q$, $v_d > 0$",
+    r"\mu_d": r"coordinate $d$ of the mean $\mu \in \mathbb{R}^D$",
+    r"z_d": r"coordinate $d$ of $z$",
+    r"q(z)": r"here $q(z) = \mathcal{N}(z; \mu, \Sigma)$, the encoder's Gaussian",
+    r"p(z)": r"here $p(z) = \mathcal{N}(z; 0, I)$, the standard normal prior ($I$ the $D \times D$ identity)",
+    r"\sigma_d": r"the standard deviation of coordinate $d$, $\sigma_d = \sqrt{v_d}$",
+    r"G(t)": r"Gibbs' function $G(t) = t - 1 - \log t \ge 0$, zero only at $t = 1$",
+    r"m, v": r"the mean and the variance of a 1-D Gaussian $\mathcal{N}(m, v)$",
+    r"m_1, v_1, m_2, v_2": r"the means and variances of two 1-D Gaussians",
+}
 
 
 def kl_diag_standard_normal(mu, logvar):
@@ -153,22 +203,35 @@ def _build(mistake):
     steps = [
         Step(Expect(sp.log(q / p), zv, q), r"The KL of $q = \mathcal{N}(\mu, \Sigma)$ from "
              r"$p = \mathcal{N}(0, I)$: $\mathbb{E}_q[\log q(z) - \log p(z)]$; write "
-             r"$q_d(z_d) = \mathcal{N}(z_d; \mu_d, v_d)$ for the $d$-th marginal of $q$."),
+             r"$q_d(z_d) = \mathcal{N}(z_d; \mu_d, v_d)$ for the $d$-th marginal of $q$.",
+             tex=r"\mathbb{E}_{q(z)}\left[\log \frac{q(z)}{p(z)}\right]"),
         Step(Expect(_sum(sp.log(qd) - sp.log(pd)), zv, q), r"Both densities factorize over the $D$ coordinates "
-             r"($\Sigma$ diagonal), so the log-ratio is a sum over $d$."),
+             r"($\Sigma$ diagonal), so the log-ratio is a sum over $d$.",
+             tex=(r"\mathbb{E}_{q(z)}\left[\sum_{d=1}^{D} \left(\log \mathcal{N}(z_d; \mu_d, v_d) - "
+                  r"\log \mathcal{N}(z_d; 0, 1)\right)\right]")),
         Step(_sum(Expect(sp.log(qd) - sp.log(pd), zv[d], qd)), r"Linearity: each term depends on $z_d$ only, "
-             r"so its expectation is under the marginal $\mathcal{N}(z_d; \mu_d, v_d)$."),
-        Step(_sum(coord), r"Gaussian moments $\mathbb{E} z_d = \mu_d$, $\mathbb{E} z_d^2 = \mu_d^2 + v_d$."),
-        Step(closed, r"Linearity of the sum, and $\sum_{d=1}^{D} 1 = D$."),
+             r"so its expectation is under the marginal $\mathcal{N}(z_d; \mu_d, v_d)$.",
+             tex=(r"\sum_{d=1}^{D} \mathbb{E}_{\mathcal{N}(z_d; \mu_d, v_d)}\left[\log \mathcal{N}(z_d; \mu_d, v_d) "
+                  r"- \log \mathcal{N}(z_d; 0, 1)\right]")),
+        Step(_sum(coord), r"Gaussian moments $\mathbb{E} z_d = \mu_d$, $\mathbb{E} z_d^2 = \mu_d^2 + v_d$.",
+             tex=_S + COORD_TEX[mistake]),
+        Step(closed, r"Linearity of the sum, and $\sum_{d=1}^{D} 1 = D$.", tex=SUMS_TEX[mistake]),
         Step(closed, r"$\Sigma = \operatorname{diag}(v)$: $\operatorname{tr}\Sigma = \sum_d v_d$, "
-             r"$\mu^\top\mu = \sum_d \mu_d^2$, $\log\det\Sigma = \sum_d \log v_d$.", display=shown),
+             r"$\mu^\top\mu = \sum_d \mu_d^2$, $\log\det\Sigma = \sum_d \log v_d$.", display=shown,
+             tex=CLOSED_TEX[mistake]),
     ]
     defs = {KL_STD: steps[0].expr, **sums, q: DiagNormalPDF(zv, mu, var, DIM, d), p: DiagNormalPDF(zv, 0, 1, DIM, d),
             qd: NormalPDF(zv[d], mu[d], var[d])}
     out = {"statement": sp.Eq(KL_STD, shown), "definitions": defs, "steps": steps, "kind": "general",
            "scope": SCOPE, "model": MODEL, "hypotheses": [r"\Sigma = \operatorname{diag}(v_1, \dots, v_D)",
                                                           r"v_d > 0", r"D \ge 1"],
-           "title": r"General proof: every dimension $D$"}
+           "title": r"General proof: every dimension $D$",
+           "statement_tex": f"{KL_TEX} = {CLOSED_TEX[mistake]}",
+           # matrix quantities the reader does not compute: each is defined (``defs``) as its sum over d
+           "names": {KL_TEX: KL_STD, r"\operatorname{tr}\Sigma": TR, r"\mu^\top \mu": MUMU,
+                     r"\log\det\Sigma": LOGDET, r"\sum_{d=1}^{D} \log \sigma_d": LOG_SIGMA},
+           "main_names": {r"q(z)": q, r"p(z)": p},
+           "symbols": SYMBOLS}
     if mistake is not None:
         return out
     # side derivations
@@ -185,30 +248,43 @@ def _build(mistake):
     out["side"] = [
         Derivation("gibbs", [
             Step(Expect(sp.log(qf(zs) / pf(zs)), zs, qf(zs)), r"$\mathrm{KL}(q \| p)$ for any densities $q, p$ "
-                 r"of $z$ ($q > 0$)."),
+                 r"of $z$ ($q > 0$).", tex=r"\mathrm{KL}\left(q(z) \,\|\, p(z)\right)"),
             Step(sp.Integer(0), r"Gibbs' inequality: $\mathrm{KL} = \mathbb{E}_q\, G(p / q) \ge 0$, because "
                  r"$\mathbb{E}_q[p / q] = \int p\, dz = 1$; zero iff $p = q$ ($G(t) = 0$ iff $t = 1$).", rel=">=",
-                 witness=Expect(GibbsG(pf(zs) / qf(zs)), zs, qf(zs))),
-        ], title=r"$\mathrm{KL}(q \| p) \ge 0$ for every pair of densities (Gibbs)", kind="general"),
+                 witness=Expect(GibbsG(pf(zs) / qf(zs)), zs, qf(zs)), tex="0"),
+        ], title=r"$\mathrm{KL}(q \,\|\, p) \ge 0$ for every pair of densities (Gibbs)", kind="general",
+            names={r"p(z)": pf(zs)}),
         Derivation("kl_1d_general", [
             Step(Expect(sp.log(NormalPDF(zs, m1, v1) / NormalPDF(zs, m2, v2)), zs, NormalPDF(zs, m1, v1)),
-                 r"$\mathrm{KL}(\mathcal{N}(m_1, v_1) \| \mathcal{N}(m_2, v_2))$."),
-            Step(KL_1D_EXPR, r"Gaussian moments."),
-        ], title="Two 1-D Gaussians", kind="lemma"),
+                 r"$\mathrm{KL}(\mathcal{N}(m_1, v_1) \| \mathcal{N}(m_2, v_2))$.",
+                 tex=r"\mathrm{KL}\left(\mathcal{N}(m_1, v_1) \,\|\, \mathcal{N}(m_2, v_2)\right)"),
+            Step(KL_1D_EXPR, r"Gaussian moments.",
+                 tex=r"\frac{1}{2}\left(\log \frac{v_2}{v_1} + \frac{v_1 + (m_1 - m_2)^2}{v_2} - 1\right)"),
+        ], title="Two 1-D Gaussians", kind="lemma",
+            names={r"m_1": m1, r"m_2": m2, r"v_1": v1, r"v_2": v2}),
         Derivation("kl_gauss_nonneg", [
-            Step(_half(v, m**2, -1, -sp.log(v)), r"$\mathrm{KL}(\mathcal{N}(m, v) \| \mathcal{N}(0, 1))$."),
+            Step(_half(v, m**2, -1, -sp.log(v)), r"$\mathrm{KL}(\mathcal{N}(m, v) \| \mathcal{N}(0, 1))$.",
+                 tex=r"\frac{1}{2}\left(v + m^2 - 1 - \log v\right)"),
             Step(sp.Integer(0), r"$= \tfrac12 G(v) + \tfrac12 m^2 \ge 0$, zero iff $m = 0$ and $v = 1$.", rel=">=",
-                 witness=GibbsG(v) / 2 + m**2 / 2),
+                 witness=GibbsG(v) / 2 + m**2 / 2, tex="0"),
         ], title=r"The closed form is $\ge 0$", kind="lemma"),
         Derivation("instance_D3", [
             Step(sum(Expect(sp.log(q_k[k](z3[k]) / NormalPDF(z3[k], 0, 1)), z3[k], q_k[k](z3[k]))
                      for k in range(D_INSTANCE)),
-                 r"The sum over $d$ of the coordinate KLs, $D = 3$, $q_d = \mathcal{N}(\mu_d, v_d)$."),
+                 r"The sum over $d$ of the coordinate KLs, $D = 3$, $q_d = \mathcal{N}(\mu_d, v_d)$.",
+                 tex=" + ".join(rf"\mathrm{{KL}}\left(\mathcal{{N}}(\mu_{k}, v_{k}) \,\|\, \mathcal{{N}}(0, 1)\right)"
+                                for k in range(1, D_INSTANCE + 1))),
             Step(sp.Add(*[_half(vs[k], mus[k] ** 2, -1, -sp.log(vs[k])) for k in range(D_INSTANCE)], evaluate=False),
-                 r"Gaussian moments, coordinate by coordinate."),
+                 r"Gaussian moments, coordinate by coordinate.",
+                 tex=" + ".join(rf"\frac{{1}}{{2}}\left(v_{k} + \mu_{k}^2 - 1 - \log v_{k}\right)"
+                                for k in range(1, D_INSTANCE + 1))),
             Step(_half(Sig.trace(), (mvec.T * mvec)[0, 0], -D_INSTANCE, -sp.log(Sig.det())),
-                 r"$\operatorname{tr}\Sigma + \mu^\top\mu - 3 - \log\det\Sigma$."),
-        ], title=r"Worked instance: $D = 3$", kind="instance"),
+                 r"$\operatorname{tr}\Sigma + \mu^\top\mu - 3 - \log\det\Sigma$.",
+                 tex=(r"\frac{1}{2}\left(v_1 + v_2 + v_3 + \mu_1^2 + \mu_2^2 + \mu_3^2 - 3 - "
+                      r"\log v_1 v_2 v_3\right)")),
+        ], title=r"Worked instance: $D = 3$", kind="instance",
+            names={**{rf"\mu_{k + 1}": mus[k] for k in range(D_INSTANCE)},
+                   **{rf"v_{k + 1}": vs[k] for k in range(D_INSTANCE)}}),
     ]
     return out
 

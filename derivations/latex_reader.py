@@ -810,16 +810,23 @@ class Reader:
         if idx_name is None:
             self.err(idx_node, "a sum's index must be one letter")
         lo, hi = self.conv(lo_expr, b), self.conv(hi_node, b)
-        known = self.symbols.get(idx_name)
-        # the identity's own index (its rules, e.g. A_i = ..., are written with it) when its assumptions hold from
-        # the lower bound on (a positive k is not the index of a sum from 0), else a new integer
-        fits = isinstance(known, sp.Symbol) and known.is_integer and (
-            (not known.is_nonnegative or sp.sympify(lo >= 0) is sp.true)
-            and (not known.is_positive or sp.sympify(lo > 0) is sp.true))
-        idx = known if fits else sp.Symbol(idx_name, integer=True)
+        idx = self._index_symbol(idx_name, lo)
         inner = {**b, idx_name: idx}
         body, rest = self._greedy(prod, inner)
         return self._apply_rest(sp.Sum(body, (idx, lo, hi)), rest, b)
+
+    def _index_symbol(self, name: str, lo) -> sp.Symbol:
+        r"""A sum's index: the identity's integer symbol of that name where the symbol table or a named quantity
+        holds it (the ``i`` of a named ``p(x_i \mid z)``, so rules keyed ``A_i`` apply) -- when its assumptions
+        hold from the lower bound ``lo`` on (a positive k is not the index of a sum from 0) -- else a new integer."""
+        own = [self.symbols.get(name)] + [s for v in self.names.values() if isinstance(v, sp.Basic)
+                                          for s in v.free_symbols if isinstance(s, sp.Symbol) and s.name == name]
+        for s in own:
+            if isinstance(s, sp.Symbol) and s.is_integer and (
+                    (not s.is_nonnegative or sp.sympify(lo >= 0) is sp.true)
+                    and (not s.is_positive or sp.sympify(lo > 0) is sp.true)):
+                return s
+        return sp.Symbol(name, integer=True)
 
     def t_integral(self, n, b):
         ch = n.children
@@ -1118,7 +1125,7 @@ def _density_var(d):
         return d.args[0]
     from sympy.core.function import AppliedUndef
 
-    if isinstance(d, AppliedUndef) and d.args and isinstance(d.args[0], (sp.Symbol, sp.Indexed)):
+    if isinstance(d, AppliedUndef) and d.args and isinstance(d.args[0], (sp.Symbol, sp.Indexed, sp.IndexedBase)):
         return d.args[0]
     return None
 

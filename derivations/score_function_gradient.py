@@ -31,25 +31,39 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations.expectation import Expect, NormalPDF, density
+from derivations.expectation import Expect, density
 from derivations.models import gradient_estimators as gradients
 from derivations.steps import LEIBNIZ
 from derivations.operator_rules import make_rule_identity
-from derivations.rv import expect_rv as E, normal_rv
 from derivations.steps import Derivation, NumericResult, Step
 
 N_PAIRS = 400_000
 N_PILOT = 2_000
 
 NAME = "score_function_gradient"
-TITLE = "Score-function gradient: grad E_q f = E_q[f grad log q]"
+TITLE = (r"The score-function gradient: $\nabla_\theta \mathbb{E}_{q(z \mid \theta)}\left[f(z)\right] = "
+         r"\mathbb{E}_{q(z \mid \theta)}\left[f(z)\, \nabla_\theta \log q(z \mid \theta)\right]$")
 SOURCE = ("Gupta & Wang, 'ELBO and KL-divergence' (UCSD, 2018), eqs. (10)-(15); Isachenko, Deep Generative Models, "
           "Lecture 5, 'ELBO gradients (E-step)'")
 TWINS = {
-    "score_sign": "grad_mu log q(z) = (mu - z)/sigma^2  (sign error in the score)",
-    "no_log": "grad E_q f = E_q(f grad q)  (the score function without the log)",
-    "dlog_dvariance": "grad_sigma log q taken as d log q / d sigma^2  (variance and standard deviation mixed up)",
+    "score_sign": (r"a sign error in the score: $\nabla_\mu \log \mathcal{N}(z; \mu, \sigma^2) = "
+                   r"\frac{\mu - z}{\sigma^2}$"),
+    "no_log": (r"the score function without the log: $\nabla_\theta \mathbb{E}_{q(z \mid \theta)}\left[f(z)\right] = "
+               r"\mathbb{E}_{q(z \mid \theta)}\left[f(z)\, \nabla_\theta q(z \mid \theta)\right]$"),
+    "dlog_dvariance": (r"variance and standard deviation mixed up: the score in $\sigma$ taken as "
+                       r"$\frac{\partial \log q}{\partial \sigma^2}$"),
 }
+#: the symbols this identity introduces beyond the notation page
+SYMBOLS = {
+    r"\theta": r"the parameter of a generic density family $q(z \mid \theta)$ (the encoder's $\phi$ in a VAE)",
+    r"f(z)": r"any function of $z$ that does not depend on $\theta$",
+    r"\mu, \sigma": r"the mean and the standard deviation of $q(z) = \mathcal{N}(z; \mu, \sigma^2)$ on the worked "
+                    r"instances, $\sigma > 0$",
+    r"c_1, c_2, c_3": r"the real coefficients of the instances' cubic $f(z) = c_1 z + c_2 z^2 + c_3 z^3$",
+}
+_STATEMENT_TEX = (r"\nabla_\theta \mathbb{E}_{q(z \mid \theta)}\left[f(z)\right] = "
+                  r"\mathbb{E}_{q(z \mid \theta)}\left[f(z)\, \nabla_\theta \log q(z \mid \theta)\right]")
+_N = r"\mathcal{N}(z; \mu, \sigma^2)"
 SCOPE = (r"for every density family $q(z \mid \theta)$ differentiable in $\theta$ and every $f$ that does not depend on "
          r"$\theta$, when differentiation under the integral sign is allowed (dominated convergence); the "
          r"instances below check the same chain for $q = \mathcal{N}(\mu, \sigma^2)$ and a cubic $f$")
@@ -80,49 +94,63 @@ def _general(mistake):
     score = sp.Derivative(sp.log(qz), theta)
     if mistake == "score_sign":
         score = -score
+    sign = "-" if mistake == "score_sign" else ""
     steps = [
         Step(sp.Derivative(Expect(f(z), z, qz), theta), r"The gradient of an expectation whose density depends on "
-                                                        r"$\theta$ (Gupta & Wang 2018, eq. 10)."),
-        Step(sp.Integral(sp.Derivative(qz, theta) * f(z), (z,)),
-             r"Differentiate under the integral sign; $f$ does not depend on $\theta$ (Gupta & Wang 2018, eq. 10)."),
-        Step(sp.Integral(qz * score * f(z), (z,)),
-             r"The log-derivative trick $\nabla_\theta q = q\, \nabla_\theta \log q$ (Gupta & Wang 2018, eqs. 11-12)."),
+                                                        r"$\theta$ (Gupta & Wang 2018, eq. 10).",
+             tex=r"\nabla_\theta \mathbb{E}_{q(z \mid \theta)}\left[f(z)\right]"),
+        Step(sp.Integral(sp.Derivative(qz, theta) * f(z), (z, -sp.oo, sp.oo)),
+             r"Differentiate under the integral sign; $f$ does not depend on $\theta$ (Gupta & Wang 2018, eq. 10).",
+             tex=r"\int f(z)\, \nabla_\theta q(z \mid \theta) \, dz"),
+        Step(sp.Integral(qz * score * f(z), (z, -sp.oo, sp.oo)),
+             r"The log-derivative trick $\nabla_\theta q = q\, \nabla_\theta \log q$ (Gupta & Wang 2018, eqs. 11-12).",
+             tex=sign + r"\int f(z)\, q(z \mid \theta)\, \nabla_\theta \log q(z \mid \theta) \, dz"),
         Step(Expect(f(z) * score, z, qz), r"An integral against $q$ is an expectation under $q$ (Gupta & Wang 2018, "
-                                          r"eq. 13): it can be estimated from samples of $q$ alone (eq. 15 there)."),
+                                          r"eq. 13): it can be estimated from samples of $q$ alone (eq. 15 there).",
+             tex=(r"\mathbb{E}_{q(z \mid \theta)}\left[" + sign + r"f(z)\, \nabla_\theta \log q(z \mid \theta)"
+                  r"\right]")),
     ]
     if mistake == "no_log":
         steps[2:] = [Step(Expect(f(z) * sp.Derivative(qz, theta), z, qz),
-                          r"Read $\int \nabla_\theta q\, f\, dz$ as $\mathbb{E}_q[f \nabla_\theta q]$.")]
+                          r"Read $\int \nabla_\theta q\, f\, dz$ as $\mathbb{E}_q[f \nabla_\theta q]$.",
+                          tex=r"\mathbb{E}_{q(z \mid \theta)}\left[f(z)\, \nabla_\theta q(z \mid \theta)\right]")]
     return steps
 
 
 def _instance(phi, mistake):
-    Z = normal_rv("z", mu, sigma**2)
+    """The chain on q = N(mu, sigma^2) and the cubic f, collapsed to three lines: the gradient, the
+    score-function integral, the closed form (Gaussian moments up to order 4)."""
     inf = (z, -sp.oo, sp.oo)
     # $\log q(z) = \log \mathcal{N}(z; \mu, \sigma^2)$
     logq = -sp.log(2 * sp.pi * sigma**2) / 2 - (z - mu) ** 2 / (2 * sigma**2)
     qd = sp.exp(logq)
     score = sp.Derivative(logq, phi)
+    score_tex = r"\frac{z - \mu}{\sigma^2}" if phi == mu else \
+        r"\left(\frac{(z - \mu)^2}{\sigma^3} - \frac{1}{\sigma}\right)"
     if mistake == "score_sign" and phi == mu:
         score = -score
+        score_tex = r"\frac{\mu - z}{\sigma^2}"
     if mistake == "dlog_dvariance" and phi == sigma:
         v = sp.Symbol("v", positive=True)  # differentiate in the variance v = sigma^2
         score = sp.diff(logq.subs(sigma, sp.sqrt(v)), v).subs(v, sigma**2)
+        score_tex = r"\left(\frac{(z - \mu)^2}{2\sigma^4} - \frac{1}{2\sigma^2}\right)"
     exact = sp.diff(c[0] * mu + c[1] * (mu**2 + sigma**2) + c[2] * (mu**3 + 3 * mu * sigma**2), phi)
     name = sp.latex(phi)
-    Nd = NormalPDF(z, mu, sigma**2)  # display form of q
-    shown_score = sp.Derivative(sp.log(Nd), phi) * (-1 if mistake == "score_sign" and phi == mu else 1)
+    exact_tex = r"c_1 + 2 c_2 \mu + 3 c_3 \left(\mu^2 + \sigma^2\right)" if phi == mu else \
+        r"2 c_2 \sigma + 6 c_3 \mu \sigma"
     return Derivation(f"instance_{phi}", [
         Step(sp.Derivative(sp.Integral(qd * f_expr(), inf), phi), rf"The gradient in ${name}$ of $\mathbb{{E}}_q f$.",
-             display=sp.Derivative(sp.Integral(Nd * f_expr(), inf), phi)),
-        Step(sp.Integral(sp.Derivative(qd, phi) * f_expr(), inf), r"Differentiate under the integral sign.",
-             display=sp.Integral(sp.Derivative(Nd, phi) * f_expr(), inf)),
-        Step(sp.Integral(qd * score.doit() * f_expr(), inf), r"$\nabla q = q\, \nabla \log q$.",
-             display=sp.Integral(Nd * shown_score * f_expr(), inf)),
-        Step(E(f_expr(Z) * score.doit().subs(z, Z)), r"An expectation under $q = \mathcal{N}(\mu, \sigma^2)$."),
+             tex=rf"\frac{{\partial}}{{\partial {name}}} \int {_N}\, f(z) \, dz"),
+        Step(sp.Integral(qd * score.doit() * f_expr(), inf),
+             rf"Differentiate under the integral sign and use $\nabla q = q\, \nabla \log q$: the integrand is "
+             rf"$q$ times the score $\partial \log q / \partial {name}$ times $f$, that is "
+             rf"$\mathbb{{E}}_q[f\, \partial \log q / \partial {name}]$.",
+             tex=rf"\int {_N} {score_tex} f(z) \, dz"),
         Step(exact, r"Gaussian moments up to order 4 (SymPy): the exact gradient, "
-                    rf"$\partial_{{{name}}}(c_1 \mu + c_2(\mu^2 + \sigma^2) + c_3(\mu^3 + 3\mu\sigma^2))$."),
-    ], rf"Worked instance: $q = \mathcal{{N}}(\mu, \sigma^2)$, cubic $f$, $\theta = {name}$", "instance")
+                    rf"$\partial_{{{name}}}(c_1 \mu + c_2(\mu^2 + \sigma^2) + c_3(\mu^3 + 3\mu\sigma^2))$.",
+             tex=exact_tex),
+    ], rf"Worked instance: $q = \mathcal{{N}}(\mu, \sigma^2)$, cubic $f$, $\theta = {name}$", "instance",
+        names={_N: qd, "f(z)": f_expr(), "c_1": c[0], "c_2": c[1], "c_3": c[2]})
 
 
 def _build(mistake):
@@ -131,6 +159,7 @@ def _build(mistake):
             "definitions": {GRAD_LHS: steps[0].expr, GRAD_RHS: Expect(f(z) * sp.Derivative(sp.log(q(z, theta)), theta),
                                                                         z, q(z, theta))},
             "steps": steps, "kind": "general", "title": r"General proof: every $q(z \mid \theta)$ and every $f$",
+            "statement_tex": _STATEMENT_TEX, "symbols": SYMBOLS,
             "hypotheses": [r"q(z \mid \theta) \text{ differentiable in } \theta",
                            LEIBNIZ],
             "scope": SCOPE, "model": MODEL,

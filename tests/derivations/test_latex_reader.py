@@ -200,3 +200,37 @@ def test_a_sums_index_is_the_identitys_own_index():
     # a letter the identity does not use as an integer stays a new integer index
     plain = read_latex(r"\sum_{i=1}^{N} a_i")
     assert plain.limits[0][0] == sp.Symbol("i", integer=True)
+
+
+def test_a_subscripted_letter_of_the_identity_keeps_its_assumptions():
+    """``v_d`` under a sum is the identity's positive coordinate, not a new real one (issue 20, gaussian_kl)."""
+    v, d, D = sp.Symbol("v", positive=True), sp.Symbol("d", integer=True), sp.Symbol("D", integer=True, positive=True)
+    got = Reader(symbols={"v": v}).read(r"\sum_{d=1}^{D} \log v_d")
+    assert got == sp.Sum(sp.log(sp.IndexedBase(v)[d]), (d, 1, D))
+    assert got != sp.Sum(sp.log(sp.IndexedBase("v", real=True)[d]), (d, 1, D))
+    # without the identity's symbol the coordinate is real, as before
+    assert Reader().read(r"\sum_{d=1}^{D} v_d") == sp.Sum(sp.IndexedBase("v", real=True)[d], (d, 1, D))
+
+
+def test_an_expectation_under_a_named_density_of_a_vector():
+    """``\\mathbb{E}_{q(z)}`` where ``q(z)`` names a density of a vector z (an ``IndexedBase``)."""
+    from derivations.expectation import density
+
+    zv = sp.IndexedBase("z", real=True)
+    qv = density("q_vec_test", symbol="q")(zv)
+    got = Reader(names={r"q(z)": qv}).read(r"\mathbb{E}_{q(z)}\left[\log q(z)\right]")
+    assert got == Expect(sp.log(qv), zv, qv)
+
+
+def test_a_sum_index_held_by_a_named_quantity_is_the_identity_s_own():
+    """The ``i`` of a named ``p(x_i \\mid z)`` is the index of ``\\sum_{i=1}^{P}`` (issue 20, elbo_decompositions)."""
+    from derivations.expectation import density
+
+    i, P = sp.Symbol("i", integer=True, positive=True), sp.Symbol("P", integer=True, positive=True)
+    pix = density("p_pix_test", symbol="p")(sp.IndexedBase("x", real=True)[i], z)
+    got = Reader(names={r"p(x_i \mid z)": pix}).read(r"\sum_{i=1}^{P} \log p(x_i \mid z)")
+    assert got == sp.Sum(sp.log(pix), (i, 1, P))
+    # an index no named quantity holds is a new integer symbol, as before
+    j = sp.Symbol("j", integer=True)
+    assert Reader(names={r"p(x_i \mid z)": pix}).read(r"\sum_{j=1}^{P} w_j") == \
+        sp.Sum(sp.IndexedBase("w", real=True)[j], (j, 1, P))

@@ -130,8 +130,7 @@ def test_chain_is_one_aligned_block_with_tags():
 #: hidden.
 NAMED_WHOLE_LINES = {
     ("elbo_gap", "stationary_m", 0), ("elbo_gap", "stationary_v", 0),
-    ("reparameterization_gradient", "instance_mu", 0), ("reparameterization_gradient", "instance_mu", 1),
-    ("reparameterization_gradient", "instance_sigma", 0), ("reparameterization_gradient", "instance_sigma", 1),
+    ("reparameterization_gradient", "instance_mu", 1), ("reparameterization_gradient", "instance_sigma", 1),
 }
 
 
@@ -144,7 +143,9 @@ def test_a_line_is_read_not_looked_up_whole():
             table = names_of(ident, der)
             for i, step in enumerate(der.steps):
                 tex = (step.tex or "").strip()
-                if tex in table and len(tex) > 12:
+                # a named quantity (\mathcal{L}(q^*, \theta)) is fine; an expectation, gradient, integral, sum
+                # or fraction the reader could spell out, looked up whole, is not read
+                if tex in table and re.search(r"\\mathbb\{E\}|\\nabla|\\int|\\sum|\\frac|\\partial", tex):
                     whole.add((name, der.label, i))
     assert whole <= NAMED_WHOLE_LINES, f"lines looked up whole in the names table: {sorted(whole - NAMED_WHOLE_LINES)}"
     assert whole == NAMED_WHOLE_LINES, f"no longer looked up whole (drop from the list): {sorted(NAMED_WHOLE_LINES - whole)}"
