@@ -38,7 +38,7 @@ from derivations.steps import ProofResult, Step
 from derivations.positivity import known_nonnegative, known_positive, safe_expand_log
 from derivations.witnesses import GibbsG, Witness, expand_witnesses
 
-__all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "known_nonnegative", "apply_rules",
+__all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "apply_rules",
            "witness_nonnegative", "instance_check"]
 
 # A limit is an atom too: replacing an integral inside it by a constant would hide its dependence on the
@@ -675,8 +675,15 @@ def _check_link_rules(a, b, rel, witness, var, seed, rules) -> tuple[bool, str]:
     return False, f"unknown relation {rel!r}"
 
 
-def prove_chain(steps: list, label: str = "main", rules: dict | None = None) -> ProofResult:
-    """Check every link of a chain (and every step's display form); report the first failing step."""
+def prove_chain(steps: list, label: str = "main", rules: dict | None = None, link=None) -> ProofResult:
+    """Check every link of a chain (and every step's display form); report the first failing step.
+
+    ``link(prev, step, seed) -> (ok, detail)`` checks one link (default: :func:`check_link` under ``rules``;
+    :func:`derivations.operator_rules.prove_general` passes its operator rules).
+    """
+    if link is None:
+        def link(prev, step, seed):
+            return check_link(prev, step, seed=seed, rules=rules)
     if not steps:
         return ProofResult(False, None, f"[{label}] empty derivation", label)
     bad_rule = validate_rules(rules)
@@ -686,12 +693,12 @@ def prove_chain(steps: list, label: str = "main", rules: dict | None = None) -> 
         if i > 0 and st.given:
             continue  # a step taken as given (a hypothesis of the theorem, listed in its box): not checked
         if i > 0:
-            ok, detail = check_link(steps[i - 1], st, seed=i, rules=rules)
+            ok, detail = link(steps[i - 1], st, i)
             if not ok:
                 msg = f"[{label}] step {i} ('{st.why}') does not follow from step {i - 1}: {detail}"
                 return ProofResult(False, i, msg, label)
         if st.display is not None:
-            ok, detail = check_link(Step(st.display, "display"), Step(st.expr, "checked"), rules=rules)
+            ok, detail = link(Step(st.display, "display"), Step(st.expr, "checked"), 0)
             if not ok:
                 msg = f"[{label}] step {i} ('{st.why}'): its display form is not the checked expression: {detail}"
                 return ProofResult(False, i, msg, label)
