@@ -32,7 +32,7 @@ Verdicts, one per step (the link from the line before to this one):
 * **follows** -- proved by the proof engine (:func:`derivations.engine.check_link`; an inequality with a
   witness the checker finds: Jensen's gap :math:`\mathbb{E}_q G(w / \mathbb{E}_q w)` or Gibbs'
   :math:`\mathbb{E}_\mu G(\nu / \mu)`, :math:`G(t) = t - 1 - \log t \ge 0`) **and** confirmed on random instances
-  (:mod:`derivations.check_instances`: the undefined densities made random tables or Gaussians, exact sums or
+  (:class:`derivations.instances.Instance`: the undefined densities made random tables or Gaussians, exact sums or
   quadrature).  Both are required: a step is never reported as following on one line of defence alone;
 * **does not follow** -- a random instance where the two sides differ (or the inequality fails), with the
   values; when the failure is a known mistake of the field (the wrong-twin catalog of the identity modules and
@@ -59,7 +59,7 @@ from derivations import notation
 from derivations.engine import check_link
 from derivations.expectation import DENSITY_VARS, Expect, NormalPDF
 from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
-from derivations.check_instances import Instance, NotEvaluable, needs_continuous
+from derivations.instances import Instance, Unevaluable, needs_continuous
 from derivations.latex_reader import KL, LatexReadError, Reader, expand_kl
 from derivations.steps import Step
 from derivations.witnesses import GibbsG
@@ -476,7 +476,7 @@ def _numeric(a, b, rel, seed) -> _Numeric:
         try:
             inst.assign([a, b], dargs)
             va, vb = inst.value(a), inst.value(b)
-        except NotEvaluable as exc:
+        except Unevaluable as exc:
             return _Numeric(None, f"no random instance could evaluate it ({exc})")
         except (OverflowError, ZeroDivisionError, ValueError) as exc:
             return _Numeric(None, f"no random instance could evaluate it ({type(exc).__name__})")
