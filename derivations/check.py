@@ -226,6 +226,17 @@ def _split_top(s: str, sep: str, start: int = 0) -> list:
     return pieces
 
 
+def _matching_brace(s: str, j: int) -> int:
+    """The index of the ``}`` that closes the ``{`` at ``s[j]`` (``len(s)`` when it is never closed)."""
+    depth = 0
+    while j < len(s):
+        depth += {"{": 1, "}": -1}.get(s[j], 0)
+        if depth == 0:
+            return j
+        j += 1
+    return len(s)
+
+
 def _blank_text_groups(s: str) -> tuple[str, list]:
     r"""Blank ``\text{...}``, ``\tag{...}``, ``\label{...}``, ``\notag``; return the text and the prose."""
     prose = []
@@ -237,15 +248,7 @@ def _blank_text_groups(s: str) -> tuple[str, list]:
             if cmd in (r"\notag", r"\nonumber"):
                 s = s[:i] + " " * len(cmd) + s[i + len(cmd):]
                 continue
-            j, depth = i + len(cmd), 0
-            while j < len(s):
-                if s[j] == "{":
-                    depth += 1
-                elif s[j] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
+            j = _matching_brace(s, i + len(cmd))
             if cmd in (r"\text", r"\textrm", r"\mbox"):
                 prose.append(s[i + len(cmd) + 1:j].strip())
             s = s[:i] + " " * (j + 1 - i) + s[j + 1:]
@@ -261,12 +264,7 @@ def _unwrap_text(s: str) -> str:
             out.append(s[i])
             i += 1
             continue
-        j, depth = i + len(hit) - 1, 0
-        while j < len(s):
-            depth += {"{": 1, "}": -1}.get(s[j], 0)
-            if depth == 0:
-                break
-            j += 1
+        j = _matching_brace(s, i + len(hit) - 1)
         out.append(s[i + len(hit):j])
         i = j + 1
     return " ".join("".join(out).split())
