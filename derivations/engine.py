@@ -33,7 +33,8 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, leibniz, linear_form, permits
+from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, density_vars, leibniz, linear_form, permits
+from derivations.instances import Unevaluable, World, constraints_of, evaluate, outermost, refute_link
 from derivations.steps import ProofResult, Step
 from derivations.positivity import known_nonnegative, known_positive, safe_expand_log
 from derivations.witnesses import GibbsG, Witness, expand_witnesses
@@ -167,8 +168,6 @@ def _general(e: sp.Basic) -> bool:
 
 def _outer_atoms(e: sp.Basic) -> list:
     """The atoms of ``e`` not contained in another atom, outermost first."""
-    from derivations.instances import outermost
-
     return outermost(e, _ATOMS)
 
 
@@ -510,8 +509,6 @@ def _check_link_cached(a, b, rel, witness, var, seed, frozen_rules):
 def instance_check(a, b, rel: str, rules: dict, seed: int = 0) -> Optional[str]:
     """The second line of defence (:mod:`derivations.instances`): the link ``a rel b`` with the rules substituted,
     evaluated on random concrete models.  Returns a refutation message, or None (held, or not evaluable)."""
-    from derivations.instances import constraints_of, refute_link
-
     defs = {k: v for k, v in rules.items() if is_definition(k)}
     claims = len(defs) < len(rules)
     cons = constraints_of(rules)
@@ -544,8 +541,6 @@ def given_rules(rules: dict) -> list:
 
 def claims(rules: dict) -> dict:
     """The rules that are claims (left side not a name), sentinels and summation hypotheses left out."""
-    from derivations.instances import constraints_of
-
     cons = constraints_of(rules)
     out = {}
     for k, v in (rules or {}).items():
@@ -559,9 +554,6 @@ def claims(rules: dict) -> dict:
 
 @lru_cache(maxsize=256)
 def _validate_rules_cached(frozen: tuple) -> Optional[str]:
-    from derivations.expectation import density_vars
-    from derivations.instances import Unevaluable, World, constraints_of, evaluate, refute_link
-
     rules = dict(frozen)
     defs = {k: v for k, v in rules.items() if is_definition(k)}
     cons = constraints_of(rules)
@@ -614,8 +606,6 @@ def is_definition(lhs: sp.Basic) -> bool:
     """Is a rule ``lhs -> rhs`` a *definition* (its left side a name: a symbol, an indexed symbol, or an
     undefined function applied to symbols), rather than a *claim* about compound expressions (``E[w] = p(x)``,
     ``sum_k w_k = 1``), which an identity must list as taken as given?"""
-    from derivations.expectation import density_vars
-
     if isinstance(lhs, (sp.Symbol, sp.Indexed)):
         return True
     if isinstance(lhs, AppliedUndef) or (isinstance(lhs, sp.Function) and not lhs.func.__module__.startswith("sympy")):

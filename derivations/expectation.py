@@ -39,6 +39,9 @@ from contextlib import contextmanager
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from derivations.positivity import known_nonnegative, safe_expand_log
+from derivations.rv import log_normal
+from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
 from derivations.witnesses import expand_witnesses
 
 __all__ = ["Expect", "density", "NormalPDF", "DiagNormalPDF", "linear_form", "leibniz", "is_density_of",
@@ -109,8 +112,6 @@ class NormalPDF(sp.Function):
         return True if self.args[2].is_positive else None
 
     def log_expanded(self) -> sp.Expr:
-        from derivations.rv import log_normal
-
         return log_normal(*self.args)
 
     def explicit(self) -> sp.Expr:
@@ -202,8 +203,6 @@ class Expect(sp.Expr):
     is_expectation = True  # read by derivations.positivity (which does not import this module)
 
     def _eval_is_nonnegative(self):
-        from derivations.positivity import known_nonnegative
-
         return True if known_nonnegative(self.expr) else None
 
     def _latex(self, printer):
@@ -220,8 +219,6 @@ class Expect(sp.Expr):
 def _expand_logs(e: sp.Expr) -> sp.Expr:
     """Expand ``log NormalPDF`` and the logs of products/quotients of positive factors, then distribute."""
     if e.has(sp.log):
-        from derivations.positivity import safe_expand_log
-
         e = safe_expand_log(e)  # logs split over factors known positive (densities, weights) only
     if e.has(NormalPDF, DiagNormalPDF):
         e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], (NormalPDF, DiagNormalPDF)),
@@ -412,8 +409,6 @@ _PERMITS: contextvars.ContextVar = contextvars.ContextVar("permits", default=fro
 def permits(rules: dict | None):
     """Within the block, the rules unlocked by the identity's stated hypotheses (``PERMIT_*`` sentinels of
     :mod:`derivations.steps` among ``rules``) may be applied."""
-    from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
-
     names = frozenset(n for n, k in (("leibniz", PERMIT_LEIBNIZ), ("limit", PERMIT_LIMIT)) if (rules or {}).get(k))
     token = _PERMITS.set(names)
     try:

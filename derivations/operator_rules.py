@@ -54,7 +54,7 @@ from sympy.core.function import AppliedUndef
 
 from derivations.engine import (apply_rules, chain_relation, check_link, instance_check, prove_chain,
                                 witness_nonnegative)
-from derivations.expectation import Expect, density_vars, leibniz, linear_form, permits
+from derivations.expectation import Expect, NormalPDF, density_vars, leibniz, linear_form, permits
 from derivations.positivity import safe_expand_log
 from derivations.identity import Identity, make_identity, title_overclaims
 from derivations.steps import ProofResult, Step
@@ -222,8 +222,6 @@ class RawSymbol(sp.Symbol):
 
 def _explicit(e: sp.Basic) -> sp.Basic:
     """``NormalPDF(z, m, v)`` (a display form) -> its explicit density."""
-    from derivations.expectation import NormalPDF
-
     return e.replace(lambda t: isinstance(t, NormalPDF), lambda t: t.explicit()) if e.has(NormalPDF) else e
 
 
