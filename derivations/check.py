@@ -32,7 +32,7 @@ Verdicts, one per step (the link from the line before to this one):
 * **follows** -- proved by the proof engine (:func:`derivations.engine.check_link`; an inequality with a
   witness the checker finds: Jensen's gap :math:`\mathbb{E}_q G(w / \mathbb{E}_q w)` or Gibbs'
   :math:`\mathbb{E}_\mu G(\nu / \mu)`, :math:`G(t) = t - 1 - \log t \ge 0`) **and** confirmed on random instances
-  (:mod:`derivations.check_instances`: the undefined densities made random tables or Gaussians, exact sums or
+  (:class:`derivations.instances.Instance`: the undefined densities made random tables or Gaussians, exact sums or
   quadrature).  Both are required: a step is never reported as following on one line of defence alone;
 * **does not follow** -- a random instance where the two sides differ (or the inequality fails), with the
   values; when the failure is a known mistake of the field (the wrong-twin catalog of the identity modules and
@@ -59,7 +59,7 @@ from derivations import notation
 from derivations.engine import check_link
 from derivations.expectation import DENSITY_VARS, Expect, NormalPDF
 from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
-from derivations.check_instances import Instance, NotEvaluable, needs_continuous
+from derivations.instances import Instance, Unevaluable, needs_continuous
 from derivations.latex_reader import KL, LatexReadError, Reader, expand_kl
 from derivations.steps import Step
 from derivations.witnesses import GibbsG
@@ -226,6 +226,17 @@ def _split_top(s: str, sep: str, start: int = 0) -> list:
     return pieces
 
 
+def _matching_brace(s: str, j: int) -> int:
+    """The index of the ``}`` that closes the ``{`` at ``s[j]`` (``len(s)`` when it is never closed)."""
+    depth = 0
+    while j < len(s):
+        depth += {"{": 1, "}": -1}.get(s[j], 0)
+        if depth == 0:
+            return j
+        j += 1
+    return len(s)
+
+
 def _blank_text_groups(s: str) -> tuple[str, list]:
     r"""Blank ``\text{...}``, ``\tag{...}``, ``\label{...}``, ``\notag``; return the text and the prose."""
     prose = []
@@ -237,15 +248,7 @@ def _blank_text_groups(s: str) -> tuple[str, list]:
             if cmd in (r"\notag", r"\nonumber"):
                 s = s[:i] + " " * len(cmd) + s[i + len(cmd):]
                 continue
-            j, depth = i + len(cmd), 0
-            while j < len(s):
-                if s[j] == "{":
-                    depth += 1
-                elif s[j] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
+            j = _matching_brace(s, i + len(cmd))
             if cmd in (r"\text", r"\textrm", r"\mbox"):
                 prose.append(s[i + len(cmd) + 1:j].strip())
             s = s[:i] + " " * (j + 1 - i) + s[j + 1:]
@@ -261,12 +264,7 @@ def _unwrap_text(s: str) -> str:
             out.append(s[i])
             i += 1
             continue
-        j, depth = i + len(hit) - 1, 0
-        while j < len(s):
-            depth += {"{": 1, "}": -1}.get(s[j], 0)
-            if depth == 0:
-                break
-            j += 1
+        j = _matching_brace(s, i + len(hit) - 1)
         out.append(s[i + len(hit):j])
         i = j + 1
     return " ".join("".join(out).split())
@@ -476,7 +474,7 @@ def _numeric(a, b, rel, seed) -> _Numeric:
         try:
             inst.assign([a, b], dargs)
             va, vb = inst.value(a), inst.value(b)
-        except NotEvaluable as exc:
+        except Unevaluable as exc:
             return _Numeric(None, f"no random instance could evaluate it ({exc})")
         except (OverflowError, ZeroDivisionError, ValueError) as exc:
             return _Numeric(None, f"no random instance could evaluate it ({type(exc).__name__})")

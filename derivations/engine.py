@@ -33,12 +33,13 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, leibniz, linear_form, permits
+from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, density_vars, leibniz, linear_form, permits
+from derivations.instances import Unevaluable, World, constraints_of, evaluate, outermost, refute_link
 from derivations.steps import ProofResult, Step
 from derivations.positivity import known_nonnegative, known_positive, safe_expand_log
 from derivations.witnesses import GibbsG, Witness, expand_witnesses
 
-__all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "known_nonnegative", "apply_rules",
+__all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "apply_rules",
            "witness_nonnegative", "instance_check"]
 
 # A limit is an atom too: replacing an integral inside it by a constant would hide its dependence on the
@@ -167,8 +168,6 @@ def _general(e: sp.Basic) -> bool:
 
 def _outer_atoms(e: sp.Basic) -> list:
     """The atoms of ``e`` not contained in another atom, outermost first."""
-    from derivations.instances import outermost
-
     return outermost(e, _ATOMS)
 
 
@@ -510,8 +509,6 @@ def _check_link_cached(a, b, rel, witness, var, seed, frozen_rules):
 def instance_check(a, b, rel: str, rules: dict, seed: int = 0) -> Optional[str]:
     """The second line of defence (:mod:`derivations.instances`): the link ``a rel b`` with the rules substituted,
     evaluated on random concrete models.  Returns a refutation message, or None (held, or not evaluable)."""
-    from derivations.instances import constraints_of, refute_link
-
     defs = {k: v for k, v in rules.items() if is_definition(k)}
     claims = len(defs) < len(rules)
     cons = constraints_of(rules)
@@ -544,8 +541,6 @@ def given_rules(rules: dict) -> list:
 
 def claims(rules: dict) -> dict:
     """The rules that are claims (left side not a name), sentinels and summation hypotheses left out."""
-    from derivations.instances import constraints_of
-
     cons = constraints_of(rules)
     out = {}
     for k, v in (rules or {}).items():
@@ -559,9 +554,6 @@ def claims(rules: dict) -> dict:
 
 @lru_cache(maxsize=256)
 def _validate_rules_cached(frozen: tuple) -> Optional[str]:
-    from derivations.expectation import density_vars
-    from derivations.instances import Unevaluable, World, constraints_of, evaluate, refute_link
-
     rules = dict(frozen)
     defs = {k: v for k, v in rules.items() if is_definition(k)}
     cons = constraints_of(rules)
@@ -614,8 +606,6 @@ def is_definition(lhs: sp.Basic) -> bool:
     """Is a rule ``lhs -> rhs`` a *definition* (its left side a name: a symbol, an indexed symbol, or an
     undefined function applied to symbols), rather than a *claim* about compound expressions (``E[w] = p(x)``,
     ``sum_k w_k = 1``), which an identity must list as taken as given?"""
-    from derivations.expectation import density_vars
-
     if isinstance(lhs, (sp.Symbol, sp.Indexed)):
         return True
     if isinstance(lhs, AppliedUndef) or (isinstance(lhs, sp.Function) and not lhs.func.__module__.startswith("sympy")):
@@ -675,8 +665,15 @@ def _check_link_rules(a, b, rel, witness, var, seed, rules) -> tuple[bool, str]:
     return False, f"unknown relation {rel!r}"
 
 
-def prove_chain(steps: list, label: str = "main", rules: dict | None = None) -> ProofResult:
-    """Check every link of a chain (and every step's display form); report the first failing step."""
+def prove_chain(steps: list, label: str = "main", rules: dict | None = None, link=None) -> ProofResult:
+    """Check every link of a chain (and every step's display form); report the first failing step.
+
+    ``link(prev, step, seed) -> (ok, detail)`` checks one link (default: :func:`check_link` under ``rules``;
+    :func:`derivations.operator_rules.prove_general` passes its operator rules).
+    """
+    if link is None:
+        def link(prev, step, seed):
+            return check_link(prev, step, seed=seed, rules=rules)
     if not steps:
         return ProofResult(False, None, f"[{label}] empty derivation", label)
     bad_rule = validate_rules(rules)
@@ -686,12 +683,12 @@ def prove_chain(steps: list, label: str = "main", rules: dict | None = None) -> 
         if i > 0 and st.given:
             continue  # a step taken as given (a hypothesis of the theorem, listed in its box): not checked
         if i > 0:
-            ok, detail = check_link(steps[i - 1], st, seed=i, rules=rules)
+            ok, detail = link(steps[i - 1], st, i)
             if not ok:
                 msg = f"[{label}] step {i} ('{st.why}') does not follow from step {i - 1}: {detail}"
                 return ProofResult(False, i, msg, label)
         if st.display is not None:
-            ok, detail = check_link(Step(st.display, "display"), Step(st.expr, "checked"), rules=rules)
+            ok, detail = link(Step(st.display, "display"), Step(st.expr, "checked"), 0)
             if not ok:
                 msg = f"[{label}] step {i} ('{st.why}'): its display form is not the checked expression: {detail}"
                 return ProofResult(False, i, msg, label)

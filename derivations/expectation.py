@@ -22,7 +22,12 @@ Learning*, 2006, §1.2.2):
    :math:`\mathbb{E} z^2 = \mu^2 + v`, for integrands that are polynomials of degree <= 2 in :math:`z`.
 
 Sums to a symbolic bound (``Sum`` over an ``IndexedBase``) obey the same linearity and constants-out rules, and
-:math:`\sum_{k=1}^{K} c = K c`.  :func:`linear_form` applies rules 1-3, 6 and the sum rules; the engine
+:math:`\sum_{k=1}^{K} c = K c`; a finite sum and an integral commute.  Under a derivative, Leibniz's rule
+(:func:`leibniz`, with its boundary terms and side conditions) moves it inside; a limit moves inside an
+expectation only under a declared density free of the limit's variable and the stated dominated-convergence
+hypothesis (:func:`permits`), else it stays an atom around an integral.  :func:`linear_form` -- the one linear
+normal form of the package, also the canonical form of :mod:`derivations.operator_rules` -- applies rules 1-3, 6,
+the sum rules, Leibniz and the limit rule; the engine
 (:mod:`derivations.engine`) then treats each remaining expectation, sum or unknown function as an opaque atom
 (rule 4 is its fallback: expectations over the same variable are merged into one integrand).
 """
@@ -34,6 +39,9 @@ from contextlib import contextmanager
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from derivations.positivity import known_nonnegative, safe_expand_log
+from derivations.rv import log_normal
+from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
 from derivations.witnesses import expand_witnesses
 
 __all__ = ["Expect", "density", "NormalPDF", "DiagNormalPDF", "linear_form", "leibniz", "is_density_of",
@@ -104,8 +112,6 @@ class NormalPDF(sp.Function):
         return True if self.args[2].is_positive else None
 
     def log_expanded(self) -> sp.Expr:
-        from derivations.rv import log_normal
-
         return log_normal(*self.args)
 
     def explicit(self) -> sp.Expr:
@@ -197,8 +203,6 @@ class Expect(sp.Expr):
     is_expectation = True  # read by derivations.positivity (which does not import this module)
 
     def _eval_is_nonnegative(self):
-        from derivations.positivity import known_nonnegative
-
         return True if known_nonnegative(self.expr) else None
 
     def _latex(self, printer):
@@ -215,8 +219,6 @@ class Expect(sp.Expr):
 def _expand_logs(e: sp.Expr) -> sp.Expr:
     """Expand ``log NormalPDF`` and the logs of products/quotients of positive factors, then distribute."""
     if e.has(sp.log):
-        from derivations.positivity import safe_expand_log
-
         e = safe_expand_log(e)  # logs split over factors known positive (densities, weights) only
     if e.has(NormalPDF, DiagNormalPDF):
         e = e.replace(lambda t: isinstance(t, sp.log) and isinstance(t.args[0], (NormalPDF, DiagNormalPDF)),
@@ -309,18 +311,95 @@ def _lin_sum(e: sp.Sum) -> sp.Expr:
 
 
 def _lin_integral(e: sp.Integral) -> sp.Expr:
-    if len(e.limits) != 1 or len(e.limits[0]) != 3:
+    if len(e.limits) != 1 or len(e.limits[0]) == 2:
         return e
-    var, lo, hi = e.limits[0]
+    lim = e.limits[0]
+    var = lim[0]
+    if len(lim) == 1:  # an integral over the whole space, written without limits
+        lim = (var, -sp.oo, sp.oo)
+    whole = lim[1] == -sp.oo and lim[2] == sp.oo
     f = _expand_logs(linear_form(e.function))
     out = sp.Integer(0)
-    whole = lo == -sp.oo and hi == sp.oo
     for c, g in _split(f, var):
+        summed = _sum_factor(g, var)
         if whole and is_density_of(g, var):
             out += c  # a density of var integrates to 1 over the whole space (not over a part of it)
+        elif summed is not None:
+            # a finite sum and an integral commute: int (sum_m a_m) b dz = sum_m int a_m b dz (b free of m)
+            s, rest = summed
+            m, lo, hi = s.limits[0]
+            fresh = sp.Dummy("m", integer=True)
+            out += c * linear_form(sp.Sum(sp.Integral(s.function.xreplace({m: fresh}) * rest, lim), (fresh, lo, hi)))
         else:
-            out += c * sp.Integral(g, (var, lo, hi))
+            out += c * sp.Integral(g, lim)
     return out
+
+
+def _sum_factor(g: sp.Expr, var):
+    """``(Sum, rest)`` when ``g`` is a finite sum whose summand depends on ``var`` (times a rest), else None."""
+    for s in sp.Mul.make_args(g):
+        if isinstance(s, sp.Sum) and len(s.limits) == 1 and len(s.limits[0]) == 3 and s.function.has(var) \
+                and not any(b.has(var) for b in s.limits[0][1:]):
+            return s, g / s
+    return None
+
+
+def _lin_limit(e: sp.Limit) -> sp.Expr:
+    r"""A limit: moved inside an expectation under a declared density free of the limit's variable (dominated
+    convergence, a stated hypothesis; :func:`_limit_inside`); kept as an opaque atom around any other integral;
+    else evaluated (a polynomial by substitution, anything else by SymPy's ``limit``)."""
+    body, var, point = e.args[0], e.args[1], e.args[2]
+    if isinstance(body, Expect):
+        body = sp.Integral(body.dens * body.expr, (body.var, -sp.oo, sp.oo))
+    moved = _limit_inside(body, var, point)
+    if moved is not None:
+        return linear_form(moved)
+    if body.has(Expect, sp.Integral):
+        return e  # no rule moves a limit inside any other integral: the limit stays an opaque atom
+    inner = sp.expand(linear_form(body))
+    if point.is_finite and inner.is_polynomial(var):
+        return linear_form(inner.subs(var, point))  # a polynomial in var is continuous
+    try:
+        done = sp.Limit(inner, var, point).doit()
+    except (NotImplementedError, ValueError, TypeError):  # SymPy cannot decide it (a sign it does not know)
+        return e
+    return e if done == e or done.has(sp.Limit) else linear_form(done)
+
+
+def _full_space(lim: tuple) -> bool:
+    return len(lim) == 1 or (len(lim) == 3 and lim[1] == -sp.oo and lim[2] == sp.oo)
+
+
+def _limit_inside(body: sp.Basic, var, point):
+    """``Integral(phi(eps) g, eps over the whole line)`` with ``phi`` a declared density of ``eps`` free of the
+    limit's variable -> ``Integral(phi(eps) Limit(g), ...)``; None for any other integral (no rule moves the
+    limit)."""
+    if isinstance(body, sp.Add):  # a sum of integrals over the same variable: one integral of the sum
+        parts = []
+        for t in body.args:
+            ints = [a for a in sp.Mul.make_args(t) if isinstance(a, sp.Integral)]
+            if len(ints) != 1:
+                return None
+            c = t / ints[0]
+            if c.free_symbols & set(ints[0].variables):
+                return None
+            parts.append((c, ints[0]))
+        lims = {i.limits for _, i in parts}
+        if len(lims) != 1:
+            return None
+        body = sp.Integral(sp.Add(*[c * i.function for c, i in parts]), *lims.pop())
+    if not (isinstance(body, sp.Integral) and len(body.limits) == 1 and _full_space(body.limits[0])):
+        return None
+    eps = body.limits[0][0]
+    if eps == var or not permitted("limit"):
+        return None  # dominated convergence must be a stated hypothesis of the theorem
+    terms = sp.Add.make_args(body.function)
+    for f in sp.Mul.make_args(terms[0]):
+        if density_vars(type(f)) == 1 and f.args[0] == eps and not f.has(var) \
+                and not any(a.has(eps) for a in f.args[1:]) and all(f in sp.Mul.make_args(t) for t in terms):
+            rest = sp.Add(*[t / f for t in terms])
+            return sp.Integral(f * sp.Limit(rest, var, point), body.limits[0])
+    return None
 
 
 _PERMITS: contextvars.ContextVar = contextvars.ContextVar("permits", default=frozenset())
@@ -330,8 +409,6 @@ _PERMITS: contextvars.ContextVar = contextvars.ContextVar("permits", default=fro
 def permits(rules: dict | None):
     """Within the block, the rules unlocked by the identity's stated hypotheses (``PERMIT_*`` sentinels of
     :mod:`derivations.steps` among ``rules``) may be applied."""
-    from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
-
     names = frozenset(n for n, k in (("leibniz", PERMIT_LEIBNIZ), ("limit", PERMIT_LIMIT)) if (rules or {}).get(k))
     token = _PERMITS.set(names)
     try:
@@ -410,10 +487,19 @@ def linear_form(e: sp.Basic) -> sp.Basic:
         return _lin_sum(e)
     if isinstance(e, sp.Integral):
         return _lin_integral(e)
+    if isinstance(e, sp.Limit):
+        return _lin_limit(e)
     if isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.Integral, Expect, sp.Sum)):
         moved = leibniz(e)  # differentiation under the integral sign, boundary terms included
         if moved is not None:
             return linear_form(moved)
+    elif isinstance(e, sp.Derivative):
+        try:
+            done = e.doit()  # a derivative of a known expression: the chain rule (SymPy)
+        except (NotImplementedError, ValueError, TypeError):
+            done = e
+        if done != e:
+            return linear_form(done)
     if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase)):
         return e
     new = [linear_form(a) for a in e.args]

@@ -6,7 +6,9 @@ SymPy functions (:func:`derivations.expectation.density`), expectations
 (:class:`derivations.expectation.Expect`, read here as :math:`\mathbb{E}_{q(z)} f = \int q f\, dz`), integrals :math:`\int \cdot \, dz` over the whole space (Lebesgue measure for a continuous
 :math:`z`, counting measure for a discrete one: the rules below hold for both), and sums over a symbolic
 :math:`N` (``Sum`` over an ``IndexedBase``).  A link :math:`a = b` of such a chain is accepted when the
-residual :math:`a - b` reduces to :math:`0` by these rules only:
+residual :math:`a - b` reduces to :math:`0` by these rules only.  Rules 1, 2, 4 and 5 are the engine's one
+linear normal form, :func:`derivations.expectation.linear_form` (an expectation read as an integral over the
+whole space); this module adds the change of variables (6) and the merging of integrals over one variable (3):
 
 1. **linearity** of :math:`\int dz` and of :math:`\sum_{n=1}^N`: sums split, factors free of the variable
    move out; a finite sum and an integral commute;
@@ -29,14 +31,15 @@ Every link these rules accept is also evaluated on random concrete instances (:m
 a link that fails on one is refused.
 
 Inequalities :math:`a \ge b` need a witness :math:`W` with :math:`a - b - W \equiv 0` (by the rules above) and
-:math:`W \ge 0` structurally (:func:`nonnegative`): sums, products, integrals and finite sums of non-negative
+:math:`W \ge 0` structurally (:func:`derivations.engine.witness_nonnegative`, by the one positivity test
+:func:`derivations.positivity.known_nonnegative`): sums, products, integrals and finite sums of non-negative
 terms, densities, :math:`G(t) = t - 1 - \log t` of a positive argument, :math:`\log(1 + u)` with
 :math:`u \ge 0`.  The index names of sums are canonicalized (dummy renaming), so
 :math:`\sum_n q_n` and :math:`\sum_m q_m` are one object.
 
 These rules are sound (each is a theorem for finite :math:`N`, densities and integrable integrands) and
 deliberately incomplete: a wrong chain is never accepted, a true one may need an extra displayed line.  They
-complement :mod:`derivations.engine` (whose linear normal form and pointwise merging are tried as well): the
+complement :mod:`derivations.engine` (whose atom-wise zero test and pointwise merging are tried as well): the
 identities ``em``, ``score_function_gradient``, ``reparameterization_gradient``, ``flow_as_dirac_vae`` and
 ``elbo_surgery`` are :class:`RuleIdentity` objects, whose links are accepted by either.  Instance links
 (explicit integrands) get a fast path: :func:`integrands_equal`, and :func:`integrand_counterexample` to reject.
@@ -49,15 +52,15 @@ from typing import Optional
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derivations.engine import (_redefines, apply_rules, validate_rules, chain_relation, check_link, instance_check,
-                                known_nonnegative, known_positive)
-from derivations.expectation import Expect, density_vars, leibniz, permits, permitted
+from derivations.engine import (apply_rules, chain_relation, check_link, instance_check, prove_chain,
+                                witness_nonnegative)
+from derivations.expectation import Expect, NormalPDF, density_vars, leibniz, linear_form, permits
 from derivations.positivity import safe_expand_log
 from derivations.identity import Identity, make_identity, title_overclaims
 from derivations.steps import ProofResult, Step
-from derivations.witnesses import GibbsG, expand_witnesses as expand_gibbs
+from derivations.witnesses import expand_witnesses
 
-__all__ = ["RawSymbol", "is_density", "linearize", "reduces_by_rules", "nonnegative", "link_ok", "prove_general",
+__all__ = ["RawSymbol", "is_density", "linearize", "reduces_by_rules", "link_ok", "prove_general",
            "RuleIdentity", "make_rule_identity"]
 
 
@@ -73,137 +76,10 @@ def _expect_to_integral(e: sp.Basic) -> sp.Basic:
     return e.replace(lambda t: isinstance(t, Expect), lambda t: sp.Integral(t.dens * t.expr, (t.var,)))
 
 
-def _full_space(lim: tuple) -> bool:
-    return len(lim) == 1 or (len(lim) == 3 and lim[1] == -sp.oo and lim[2] == sp.oo)
-
-
-def _terms(f: sp.Expr) -> list:
-    f = sp.expand(safe_expand_log(expand_gibbs(f)))
-    return list(sp.Add.make_args(f))
-
-
-def _lin_integral(f: sp.Expr, lim: tuple, depth: int) -> sp.Expr:
-    z = lim[0]
-    out = sp.Integer(0)
-    for t in _terms(_linearize(f, depth)):
-        c, g = t.as_independent(z, as_Add=False)
-        if g == 1:
-            out += c * sp.Integral(1, lim)  # integral of a constant: kept (no rule makes it finite)
-            continue
-        g = _linearize(g, depth)
-        if isinstance(g, sp.Add) or (isinstance(g, sp.Mul) and any(a.is_Number for a in g.args)):
-            out += c * _lin_integral(g, lim, depth)
-            continue
-        if isinstance(g, sp.Sum) and len(g.limits) == 1 and g.function.has(z):
-            # a finite sum and an integral commute
-            m, lo, hi = g.limits[0]
-            fresh = sp.Symbol(f"i_{depth}", integer=True)
-            inner = _lin_integral(g.function.xreplace({m: fresh}), lim, depth + 1)
-            out += c * _lin_sum(inner, ((fresh, lo, hi),), depth)
-            continue
-        if isinstance(g, sp.Mul):
-            sums = [a for a in g.args if isinstance(a, sp.Sum) and len(a.limits) == 1 and not a.has(z) is False]
-            sums = [a for a in sums if a.function.has(z)]
-            if sums:  # int (sum_m a_m) b dz = sum_m int a_m b dz  (b free of m; finite sum)
-                s0 = sums[0]
-                rest = sp.Mul(*[a for a in g.args if a is not s0])
-                m, lo, hi = s0.limits[0]
-                fresh = sp.Symbol(f"i_{depth}", integer=True)
-                inner = _lin_integral(s0.function.xreplace({m: fresh}) * rest, lim, depth + 1)
-                out += c * _lin_sum(inner, ((fresh, lo, hi),), depth)
-                continue
-        if is_density(g) and g.args[0] == z and _full_space(lim):
-            out += c  # normalization
-            continue
-        out += c * sp.Integral(g, lim)
-    return out
-
-
-def _lin_sum(f: sp.Expr, limits: tuple, depth: int) -> sp.Expr:
-    (n, lo, hi), = limits
-    canon = sp.Symbol(f"i_{depth}", integer=True)
-    f = _linearize(f.xreplace({n: canon}), depth + 1)
-    out = sp.Integer(0)
-    for t in _terms(f):
-        c, g = t.as_independent(canon, as_Add=False)
-        if g == 1:
-            out += c * (hi - lo + 1)
-        else:
-            out += c * sp.Sum(g, (canon, lo, hi))
-    return out
-
-
-def _limit_inside(body: sp.Basic, var, point):
-    """``Integral(phi(eps) g, eps over the whole line)`` with ``phi`` a declared density of ``eps`` free of the limit's
-    variable -> ``Integral(phi(eps) Limit(g), ...)``; None for any other integral (no rule moves the limit)."""
-    if isinstance(body, sp.Add):  # a sum of integrals over the same variable: one integral of the sum
-        parts = []
-        for t in body.args:
-            ints = [a for a in sp.Mul.make_args(t) if isinstance(a, sp.Integral)]
-            if len(ints) != 1:
-                return None
-            c = t / ints[0]
-            if c.free_symbols & set(ints[0].variables):
-                return None
-            parts.append((c, ints[0]))
-        lims = {i.limits for _, i in parts}
-        if len(lims) != 1:
-            return None
-        body = sp.Integral(sp.Add(*[c * i.function for c, i in parts]), *lims.pop())
-    if not (isinstance(body, sp.Integral) and len(body.limits) == 1 and _full_space(body.limits[0])):
-        return None
-    eps = body.limits[0][0]
-    if eps == var or not permitted("limit"):
-        return None  # dominated convergence must be a stated hypothesis of the theorem
-    terms = sp.Add.make_args(body.function)
-    for f in sp.Mul.make_args(terms[0]):
-        if is_density(f) and f.args[0] == eps and not f.has(var) and not any(a.has(eps) for a in f.args[1:]) \
-                and all(f in sp.Mul.make_args(t) for t in terms):
-            rest = sp.Add(*[t / f for t in terms])
-            return sp.Integral(f * sp.Limit(rest, var, point), body.limits[0])
-    return None
-
-
-def _linearize(e: sp.Basic, depth: int = 0) -> sp.Basic:
-    if not isinstance(e, sp.Basic) or e.is_Atom:
-        return e
-    if isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.Integral, Expect)):
-        moved = leibniz(e)  # Leibniz: differentiate under the integral sign, with the boundary terms
-        return e if moved is None else _linearize(moved, depth)
-    if isinstance(e, sp.Limit):
-        body, var, point = e.args[0], e.args[1], e.args[2]
-        if isinstance(body, Expect):
-            body = sp.Integral(body.dens * body.expr, (body.var,))
-        moved = _limit_inside(body, var, point)
-        if moved is not None:
-            # dominated convergence under a probability density free of the limit's variable (a hypothesis
-            # of the theorem): the limit moves inside the expectation
-            return _linearize(moved, depth)
-        if _expect_to_integral(body).has(sp.Integral):
-            return e  # no rule moves a limit inside any other integral: the limit stays an opaque atom
-        inner = sp.expand(_linearize(body, depth))
-        if point.is_finite and inner.is_polynomial(var):
-            return _linearize(inner.subs(var, point), depth)  # a polynomial in var is continuous
-        done = sp.Limit(inner, var, point).doit()
-        return e if done == e else _linearize(done, depth)
-    if isinstance(e, sp.Derivative):
-        done = e.doit()  # a derivative of a known expression: the chain rule (SymPy)
-        return e if done == e else _linearize(done, depth)
-    if isinstance(e, sp.Integral):
-        if len(e.limits) != 1:
-            return e
-        return _lin_integral(e.function, e.limits[0], depth)
-    if isinstance(e, sp.Sum):
-        if len(e.limits) != 1:
-            return e
-        return _lin_sum(e.function, e.limits, depth)
-    args = [_linearize(a, depth) for a in e.args]
-    return e.func(*args) if args != list(e.args) else e
-
-
 def linearize(e: sp.Basic) -> sp.Basic:
-    """The canonical form used by :func:`reduces_by_rules`: rules 1-4 applied everywhere, logs expanded."""
-    out = _linearize(sp.expand(safe_expand_log(expand_gibbs(e))))
+    """The canonical form used by :func:`reduces_by_rules`: the one linear normal form
+    (:func:`derivations.expectation.linear_form`: rules 1-5) with logs expanded over positive factors."""
+    out = linear_form(sp.expand(safe_expand_log(expand_witnesses(e))))
     return sp.expand(safe_expand_log(out))
 
 
@@ -278,11 +154,6 @@ def reduces_by_rules(d: sp.Expr, substitutions: Optional[dict] = None, rules: Op
     return True
 
 
-def nonnegative(e: sp.Basic) -> bool:
-    r"""Structural proof that ``e >= 0`` (see :mod:`derivations.positivity`); ``False`` means "not shown"."""
-    return known_nonnegative(e)
-
-
 def _leibniz(e: sp.Basic) -> sp.Basic:
     """Derivative(Integral) -> Integral(Derivative) (rule 4) when the limits are free of the parameter; a constant
     factor moves inside an integral."""
@@ -351,8 +222,6 @@ class RawSymbol(sp.Symbol):
 
 def _explicit(e: sp.Basic) -> sp.Basic:
     """``NormalPDF(z, m, v)`` (a display form) -> its explicit density."""
-    from derivations.expectation import NormalPDF
-
     return e.replace(lambda t: isinstance(t, NormalPDF), lambda t: t.explicit()) if e.has(NormalPDF) else e
 
 
@@ -380,8 +249,7 @@ def _link_ok(prev: Step, step: Step, substitutions: Optional[dict] = None, rules
     elif step.rel in (">=", "<="):
         d = a - b if step.rel == ">=" else b - a
         w = step.witness
-        if w is not None and reduces_by_rules(d - w, substitutions, rules) and not _redefines(w, rules or {}) \
-                and nonnegative(apply_rules(w, rules or {})):
+        if w is not None and reduces_by_rules(d - w, substitutions, rules) and witness_nonnegative(w, rules or {}):
             return _instances_agree(a, b, step.rel, rules, "ok (operator rules, witness)")
     return check_link(prev, step, rules=rules)
 
@@ -395,25 +263,7 @@ def _instances_agree(a, b, rel, rules, detail) -> tuple:
 def prove_general(steps: list, label: str, substitutions: Optional[dict] = None,
                   rules: Optional[dict] = None) -> ProofResult:
     """:func:`derivations.engine.prove_chain` with the operator rules of this module (display forms too)."""
-    if not steps:
-        return ProofResult(False, None, f"[{label}] empty derivation", label)
-    bad_rule = validate_rules(rules)
-    if bad_rule:
-        return ProofResult(False, None, f"[{label}] {bad_rule}", label)
-    for i, st in enumerate(steps):
-        if i > 0 and st.given:
-            continue  # taken as given (listed in the theorem box), not checked
-        if i > 0:
-            ok, detail = link_ok(steps[i - 1], st, substitutions, rules)
-            if not ok:
-                return ProofResult(False, i, f"[{label}] step {i} ('{st.why}') does not follow from step "
-                                             f"{i - 1}: {detail}", label)
-        if st.display is not None:
-            ok, detail = link_ok(Step(st.display, "display"), Step(st.expr, "checked"), substitutions, rules)
-            if not ok:
-                return ProofResult(False, i, f"[{label}] step {i} ('{st.why}'): its display form is not the "
-                                             f"checked expression: {detail}", label)
-    return ProofResult(True, None, f"[{label}] {len(steps) - 1} links checked", label)
+    return prove_chain(steps, label, rules, link=lambda prev, step, seed: link_ok(prev, step, substitutions, rules))
 
 
 class RuleIdentity(Identity):

@@ -6,6 +6,8 @@ r"""Exact toy models and numeric helpers used by the identities (not identities 
   of :math:`\mathbb{E}_{\mathcal{N}(\mu, \sigma^2)} f` for a cubic :math:`f`, and the exact gradient.
 * :mod:`derivations.models.surgery_oracles` -- exact ELBO-surgery terms (discrete latent; Gaussian encoders by
   quadrature), the oracles ``training``'s estimators are tested against.
+* :mod:`derivations.models.gaussian` -- the closed-form KL of a diagonal Gaussian to :math:`\mathcal{N}(0, I)`
+  (the form the identity ``gaussian_kl`` proves; a model imports no identity).
 
 Importing this package imports none of its modules.
 """

@@ -1,4 +1,4 @@
-r"""Exact ELBO-surgery terms for small models: the oracles ``training.surgery`` is tested against.
+r"""Exact ELBO-surgery terms for small models: the oracles ``training``'s surgery estimators are tested against.
 
 Hoffman & Johnson (2016), *ELBO surgery*, eq. (2)/(17) of the poster:
 
@@ -31,7 +31,7 @@ import numpy as np
 from scipy.special import entr, rel_entr
 from scipy.stats import norm
 
-from derivations.gaussian_kl import kl_diag_standard_normal
+from derivations.models.gaussian import kl_diag_standard_normal
 
 __all__ = ["discrete_surgery_terms", "gaussian_surgery_terms"]
 

@@ -245,7 +245,7 @@ def test_the_checker_imports_no_numeric_stack():
     import subprocess
     import sys
 
-    code = ("import sys, derivations.check, derivations.latex_reader, derivations.check_instances; "
+    code = ("import sys, derivations.check, derivations.latex_reader, derivations.instances; "
             "print(sorted(m for m in ('numpy', 'scipy', 'torch') if m in sys.modules))")
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,

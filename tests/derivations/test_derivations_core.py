@@ -1,12 +1,11 @@
 """The proof machinery: residual reduction, inequalities with witnesses, and reporting the broken step."""
-import dataclasses
 
 import pytest
 import sympy as sp
 
 from derivations import REGISTRY, UnknownIdentityError, get_identity
 from derivations.engine import check_link, prove_chain, reduces_to_zero
-from derivations.identity import Identity
+from _deriv_cache import edited
 from derivations.numeric import within
 from derivations.steps import Step
 from derivations.witnesses import GibbsG
@@ -50,20 +49,11 @@ def test_within_uses_four_standard_errors():
     assert not within(1.0 + 4.1 * 0.1, 0.1, 1.0)[0]
 
 
-def _broken(ident: Identity, index: int, new_expr) -> Identity:
-    """A copy of ``ident`` with step ``index`` replaced (what a user editing a derivation might do)."""
-    built = dict(ident._get())
-    steps = list(built["steps"])
-    steps[index] = dataclasses.replace(steps[index], expr=new_expr)
-    built["steps"] = steps
-    return Identity(ident.name, ident.title, ident.source, build=lambda: built, check_fn=ident.check_fn)
-
-
 @pytest.mark.parametrize("index", [1, 2, 3])
 def test_breaking_a_step_reports_that_step(index):
     ident = get_identity("elbo_gap")
     steps = ident.steps
-    broken = _broken(ident, index, steps[index].expr + sp.Rational(1, 7))
+    broken = edited(ident, index, expr=steps[index].expr + sp.Rational(1, 7))
     res = broken.prove()
     assert not res.ok
     # the broken step fails its link with the previous step
@@ -73,20 +63,14 @@ def test_breaking_a_step_reports_that_step(index):
 
 def test_breaking_an_inequality_witness_reports_the_step():
     ident = get_identity("jensen")
-    built = dict(ident._get())
-    steps = list(built["steps"])
-    steps[2] = dataclasses.replace(steps[2], witness=steps[2].witness * 2)
-    built["steps"] = steps
-    res = Identity("jensen", "t", "s", build=lambda: built, check_fn=ident.check_fn).prove()
+    res = edited(ident, 2, witness=ident.steps[2].witness * 2).prove()
     assert not res.ok and res.failed_step == 2
 
 
 def test_statement_must_match_the_chain():
     ident = get_identity("gaussian_kl")
-    built = dict(ident._get())
-    st = built["statement"]
-    built["statement"] = sp.Eq(st.lhs, st.rhs + 1)
-    res = Identity("gaussian_kl", "t", "s", build=lambda: built, check_fn=ident.check_fn).prove()
+    st = ident.statement
+    res = edited(ident, statement=sp.Eq(st.lhs, st.rhs + 1)).prove()
     assert not res.ok and "statement" in res.message
 
 

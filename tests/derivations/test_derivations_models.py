@@ -6,7 +6,8 @@ import sympy as sp
 from derivations.models import gradient_estimators as gradients, linear_gaussian as lg
 from derivations.evidence_monte_carlo import evidence_estimators, iwae_curve
 from derivations.flow_as_dirac_vae import elbo_of_sigma, log_px
-from derivations.gaussian_kl import kl_diag_standard_normal
+from derivations import gaussian_kl
+from derivations.models.gaussian import kl_diag_standard_normal
 from derivations.jensen import jensen_gap
 
 
@@ -71,12 +72,18 @@ def test_elbo_of_sigma_tends_to_log_px(kind, x):
         elbo_of_sigma([0.0], kind=kind)
 
 
-def test_kl_diag_standard_normal_matches_torch():
+def test_kl_diag_standard_normal_matches_torch_and_the_identity():
+    """The model's closed form (models.gaussian, which a model may import) is torch's KL and the identity's."""
     torch = pytest.importorskip("torch")
     from torch.distributions import Independent, Normal, kl_divergence
 
-    mu = np.array([[0.1, -2.0], [1.0, 0.5]])
-    logvar = np.array([[0.3, -1.0], [0.0, 2.0]])
-    q = Independent(Normal(torch.tensor(mu), torch.tensor(np.exp(0.5 * logvar))), 1)
-    p = Independent(Normal(torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)), 1)
-    np.testing.assert_allclose(kl_diag_standard_normal(mu, logvar), kl_divergence(q, p).numpy(), rtol=1e-12)
+    for mu, logvar in ((np.array([[0.1, -2.0], [1.0, 0.5]]), np.array([[0.3, -1.0], [0.0, 2.0]])),
+                       (gaussian_kl.MU, gaussian_kl.LOGVAR)):
+        q = Independent(Normal(torch.tensor(mu), torch.tensor(np.exp(0.5 * logvar))), 1)
+        zero, one = torch.zeros(mu.shape, dtype=torch.float64), torch.ones(mu.shape, dtype=torch.float64)
+        p = Independent(Normal(zero, one), 1)
+        np.testing.assert_allclose(kl_diag_standard_normal(mu, logvar), kl_divergence(q, p).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(kl_diag_standard_normal(mu, logvar), gaussian_kl.kl_diag_standard_normal(mu, logvar),
+                                   rtol=1e-15)
+    # log sigma read as a log-variance is caught by the same comparison
+    assert not np.allclose(kl_diag_standard_normal(mu, logvar / 2), gaussian_kl.kl_diag_standard_normal(mu, logvar))

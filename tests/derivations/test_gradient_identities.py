@@ -1,5 +1,4 @@
 """Score-function and reparameterization identities: general proofs, worked instances, power of the checks."""
-import dataclasses
 
 import numpy as np
 import pytest
@@ -25,25 +24,6 @@ def test_general_proof_with_instances_and_three_twins(name):
     for k, twin in enumerate(ident.wrong_twins):
         assert not proof_of(name, k).ok, twin.name
         assert not check_of(name, k).ok, twin.name
-
-
-@pytest.mark.parametrize("name", list(MODULES))
-def test_consecutive_displayed_lines_differ(name):
-    for der in REGISTRY[name].derivations:
-        shown = [sp.latex(s.shown) for s in der.steps]
-        assert all(a != b for a, b in zip(shown, shown[1:])), (der.label, shown)
-
-
-@pytest.mark.parametrize("name", list(MODULES))
-def test_breaking_a_general_step_is_rejected(name):
-    ident = REGISTRY[name]
-    built = dict(ident._get())
-    steps = list(built["steps"])
-    steps[2] = dataclasses.replace(steps[2], expr=2 * steps[2].expr)  # a factor 2 slipped in
-    built["steps"] = steps
-    broken = type(ident)(ident.name, ident.title, ident.source, build=lambda: built, check_fn=ident.check_fn)
-    res = broken.prove()
-    assert not res.ok and res.failed_step == 2, res.message
 
 
 @pytest.mark.parametrize("name", list(MODULES))

@@ -1,5 +1,4 @@
 """ELBO surgery, EM and the flow limit: general proofs, worked instances, twins, helpers against the proofs."""
-import dataclasses
 
 import numpy as np
 import pytest
@@ -11,7 +10,8 @@ from derivations import flow_as_dirac_vae as fl
 from derivations.engine import apply_rules
 from derivations.expectation import Expect, density
 from derivations.models.surgery_oracles import discrete_surgery_terms
-from derivations.operator_rules import nonnegative, reduces_by_rules
+from derivations.operator_rules import reduces_by_rules
+from derivations.positivity import known_nonnegative
 from _deriv_cache import check_of, proof_of
 
 NAMES = ["elbo_surgery", "em", "flow_as_dirac_vae"]
@@ -34,25 +34,6 @@ def test_three_twins_rejected_by_proof_and_check(name):
     for k in range(len(twins)):
         assert not proof_of(name, k).ok, twins[k].name
         assert not check_of(name, k).ok, twins[k].name
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_consecutive_displayed_lines_differ(name):
-    for der in REGISTRY[name].derivations:
-        shown = [sp.latex(s.shown) for s in der.steps]
-        assert all(a != b for a, b in zip(shown, shown[1:])), (der.label, shown)
-
-
-@pytest.mark.parametrize("name,index", [("elbo_surgery", 2), ("em", 1), ("flow_as_dirac_vae", 1)])
-def test_breaking_a_general_step_is_rejected(name, index):
-    ident = REGISTRY[name]
-    built = dict(ident._get())
-    steps = list(built["steps"])
-    steps[index] = dataclasses.replace(steps[index], expr=steps[index].expr + sp.Rational(1, 7))
-    built["steps"] = steps
-    broken = type(ident)(ident.name, ident.title, ident.source, build=lambda: built, check_fn=ident.check_fn)
-    res = broken.prove()
-    assert not res.ok and res.failed_step == index, res.message
 
 
 def test_surgery_lemmas_cover_both_mi_bounds():
@@ -121,8 +102,8 @@ def test_operator_rules_are_not_fooled():
     assert not reduces_by_rules(E(sp.log(q(z)), q(z)) - E(sp.log(p(z)), p(z)))
     # KL(q || p) >= 0 only through a witness that matches
     from derivations.witnesses import GibbsG
-    assert nonnegative(E(GibbsG(p(z) / q(z)), q(z)))
-    assert not nonnegative(E(sp.log(p(z) / q(z)), q(z)))
+    assert known_nonnegative(E(GibbsG(p(z) / q(z)), q(z)))
+    assert not known_nonnegative(E(sp.log(p(z) / q(z)), q(z)))
 
 
 def test_flow_log_kind_helpers_match_the_proved_log_instance():

@@ -1,5 +1,8 @@
 """The scene registry: every lecture animation, in story order, with the input files it declares.
 
+The story order is ``derivations.registry.ORDER``: a scene that shows identities sits at the first of them
+(``tests/test_story_order.py`` checks it); the scenes of trained runs close the list.
+
 Importing this module does not import Manim; ``SceneSpec.load()`` imports the scene's chapter module.
 The render manifest hashes each scene's chapter file, the vizlab helpers and ``inputs()`` (see
 ``vizlab.render``), so a scene is re-rendered exactly when something it shows could have changed.
@@ -60,11 +63,11 @@ SCENES: tuple[SceneSpec, ...] = (
               "ELBO = reconstruction - KL to the prior; the Gaussian KL closed form term by term",
               _with_results(("elbo_decompositions", "gaussian_kl", "models.linear_gaussian"), data.LATENT_DIMS,
                             ("encodings",))),
+    SceneSpec("EmCoordinateAscent", "ch04_em",
+              "EM: the E-step closes the gap, the M-step raises the bound", _derivations("em", "models.linear_gaussian")),
     SceneSpec("Reparameterization", "ch03_gradients",
               "sampling moved out of the path; score-function vs pathwise gradient variances",
               _derivations("score_function_gradient", "reparameterization_gradient", "models.gradient_estimators")),
-    SceneSpec("EmCoordinateAscent", "ch04_em",
-              "EM: the E-step closes the gap, the M-step raises the bound", _derivations("em", "models.linear_gaussian")),
     SceneSpec("FlowAsDiracVae", "ch05_flows",
               "Gaussian encoder with sigma -> 0: the ELBO converges to the flow's log p(x)",
               _derivations("flow_as_dirac_vae")),
