@@ -134,7 +134,8 @@
     constructor(parent, o) {
       this.W = 420; this.H = 260;
       this.m = { l: 46, r: 12, t: 22, b: 40 };
-      this.root = svg("svg", { viewBox: `0 0 ${this.W} ${this.H}`, class: "elbo-live-plot", role: "img", "aria-label": o.label }, parent);
+      this.panel = html("div", { class: "elbo-live-panel" }, parent);
+      this.root = svg("svg", { viewBox: `0 0 ${this.W} ${this.H}`, class: "elbo-live-plot", role: "img", "aria-label": o.label }, this.panel);
       svg("title", {}, this.root).textContent = o.label;
       this.axes = svg("g", { class: "elbo-live-axes" }, this.root);
       const id = `elbo-live-clip-${++uid}`;
@@ -237,13 +238,16 @@
     return { controls, plots, numbers };
   }
 
-  function legend(plot, items, x, y) {
-    // items: [[css class, text, dashed?]], drawn top-left inside the plot
-    items.forEach(([cls, label, dashed], i) => {
-      const yy = y + 15 * i;
-      svg("line", { x1: x, x2: x + 18, y1: yy, y2: yy, class: `elbo-live-stroke-${cls}${dashed ? " dashed" : ""}` }, plot.root);
-      svg("text", { x: x + 23, y: yy + 4, class: "legend" }, plot.root).textContent = label;
-    });
+  // A legend under a plot: items [term class, text, "solid" | "dashed" | "fill"].
+  function legend(plot, items) {
+    const p = html("p", { class: "elbo-live-legend" }, plot.panel);
+    for (const [cls, label, style] of items) {
+      const key = html("span", { class: "elbo-live-key" }, p);
+      const icon = svg("svg", { width: 22, height: 12, viewBox: "0 0 22 12", "aria-hidden": "true" }, key);
+      if (style === "fill") svg("rect", { x: 2, y: 1, width: 18, height: 10, class: `elbo-live-fill-${cls} solid` }, icon);
+      else svg("line", { x1: 1, x2: 21, y1: 6, y2: 6, class: `elbo-live-stroke-${cls}${style === "dashed" ? " dashed" : ""}` }, icon);
+      key.appendChild(document.createTextNode(label));
+    }
   }
 
   // ---------------------------------------------------------------------------------------- figures
@@ -256,8 +260,8 @@
       const vIn = slider(controls, { name: "v", label: "variance <var>v</var> of <var>q</var>", min: p.v_min, max: p.v_max, step: 0.01, value: p.v, show: (v) => fmt(v, 2) });
       const dens = new Plot(plots, { label: "Densities of q and of the posterior over z", x: [-1.5, 3.5], y: [0, 1.7], xlabel: "z", ylabel: "density" });
       const gap = new Plot(plots, { label: "The ELBO as the mean m moves, at the chosen variance, under log p(x)", x: [p.m_min, p.m_max], y: [-10, 0], xlabel: "mean m of q", ylabel: "nats" });
-      legend(dens, [["log_px", "posterior p(z | x)", true], ["elbo", "q(z) = N(m, v)"]], 250, 38);
-      legend(gap, [["log_px", "log p(x)"], ["elbo", "ELBO at this v"], ["gap", "gap = KL"]], 250, 38);
+      legend(dens, [["log_px", "posterior p(z | x)", "dashed"], ["elbo", "q(z) = N(m, v)"]]);
+      legend(gap, [["log_px", "log p(x)"], ["elbo", "ELBO at this v, as m moves"], ["gap", "gap = KL at this m"]]);
       const out = readout(numbers, [
         { term: "log_px", cls: "log_px", label: "evidence log&#8239;<var>p</var>(<var>x</var>)" },
         { term: "elbo", cls: "elbo", label: "ELBO" },
@@ -275,7 +279,7 @@
         gap.clear();
         gap.line(p.m_min, logPx, p.m_max, logPx, { class: "elbo-live-stroke-log_px thick" });
         gap.curve((mm) => linearGaussian.elbo(p, mm, v), { class: "elbo-live-stroke-elbo thick" });
-        gap.line(m, Math.max(elbo, -20), m, logPx, { class: "elbo-live-stroke-gap thick" });
+        gap.line(m, Math.max(elbo, -20), m, logPx, { class: "elbo-live-stroke-gap thicker" });
         gap.dot(m, elbo, { class: "elbo-live-dot-elbo" });
         gap.line(post.mean, -10, post.mean, logPx, { class: "elbo-live-stroke-muted dashed" });
         gap.text(post.mean + 0.05, -9.5, "m\u22C6", { class: "legend" });
@@ -293,9 +297,10 @@
     jensen(root, p) {
       const { controls, plots, numbers } = layout(root);
       const sIn = slider(controls, { name: "sigma", label: "spread <var>&sigma;</var> of log&#8239;<var>y</var>", min: 0, max: p.sigma_max, step: 0.01, value: p.sigma, show: (v) => fmt(v, 2) });
-      const curve = new Plot(plots, { label: "The log curve, the density of y, log E[y] and E[log y]", x: [0, 6], y: [-2.5, 2.5], xlabel: "y", ylabel: "log y" });
+      const curve = new Plot(plots, { label: "The log curve, the density of y, log E[y] and E[log y]", x: [0, 6], y: [-1.5, 2], xlabel: "y", ylabel: "log y" });
       const gapPlot = new Plot(plots, { label: "Jensen's gap as a function of the spread sigma", x: [0, p.sigma_max], y: [0, (p.sigma_max * p.sigma_max) / 2 * 1.1], xlabel: "spread \u03C3", ylabel: "gap (nats)" });
-      legend(curve, [["muted", "log y"], ["log_px", "log E[y]"], ["elbo", "E[log y]", true], ["gap", "gap"]], 300, 150);
+      legend(curve, [["muted", "log y"], ["muted", "density of y", "fill"], ["log_px", "log E[y] (dot)"], ["elbo", "E[log y]", "dashed"], ["gap", "gap"]]);
+      legend(gapPlot, [["gap", "gap \u03C3\u00B2/2 against \u03C3"]]);
       const out = readout(numbers, [
         { term: "mean_y", label: "E[<var>y</var>] = e<sup>&mu; + &sigma;&sup2;/2</sup>" },
         { term: "log_mean", cls: "log_px", label: "log&#8239;E[<var>y</var>]" },
@@ -310,16 +315,16 @@
           // the density of y, scaled into the band above the x axis
           let peak = 0;
           for (let i = 1; i <= 400; i++) peak = Math.max(peak, logNormalY.pdf((6 * i) / 400, mu, s));
-          curve.area((y) => (y > 0 ? -2.5 + (1.6 * logNormalY.pdf(y, mu, s)) / peak : -2.5), { class: "elbo-live-fill-muted" });
+          curve.area((y) => (y > 0 ? -1.5 + (1.2 * logNormalY.pdf(y, mu, s)) / peak : -1.5), { class: "elbo-live-fill-muted" });
         } else {
-          curve.line(Math.exp(mu), -2.5, Math.exp(mu), -0.9, { class: "elbo-live-stroke-muted thick" });
+          curve.line(Math.exp(mu), -1.5, Math.exp(mu), -0.3, { class: "elbo-live-stroke-muted thick" });
         }
         curve.curve((y) => Math.log(y), { class: "elbo-live-stroke-muted thick" });
         curve.line(0, meanLog, 6, meanLog, { class: "elbo-live-stroke-elbo dashed" });
-        curve.line(meanY, -2.5, meanY, logMean, { class: "elbo-live-stroke-muted dotted" });
-        curve.line(meanY, meanLog, meanY, logMean, { class: "elbo-live-stroke-gap thick" });
+        curve.line(meanY, -1.5, meanY, meanLog, { class: "elbo-live-stroke-muted dotted" });
+        curve.line(meanY, meanLog, meanY, logMean, { class: "elbo-live-stroke-gap thicker" });
         curve.dot(meanY, logMean, { class: "elbo-live-dot-log_px" });
-        curve.text(meanY + 0.1, -2.3, "E[y]", { class: "legend" });
+        curve.text(meanY + 0.08, -1.35, "E[y]", { class: "legend" });
         gapPlot.clear();
         gapPlot.curve((t) => (t * t) / 2, { class: "elbo-live-stroke-gap thick" });
         gapPlot.dot(s, (s * s) / 2, { class: "elbo-live-dot-gap" });
@@ -338,7 +343,8 @@
       const sIn = slider(controls, { name: "sigma", label: "encoder width <var>&sigma;</var>", min: p.sigma_min, max: p.sigma_max, step: 0.01, value: p.sigma, show: (v) => fmt(v, 2) });
       const dens = new Plot(plots, { label: "The encoders q(z|x_n)/N, their sum the aggregated posterior, and the prior", x: [-4, 4], y: [0, 1], xlabel: "z", ylabel: "density" });
       const bars = new Plot(plots, { label: "Average KL split into index-code MI and marginal KL, with a line at log N", x: [0, 5], y: [0, 3], xlabel: "nats", ylabel: "" });
-      legend(dens, [["prior", "prior N(0, 1)", true], ["q_agg", "q_agg(z)"], ["index_code_mi", "q(z | x\u2099) / N"]], 270, 38);
+      legend(dens, [["prior", "prior N(0, 1)", "dashed"], ["q_agg", "aggregated posterior q_agg(z)"], ["index_code_mi", "encoders q(z | x\u2099) / N"]]);
+      legend(bars, [["index_code_mi", "index-code MI", "fill"], ["marginal_kl", "marginal KL", "fill"], ["avg_kl", "average KL", "fill"], ["log_n", "log N", "dashed"]]);
       const out = readout(numbers, [
         { term: "avg_kl", cls: "avg_kl", label: "average KL to the prior" },
         { term: "marginal_kl", label: "marginal KL(<var>q</var><sub>agg</sub>&#8201;&#8214;&#8201;<var>p</var>)" },
