@@ -52,6 +52,11 @@ SURGERY = {"n": 8, "n_max": 50, "sigma": 0.4, "sigma_min": 0.05, "sigma_max": 1.
 ELBO_GAP = {"m_min": -1.0, "m_max": 3.0, "v_min": 0.06, "v_max": 1.2}
 
 
+def _num(value: float) -> str:
+    """A number as the figure shows it: 3 decimals and a true minus sign (U+2212)."""
+    return f"{value:.3f}".replace("-", "\u2212")
+
+
 def surgery_means(n: int, spread: float = SURGERY["spread"]):
     """The encoder means of the surgery figure: ``n`` points evenly spaced on ``[-spread, spread]`` (0 for n = 1)."""
     import numpy as np
@@ -68,16 +73,16 @@ def _elbo_gap_params() -> tuple[dict, str]:
     elbo = float(lg.elbo(d["m"], d["v"], d["x"], d["w"], d["b"], d["s"]))
     kl = float(lg.kl_to_posterior(d["m"], d["v"], d["x"], d["w"], d["b"], d["s"]))
     note = (f"At m = {d['m']}, v = {d['v']} (x = {d['x']}, w = {d['w']}, b = {d['b']}, s = {d['s']}): "
-            f"log p(x) = {log_px:.3f} nats, ELBO = {elbo:.3f} nats, KL(q || p(z|x)) = {kl:.3f} nats, "
-            f"and ELBO + KL = {elbo + kl:.3f} = log p(x).")
+            f"log p(x) = {_num(log_px)} nats, ELBO = {_num(elbo)} nats, KL(q \u2016 p(z|x)) = {_num(kl)} nats, "
+            f"and ELBO + KL = {_num(elbo + kl)} = log p(x).")
     return params, note
 
 
 def _jensen_params() -> tuple[dict, str]:
     mu, sig = JENSEN["mu"], JENSEN["sigma"]
-    note = (f"For y ~ LogNormal({mu}, {sig}^2): log E[y] = mu + sigma^2/2 = {mu + sig**2 / 2:.3f}, "
-            f"E[log y] = mu = {mu:.3f}, and the gap is sigma^2/2 = {sig**2 / 2:.3f} nats; it grows as the square "
-            "of the spread and vanishes only when y is constant (sigma = 0).")
+    note = (f"For y ~ LogNormal(\u03bc, \u03c3\u00b2) with \u03bc = {mu}, \u03c3 = {sig}: log E[y] = \u03bc + \u03c3\u00b2/2 = "
+            f"{_num(mu + sig**2 / 2)}, E[log y] = \u03bc = {_num(mu)}, and the gap is \u03c3\u00b2/2 = {_num(sig**2 / 2)} nats; "
+            "it grows as the square of the spread and vanishes only when y is constant (\u03c3 = 0).")
     return dict(JENSEN), note
 
 
@@ -92,8 +97,8 @@ def _surgery_params() -> tuple[dict, str]:
     n, sig = SURGERY["n"], SURGERY["sigma"]
     mu = surgery_means(n)[:, None]
     t = gaussian_surgery_terms(mu, np.full_like(mu, 2 * np.log(sig)))
-    note = (f"With N = {n} encoders of width sigma = {sig}: average KL = {t['avg_kl']:.3f} nats = marginal KL "
-            f"{t['marginal_kl']:.3f} + index-code MI {t['index_code_mi']:.3f}, and MI <= log N = {t['log_n']:.3f}.")
+    note = (f"With N = {n} encoders of width \u03c3 = {sig}: average KL = {_num(t['avg_kl'])} nats = marginal KL "
+            f"{_num(t['marginal_kl'])} + index-code MI {_num(t['index_code_mi'])}, and MI \u2264 log N = {_num(t['log_n'])}.")
     return params, note
 
 
