@@ -231,13 +231,27 @@ _NOTEBOOK_CODE = {
 def chapter_notebook(source: str):
     """A chapter's MyST source as a runnable notebook: each ``{elbo-identity}`` block becomes the code it stands for."""
     import jupytext
+    import nbformat
 
     def replace(match: re.Match) -> str:
         name, part = match.group(2), match.group(3) or "statement"
         code = _NOTEBOOK_CODE[part].format(name=name)
         return f"```{{code-cell}} ipython3\n{code}\n```"
 
-    return jupytext.reads(_IDENTITY_BLOCK.sub(replace, source), fmt="myst")
+    notebook = jupytext.reads(_IDENTITY_BLOCK.sub(replace, source), fmt="myst")
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(INSTALL_CELL))  # runs anywhere: Colab, Binder, a laptop
+    return notebook
+
+
+#: The first cell of every exported notebook: installs the package where it is not importable yet.
+INSTALL_CELL = (
+    "# ELBO Lab outside a checkout of its repository (Colab, Binder, your own Jupyter): install it first with\n"
+    "#     %pip install \"elbo-lab[notebooks]\"\n"
+    "# This cell does that when the package is missing (in a checkout: pip install -e \".[notebooks]\").\n"
+    "import importlib.util\n\n"
+    "if importlib.util.find_spec(\"derivations\") is None:\n"
+    "    %pip install --quiet \"elbo-lab[notebooks]\""
+)
 
 
 def _write_notebooks(app: Sphinx, exception) -> None:

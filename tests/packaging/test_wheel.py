@@ -17,7 +17,9 @@ The test does what the release workflow (``.github/workflows/release.yml``) does
 4. run ``python -m derivations --list``, ``python -m derivations --only jensen``, ``python -m derivations check``
    on two shipped examples, ``python -m vizlab list`` with the working directory a temporary folder outside the
    checkout, and check that the committed results ship as package data and are found from the installed package;
-5. execute one chapter notebook of the book (``NOTEBOOK``, read through jupytext as the book does) end to end
+5. execute one chapter notebook of the book end to end: ``NOTEBOOK`` exported as the book's download link and the
+   Colab/Binder buttons give it (``elbo_book.chapter_notebook``: the first cell installs the package where it is
+   missing -- here it must find the wheel and install nothing -- and each ``{elbo-identity}`` block is its code)
    with nbclient in a Jupyter kernel run by the new venv's Python, so its imports are the installed wheel's;
 6. (no venv) every module the book's notebooks import is the package, the standard library or a distribution
    declared in ``dependencies`` or the ``notebooks`` extra: step 5 borrows this environment's packages, so it
@@ -50,18 +52,22 @@ PACKAGES = ("derivations", "training", "vizlab")
 SCENE_COUNT_MIN = 10  # `python -m vizlab list` prints one line per scene
 #: the chapter notebook executed against the installed package: the one that reads the committed results
 NOTEBOOK = REPO / "book" / "chapters" / "elbo_surgery.md"
+BOOK_EXT = REPO / "book" / "_ext"  # elbo_book.chapter_notebook: the notebook a reader downloads or opens in Colab
 
-#: run by this interpreter (jupytext, nbclient): installs a kernel spec for the venv's Python, executes the
-#: notebook in it (an error in any cell raises), appends a probe cell, writes the executed notebook
+#: run by this interpreter (jupytext, nbclient, the book's extension): exports the chapter as the book does,
+#: installs a kernel spec for the venv's Python, executes the notebook in it (an error in any cell raises),
+#: appends a probe cell, writes the executed notebook
 EXECUTE_NOTEBOOK = """
 import json, os, subprocess, sys, time
 import jupytext, nbformat
 from nbclient import NotebookClient
-vpy, src, out = sys.argv[1:4]
+vpy, src, out, ext = sys.argv[1:5]
+sys.path.insert(0, ext)
+import elbo_book
 prefix = os.path.dirname(os.path.dirname(vpy))
 subprocess.run([vpy, "-m", "ipykernel", "install", "--prefix", prefix, "--name", "elbo-wheel-test"], check=True)
 os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
-nb = jupytext.read(src)
+nb = elbo_book.chapter_notebook(open(src, encoding="utf-8").read())
 nb.cells.append(nbformat.v4.new_code_cell(
     "import json, sys, derivations, training, vizlab\\n"
     "print('PROBE ' + json.dumps({'python': sys.executable, "
@@ -249,13 +255,19 @@ def test_chapter_notebook_runs_against_the_installed_package(installed):
     if not NOTEBOOK.is_file():
         pytest.fail(f"{NOTEBOOK} not found: set NOTEBOOK in {__file__} to a chapter of the book with code cells")
     out = work / "executed.ipynb"
-    p = _run([sys.executable, "-c", EXECUTE_NOTEBOOK, str(vpy), str(NOTEBOOK), str(out)], cwd=work, env=env,
+    p = _run([sys.executable, "-c", EXECUTE_NOTEBOOK, str(vpy), str(NOTEBOOK), str(out), str(BOOK_EXT)], cwd=work, env=env,
              timeout=900)
     assert p.returncode == 0, p.shown
     nb = json.loads(out.read_text(encoding="utf-8"))
     errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, errors
+    # the install cell came first and installed nothing: the package was already importable (offline: no pip)
+    sys.path.insert(0, str(BOOK_EXT))
+    import elbo_book
+
+    assert "".join(nb["cells"][0]["source"]) == elbo_book.INSTALL_CELL
+    assert nb["cells"][0].get("outputs") == [], nb["cells"][0].get("outputs")
     text = "".join("".join(o.get("text", "")) for o in nb["cells"][-1].get("outputs", []))
     probe = json.loads(text.split("PROBE ", 1)[1])
     assert Path(probe["python"]).parent == vpy.parent, probe  # the kernel ran the new venv's Python
