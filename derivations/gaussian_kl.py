@@ -40,6 +40,7 @@ import sympy as sp
 
 from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, density
 from derivations.identity import make_identity
+from derivations.models.gaussian import kl_diag_standard_normal  # the per-coordinate term of step 3, in NumPy
 from derivations.numeric import Component, integrates_to_one, result_of
 from derivations.steps import Derivation, Step
 from derivations.witnesses import GibbsG
@@ -131,18 +132,6 @@ SYMBOLS = {
     r"m, v": r"the mean and the variance of a 1-D Gaussian $\mathcal{N}(m, v)$",
     r"m_1, v_1, m_2, v_2": r"the means and variances of two 1-D Gaussians",
 }
-
-
-def kl_diag_standard_normal(mu, logvar):
-    r"""Closed-form $\mathrm{KL}(\mathcal{N}(\mu, \mathrm{diag}\,e^{\text{logvar}}) \| \mathcal{N}(0, I))$ in nats.
-
-    Args: ``mu``, ``logvar``: NumPy arrays ``(..., D)`` (``logvar`` is the log-variance, not log sigma).
-    Returns: array ``(...)``.  Source: Kingma & Welling 2014, appendix B; the summand is the proved
-    per-coordinate term of :data:`IDENTITY`'s step 3.
-    """
-    mu, logvar = np.asarray(mu, float), np.asarray(logvar, float)
-    # $\mathrm{KL} = \tfrac12 \sum_d (\sigma_d^2 + \mu_d^2 - 1 - \log \sigma_d^2)$
-    return 0.5 * (np.exp(logvar) + mu**2 - 1.0 - logvar).sum(-1)
 
 
 _M1, _M2 = sp.symbols("m1 m2", real=True)

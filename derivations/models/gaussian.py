@@ -1,8 +1,8 @@
 r"""Closed forms of the diagonal Gaussian that the exact models use (NumPy; no identity imported).
 
 A model sits below the identities: it may not import one (``tests/test_import_graph.py``).  The closed form here
-is the one the identity :mod:`derivations.gaussian_kl` proves; ``tests/derivations/test_derivations_models.py``
-holds the two equal (and equal to ``torch.distributions``), so a change to either is caught.
+is the one the identity :mod:`derivations.gaussian_kl` proves (and imports from here); the test
+``tests/derivations/test_derivations_models.py`` holds it equal to ``torch.distributions``.
 """
 from __future__ import annotations
 
