@@ -235,10 +235,18 @@ def result_paths(dims=LATENT_DIMS, kinds: tuple[str, ...] = ()) -> list[Path]:
 def derivations_files(*modules: str) -> list[Path]:
     """Source files of the ``derivations`` modules a scene shows or calls (dotted names under
     ``derivations``, e.g. ``"models.linear_gaussian"``), plus every module of the package's core (which
-    defines every statement); all of the package when no module is named."""
+    defines, proves and writes every statement: every top-level module but the identities of
+    ``registry.ORDER`` and the command-line tools); all of the package when no module is named."""
+    import ast
+
     root = REPO_ROOT / "derivations"
     if not modules:
         return sorted(root.rglob("*.py")) if root.is_dir() else []
-    core = sorted(p for p in root.glob("*.py") if p.stem in {"core", "notation", "registry"})
-    core += sorted(root.glob("core/*.py"))  # core.py split into role modules
+    registry = root / "registry.py"
+    order = set()
+    for node in ast.walk(ast.parse(registry.read_text())) if registry.is_file() else []:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "ORDER" for t in node.targets):
+            order = set(ast.literal_eval(node.value))
+    tools = {"__main__", "check", "report", "loss_conventions"}
+    core = sorted(p for p in root.glob("*.py") if p.stem not in order | tools)
     return core + [root.joinpath(*m.split(".")).with_suffix(".py") for m in modules]
