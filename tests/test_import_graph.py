@@ -44,7 +44,8 @@ IDENTITIES = set(_identity_modules())
 #: layers inside derivations, bottom first; a module not named here is an error (name it when you add it)
 ENGINE = {"derivations.steps", "derivations.rv", "derivations.numeric", "derivations.witnesses",
           "derivations.positivity", "derivations.expectation", "derivations.instances", "derivations.notation",
-          "derivations.engine", "derivations.identity", "derivations.operator_rules", "derivations.latex_reader"}
+          "derivations.engine", "derivations.identity", "derivations.operator_rules", "derivations.latex_reader",
+          "derivations.latex"}
 TOOLS = {"derivations", "derivations.__main__", "derivations.registry", "derivations.report", "derivations.check",
          "derivations.loss_conventions"}
 

@@ -50,8 +50,14 @@ class Defined:
         return self
 
     def has(self, name: str) -> bool:
-        if "_" not in name:
-            return name in self.tokens
+        bare = name.lstrip("\\")
+        if bare in self.tokens:
+            return True
+        m = re.fullmatch(r"([A-Za-z]+?)_?\{?(\d+)\}?", bare)  # w1, w_1, mu3: the family w_k / mu_d
+        if m:
+            return self.has(m.group(1)) or f"{m.group(1)}_{m.group(2)}" in self.text
+        if "_" not in bare and bare.isalpha() and len(bare) == 1:
+            return False
         return _norm(name) in self.text or _norm(name).replace("_", "") in self.text.replace("_", "")
 
 
@@ -66,10 +72,7 @@ NOTATION = _notation()
 
 
 def _used(tex: str, reader) -> set:
-    try:
-        expr = read_line(tex, reader)
-    except LatexReadError:
-        return set()  # an unreadable line is test_written_lines' failure, not this one's
+    expr = read_line(tex, reader)  # an unreadable line fails here too (and in test_written_lines)
     exprs = list(expr) if isinstance(expr, tuple) else [expr]
     out = set()
     for e in exprs:
@@ -83,9 +86,20 @@ def _used(tex: str, reader) -> set:
     return out
 
 
+def _chapter_prose(name: str) -> str:
+    """The chapter's text before its derivation (its introduction, the theorem box's neighbours)."""
+    path = BOOK / "chapters" / f"{name}.md"
+    if not path.is_file():
+        return ""
+    text = path.read_text()
+    cut = re.search(r"```\{elbo-identity\}\s+\w+\s*\n:part:\s*derivation", text)
+    return text[: cut.start()] if cut else ""
+
+
 def undefined(ident) -> list:
-    named = set(map(str, getattr(ident, "names", {}) or {}))
-    box = Defined().add(ident.title, getattr(ident, "scope", ""), ident.statement_tex, getattr(ident, "model", ""),
+    from derivations.latex import NOTATION_NAMES, names_of
+
+    box = Defined().add(_chapter_prose(getattr(ident, "name", "")), ident.title, getattr(ident, "scope", ""), ident.statement_tex, getattr(ident, "model", ""),
                         *[f"${h}$" for h in ident.hypotheses],
                         *[f"${k}$ {v}" for k, v in (getattr(ident, "symbols", {}) or {}).items()])
     missing = []
@@ -94,9 +108,17 @@ def undefined(ident) -> list:
     for der in ident.derivations:
         seen.add(der.title, der.steps[0].why)
         reader = reader_for(ident, der)
+        table = names_of(ident, der)
+        # a named quantity (a key of the names table, or the symbol a key stands for) is written by its name
+        named = set(map(str, table)) | set(NOTATION_NAMES)
         for i, step in enumerate(der.steps):
+            # only the symbols spelled on the line count, not those inside a named quantity's meaning
+            rest = step.tex or ""
+            for key in sorted(table, key=len, reverse=True):
+                rest = rest.replace(key, " ")
+            spelled = Defined().add(rest)
             for name in sorted(_used(step.tex or "", reader)):
-                if name in named or NOTATION.has(name) or seen.has(name):
+                if name in named or not spelled.has(name) or NOTATION.has(name) or seen.has(name):
                     continue
                 missing.append(f"[{der.label}] step {i}: ${name}$")
         for step in der.steps[1:]:
