@@ -56,6 +56,10 @@ PYODIDE_FILES = ("pyodide.js", "pyodide.mjs", "pyodide.asm.js", "pyodide.asm.was
 #: ``pyodide.loadPackage([urls])``.  mpmath < 1.4: SymPy 1.14 wants it.
 WHEELS = {"mpmath": "1.3.0", "sympy": "1.14.0", "lark": "1.3.1"}
 #: Where the engine's import closure starts (plus the package's ``__init__``), and the page-side module.
+#: SymPy and mpmath precompiled by Pyodide's Python (scripts/live_pyc.js, run by scripts/setup.sh): a zip of
+#: sourceless ``.pyc`` the page puts on ``sys.path``.  Optional: without it the page loads the wheels and compiles
+#: SymPy from source in the page (several seconds slower to the first verdict).
+PRECOMPILED = ("sympy", "mpmath")
 ENGINE_ENTRY = "check"
 PAGE_MODULE = Path(__file__).resolve().parent / "elbo_live_page.py"
 LIVE_DIR = "live"  # under _static
@@ -73,6 +77,11 @@ def wheels_dir() -> Path:
 
 def wheel_names() -> list[str]:
     return [f"{name}-{version}-py3-none-any.whl" for name, version in WHEELS.items()]
+
+
+def pyc_name() -> str:
+    """The precompiled zip's file name (keyed on the versions it was compiled from and for)."""
+    return f"pyc-pyodide-{PYODIDE_VERSION}-" + "-".join(f"{m}-{WHEELS[m]}" for m in PRECOMPILED) + ".zip"
 
 
 def missing_assets() -> list[str]:
@@ -151,8 +160,9 @@ def _copy_if_changed(src: Path, dst: Path) -> None:
 
 
 def install_live_assets(static: Path, root: Path = ROOT) -> dict:
-    """Write ``static/live/``: ``pyodide/`` (the runtime), ``wheels/``, ``engine.zip`` and ``manifest.json``
-    (what the worker reads: the files' names and the engine's sha256).  Returns the manifest.
+    """Write ``static/live/``: ``pyodide/`` (the runtime), ``wheels/`` (the wheels to install and, when setup
+    made it, the precompiled SymPy/mpmath zip of :func:`pyc_name` in place of their wheels), ``engine.zip`` and
+    ``manifest.json`` (what the worker reads: the files' names and the engine's sha256).  Returns the manifest.
 
     Raises:
         FileNotFoundError: a runtime file or wheel is missing (the message says to run ``make setup``).
@@ -166,8 +176,17 @@ def install_live_assets(static: Path, root: Path = ROOT) -> dict:
     live = static / LIVE_DIR
     for f in PYODIDE_FILES:
         _copy_if_changed(pyodide_dir() / f, live / "pyodide" / f)
-    for w in wheel_names():
+    pyc = wheels_dir() / pyc_name()
+    # with the precompiled zip, only the other wheels are installed by loadPackage
+    load = [w for w in wheel_names() if not (pyc.is_file() and w.split("-")[0] in PRECOMPILED)]
+    for w in load:
         _copy_if_changed(wheels_dir() / w, live / "wheels" / w)
+    if pyc.is_file():
+        _copy_if_changed(pyc, live / "wheels" / pyc.name)
+    keep = set(load) | ({pyc.name} if pyc.is_file() else set())
+    for old in (live / "wheels").iterdir():  # what an earlier build copied and this one does not load
+        if old.name not in keep:
+            old.unlink()
     data = engine_zip_bytes(root)
     target = live / "engine.zip"
     if not target.is_file() or target.read_bytes() != data:
@@ -177,7 +196,8 @@ def install_live_assets(static: Path, root: Path = ROOT) -> dict:
     manifest = {
         "pyodide": PYODIDE_VERSION,
         "indexURL": "pyodide/",
-        "wheels": [f"wheels/{w}" for w in wheel_names()],
+        "wheels": [f"wheels/{w}" for w in load],
+        "pyc": f"wheels/{pyc.name}" if pyc.is_file() else None,
         "engine": "engine.zip",
         "engine_sha256": hashlib.sha256(data).hexdigest(),
         "modules": engine_modules(root),
@@ -190,6 +210,9 @@ def install_live_assets(static: Path, root: Path = ROOT) -> dict:
 
 
 def _check_assets(app) -> None:
+    if app.builder.format == "html" and not missing_assets() and not (wheels_dir() / pyc_name()).is_file():
+        logger.info("elbo-live: no precompiled %s (scripts/setup.sh makes it with Node): the page will compile "
+                    "SymPy from source, several seconds slower to its first verdict", pyc_name())
     if app.builder.format == "html" and missing_assets():
         logger.warning("elbo-live: the live check boxes need Pyodide %s and the wheels %s; missing: %s. Run "
                        "'make setup' (scripts/setup.sh installs them into .venv/npm and .venv/live-wheels).",

@@ -111,6 +111,7 @@ def test_setup_pins_the_versions_the_book_copies():
     for name, version in elbo_live.WHEELS.items():
         assert f"{name}=={version}" in setup, name
     assert "--only-binary :all:" in setup and "--no-deps" in setup
+    assert elbo_live.pyc_name() in setup and "scripts/live_pyc.js" in setup
     assert elbo_live.WHEELS["mpmath"].startswith("1.3"), "SymPy 1.14 wants mpmath < 1.4"
 
 
@@ -157,7 +158,14 @@ def test_directive_renders_html_and_latex(tmp_path: Path):
     for w in manifest["wheels"]:
         assert zipfile.is_zipfile(live / w), w
     assert zipfile.is_zipfile(live / manifest["engine"])
-    assert {Path(w).name.split("-")[0] for w in manifest["wheels"]} == {"sympy", "mpmath", "lark"}
+    if manifest["pyc"]:  # SymPy and mpmath precompiled: a zip of sourceless bytecode instead of their wheels
+        with zipfile.ZipFile(live / manifest["pyc"]) as zf:
+            names = set(zf.namelist())
+        assert {"sympy/__init__.pyc", "mpmath/__init__.pyc", "sympy/core/basic.pyc"} <= names
+        assert not any(n.endswith(".py") for n in names)
+        assert {Path(w).name.split("-")[0] for w in manifest["wheels"]} == {"lark"}
+    else:
+        assert {Path(w).name.split("-")[0] for w in manifest["wheels"]} == {"sympy", "mpmath", "lark"}
     assert (tmp_path / "html" / "_static" / "elbo_live_worker.js").is_file()
     tex = next((tmp_path / "latex").glob("*.tex")).read_text()
     assert "textarea" not in tex and "derivations check FILE" in tex and "make serve" in tex

@@ -19,6 +19,11 @@ async function start() {
   py = await loadPyodide({indexURL: LIVE + manifest.indexURL});
   timings.runtime_ms = performance.now() - t0;
   postMessage({type: "progress", what: "SymPy, mpmath and lark"});
+  if (manifest.pyc) {  // SymPy and mpmath precompiled (sourceless .pyc): imported from the zip by zipimport
+    const pyc = new Uint8Array(await (await fetch(LIVE + manifest.pyc)).arrayBuffer());
+    py.FS.writeFile("/home/pyodide/elbo_live_pyc.zip", pyc);
+    py.runPython("import sys; sys.path.insert(0, '/home/pyodide/elbo_live_pyc.zip')");
+  }
   await py.loadPackage(manifest.wheels.map((w) => LIVE + w), {messageCallback: () => {}});
   timings.wheels_ms = performance.now() - t0 - timings.runtime_ms;
   postMessage({type: "progress", what: "the derivation engine"});
