@@ -274,7 +274,7 @@ class ElboLive(SphinxDirective):
 <label class="elbo-live-label" for="{ident}-input">Your next line, in LaTeX (e.g. <code>&amp;= \\mathbb{{E}}_{{q(z)}}\\left[\\cdots\\right]</code>; several lines: separate them with <code>\\\\</code>; or a whole <code>\\begin{{aligned}}</code> chain)</label>
 <textarea class="elbo-live-input" id="{ident}-input" rows="{rows}" spellcheck="false" autocapitalize="off" autocomplete="off"></textarea>
 <div class="elbo-live-actions"><button type="button" class="elbo-live-check">Check</button>
-<span class="elbo-live-status" role="status" aria-live="polite">The checker (Python in the page) loads when the page is idle.</span></div>
+<span class="elbo-live-status" role="status" aria-live="polite">The checker (Python in the page) loads with the page.</span></div>
 <div class="elbo-live-verdict" aria-live="polite"></div>
 <noscript><p>The checker needs JavaScript. Without it: put the chain in a file and run <code>python -m derivations check FILE</code>.</p></noscript>
 <details class="elbo-live-answer"><summary>One right line</summary><pre>{html.escape(answer)}</pre></details>

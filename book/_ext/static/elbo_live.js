@@ -1,7 +1,7 @@
 /* ELBO Lab live check boxes ({elbo-live}, book/_ext/elbo_live.py): the page side.
  *
- * One Web Worker per page (elbo_live_worker.js) runs derivations.check in Pyodide.  It starts when the page is
- * idle after loading, or on the first focus or click in a box.  Opened from file://, the boxes say how to serve
+ * One Web Worker per page (elbo_live_worker.js) runs derivations.check in Pyodide.  It starts as soon as the
+ * page is parsed (a page without a box starts nothing), beside MathJax.  Opened from file://, the boxes say how to serve
  * the book instead (browsers do not run WebAssembly modules read from disk).  window.elboLive exposes the state
  * for the book's tests and benchmark: {state, timings, ready (a Promise)}.
  */
@@ -67,6 +67,7 @@
       } else if (msg.type === "ready") {
         api.state = "ready";
         api.timings = msg.timings;
+        api.readyAt = performance.now();
         boxes.forEach((b) => { if (!b.dataset.busy) status(b, "the checker is ready"); });
         resolveReady(msg.timings);
       } else if (msg.type === "result" || msg.type === "error") {
@@ -174,10 +175,9 @@
       worker.postMessage({id, given: box.dataset.given, typed, assume: box.dataset.assume || ""});
     };
     button.addEventListener("click", run);
-    input.addEventListener("focus", start, {once: true});
     input.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run(); } });
   }
-  const idle = window.requestIdleCallback || ((cb) => setTimeout(cb, 300));
-  const onLoad = () => idle(start, {timeout: 3000});
-  if (document.readyState === "complete") onLoad(); else window.addEventListener("load", onLoad, {once: true});
+  // Start now (the script is deferred: the page is parsed): the worker loads Pyodide on its own thread while the
+  // main thread typesets the page's math, so the checker is ready about when the reader reaches a box.
+  start();
 })();
