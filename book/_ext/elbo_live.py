@@ -226,12 +226,24 @@ def _install(app, exception) -> None:
 
 
 # ------------------------------------------------------------------------------------------- the box
-def display_rows(given: str) -> str:
-    r"""The given rows as one ``aligned`` display (a first row without ``&`` is aligned at its end)."""
+#: A display row wider than this (``elbo_identity.visible_width``, estimated characters) gets a phone form.
+NARROW = 19
+
+
+def display_rows(given: str, narrow: bool = False) -> str:
+    r"""The given rows as one ``aligned`` display (a first row without ``&`` is aligned at its end).  ``narrow``:
+    the phone form, where a row's left side and its ``&= right side`` are two rows, both flush left."""
     from elbo_live_page import _rows
 
     rows = _rows(given)
-    if rows and "&" not in rows[0]:
+    if narrow:
+        out = []
+        for row in rows:
+            left, amp, right = row.partition("&")
+            out += [f"& {left.strip()}"] if left.strip() else []
+            out += [f"&{right}"] if amp and right.strip() else []
+        rows = out
+    elif rows and "&" not in rows[0]:
         rows[0] = rows[0] + " &"
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
@@ -264,9 +276,19 @@ class ElboLive(SphinxDirective):
             hyp += nodes.math(assume, assume)
             hyp += nodes.Text(".")
             box += hyp
+        from elbo_identity import visible_width
+        from elbo_live_page import _rows
+
         shown = display_rows(given)
-        box += nodes.math_block(shown, shown, classes=["elbo-live-given"], docname=self.env.docname,
-                                number=None, label=None, nowrap=False)
+        wide = any(visible_width(r) > NARROW for r in _rows(given))
+        box += nodes.math_block(shown, shown, classes=["elbo-live-given"] + (["elbo-eq-wide"] if wide else []),
+                                docname=self.env.docname, number=None, label=None, nowrap=False)
+        if wide:  # on a phone (CSS of elbo_book.py): each side on its own row
+            phone = display_rows(given, narrow=True)
+            only_phone = addnodes.only(expr="html")
+            only_phone += nodes.math_block(phone, phone, classes=["elbo-live-given", "elbo-eq-narrow"],
+                                           docname=self.env.docname, number=None, label=None, nowrap=False)
+            box += only_phone
         rows = self.options.get("rows", 2)
         attrs = (f'data-given="{html.escape(given, quote=True)}" data-assume="{html.escape(assume, quote=True)}"')
         ident = f"elbo-live-{self.env.docname.replace('/', '-')}-{self.env.new_serialno('elbo-live')}"
