@@ -127,8 +127,11 @@
           const head = document.createElement("strong");
           head.textContent = `${mark} ${res.steps.length > 1 ? "Line " + (k + 1) + ": " : ""}${s.verdict}`;
           const rel = {"=": "=", ">=": "\\ge", "<=": "\\le"}[s.relation] || "=";
-          p.append(head, " ", math(rel + " " + s.rhs), " — " + s.reason + ".");
-          out.append(p);
+          p.append(head, ": " + s.reason + ".");
+          const yours = document.createElement("p");
+          yours.className = "elbo-live-detail elbo-live-yours";
+          yours.append("Your line: ", math(rel + " " + s.rhs));
+          out.append(p, yours);
           if (s.left !== null && s.left !== undefined) {
             const q = document.createElement("p");
             q.className = "elbo-live-detail";
