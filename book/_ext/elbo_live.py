@@ -34,6 +34,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -63,6 +64,9 @@ PRECOMPILED = ("sympy", "mpmath")
 ENGINE_ENTRY = "check"
 PAGE_MODULE = Path(__file__).resolve().parent / "elbo_live_page.py"
 LIVE_DIR = "live"  # under _static
+#: How a box states the checker's word hypotheses (``% assume: Leibniz``).
+WORDS = {"leibniz": "differentiation under the integral sign (Leibniz)",
+         "dominated convergence": "dominated convergence (a limit moves inside the expectation)"}
 
 
 def pyodide_dir() -> Path:
@@ -270,10 +274,15 @@ class ElboLive(SphinxDirective):
         box += title
         if self.content:
             box += self.parse_content_to_nodes()
-        if assume:
+        if assume:  # math as math, words (Leibniz, dominated convergence) as words
             hyp = nodes.paragraph(classes=["elbo-live-assume"])
             hyp += nodes.Text("Assume ")
-            hyp += nodes.math(assume, assume)
+            for k, part in enumerate(p.strip() for p in assume.split(",")):
+                hyp += nodes.Text(", " if k else "")
+                if re.fullmatch(r"[A-Za-z][A-Za-z ]*", part):
+                    hyp += nodes.Text(WORDS.get(part.lower(), part))
+                else:
+                    hyp += nodes.math(part, part)
             hyp += nodes.Text(".")
             box += hyp
         from elbo_identity import visible_width

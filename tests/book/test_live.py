@@ -140,7 +140,8 @@ def test_directive_renders_html_and_latex(tmp_path: Path):
         f"import sys\nsys.path.insert(0, {str(EXT)!r})\nextensions = ['myst_parser', 'elbo_live']\n"
         f"html_static_path = [{str(EXT / 'static')!r}]\nmyst_enable_extensions = ['dollarmath', 'amsmath']\n")
     (src / "index.md").write_text(
-        "# Page\n\n```{elbo-live}\n:given: " + GIVEN + "\n:answer: " + RIGHT + "\n:wrong: &= 0\n\n"
+        "# Page\n\n```{elbo-live}\n:given: " + GIVEN + "\n:assume: \\sigma > 0, Leibniz\n:answer: " + RIGHT
+        + "\n:wrong: &= 0\n\n"
         "Use Bayes' rule.\n```\n")
     for builder in ("html", "latex"):
         out = subprocess.run([sys.executable, "-m", "sphinx", "-b", builder, "-q", "-W", str(src),
@@ -150,6 +151,8 @@ def test_directive_renders_html_and_latex(tmp_path: Path):
     assert 'class="elbo-live-box"' in page and "<textarea" in page and "elbo-live-check" in page
     assert 'data-given="\\log p(x) &amp;= \\mathbb{E}_{q(z)}' in page
     assert "elbo_live.js" in page and "Use Bayes" in page
+    assert "differentiation under the integral sign (Leibniz)" in page and r"\(\sigma &gt; 0\)" in page
+    assert 'data-assume="\\sigma &gt; 0, Leibniz"' in page
     live = tmp_path / "html" / "_static" / "live"
     manifest = json.loads((live / "manifest.json").read_text())
     for f in elbo_live.PYODIDE_FILES:
