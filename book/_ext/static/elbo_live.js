@@ -1,7 +1,7 @@
 /* ELBO Lab live check boxes ({elbo-live}, book/_ext/elbo_live.py): the page side.
  *
- * One Web Worker per page (elbo_live_worker.js) runs derivations.check in Pyodide.  It starts as soon as the
- * page is parsed (a page without a box starts nothing), beside MathJax.  Opened from file://, the boxes say how to serve
+ * One Web Worker per page (elbo_live_worker.js) runs derivations.check in Pyodide.  It starts when a box comes
+ * near the viewport or on the first click or focus in a box (a page without a box starts nothing).  Opened from file://, the boxes say how to serve
  * the book instead (browsers do not run WebAssembly modules read from disk).  window.elboLive exposes the state
  * for the book's tests and benchmark: {state, timings, ready (a Promise)}.
  */
@@ -178,9 +178,18 @@
       worker.postMessage({id, given: box.dataset.given, typed, assume: box.dataset.assume || ""});
     };
     button.addEventListener("click", run);
+    input.addEventListener("focus", start, {once: true});
     input.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run(); } });
   }
-  // Start now (the script is deferred: the page is parsed): the worker loads Pyodide on its own thread while the
-  // main thread typesets the page's math, so the checker is ready about when the reader reaches a box.
-  start();
+  // Start when a box comes within about two screens of the viewport (or on the first click or focus in one): the
+  // worker loads Pyodide on its own thread while the reader reads on, so the checker is ready about when they
+  // reach the box; a reader who never scrolls to the exercises downloads nothing.
+  if ("IntersectionObserver" in window) {
+    const seen = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) { seen.disconnect(); start(); }
+    }, {rootMargin: "1500px 0px"});
+    boxes.forEach((b) => seen.observe(b));
+  } else {
+    start();
+  }
 })();
