@@ -58,8 +58,9 @@ npm install --prefix "$VENV/npm" --no-audit --no-fund --silent pyodide@0.29.5
   sympy==1.14.0 mpmath==1.3.0 lark==1.3.1
 # SymPy and mpmath compiled to bytecode by Pyodide's own Python (in Node): the page imports them in a fraction
 # of the time it takes to compile them from source in WebAssembly.
-node scripts/live_pyc.js "$VENV/npm/node_modules/pyodide" \
-  "$VENV/live-wheels/pyc-pyodide-0.29.5-sympy-1.14.0-mpmath-1.3.0.zip" \
-  "$VENV/live-wheels/sympy-1.14.0-py3-none-any.whl" "$VENV/live-wheels/mpmath-1.3.0-py3-none-any.whl"
+[ -f "$VENV/live-wheels/pyc-pyodide-0.29.5-sympy-1.14.0-mpmath-1.3.0.zip" ] \
+  || node scripts/live_pyc.js "$VENV/npm/node_modules/pyodide" \
+    "$VENV/live-wheels/pyc-pyodide-0.29.5-sympy-1.14.0-mpmath-1.3.0.zip" \
+    "$VENV/live-wheels/sympy-1.14.0-py3-none-any.whl" "$VENV/live-wheels/mpmath-1.3.0-py3-none-any.whl"
 echo "$key" > "$STAMP"
 echo "setup: done"
