@@ -38,9 +38,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds (user + system) of the live descendants of process ``root`` (the browser's processes), from
-    /proc; 0 where /proc is not there."""
+def _tree_cpu_s(root: int) -> dict:
+    """CPU seconds (user + system) of each live descendant of process ``root`` (the browser's processes), from
+    /proc (empty where /proc is not there): ``{pid: seconds}``."""
     tick = os.sysconf("SC_CLK_TCK")
     stats = {}
     for d in Path("/proc").glob("[0-9]*"):
@@ -49,7 +49,7 @@ def _tree_cpu_s(root: int) -> float:
         except OSError:
             continue
         stats[int(d.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)  # ppid, utime+stime
-    inside, total = {root}, 0.0
+    inside = {root}
     changed = True
     while changed:
         changed = False
@@ -57,9 +57,13 @@ def _tree_cpu_s(root: int) -> float:
             if ppid in inside and pid not in inside:
                 inside.add(pid)
                 changed = True
-    for pid in inside - {root}:
-        total += stats.get(pid, (0, 0.0))[1]
-    return total
+    return {pid: stats[pid][1] for pid in inside - {root} if pid in stats}
+
+
+def _cpu_since(before: dict) -> float:
+    """CPU seconds the browser's processes used since ``before`` (a process that exited meanwhile is not counted:
+    a lower bound)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in _tree_cpu_s(os.getpid()).items())
 
 
 def _boxes(chapter: str) -> list[dict]:
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [(i % len(boxes), boxes[i % len(boxes)]["answer" if (i // len(boxes)) % 2 == 0 else "wrong"])
              for i in range(args.warm)]
     external: list[str] = []
-    colds, warms, seconds, splits, cold_cpu = [], [], [], [], []
+    colds, warms, seconds, splits, cold_cpu, page_cpu = [], [], [], [], [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         for run in range(args.runs):
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(f"{base}/chapters/{CHAPTER}.html", wait_until="domcontentloaded")
             _, verdict = _check(page, 0, boxes[0]["answer"])
             cold = time.perf_counter() - t0
-            cold_cpu.append(_tree_cpu_s(os.getpid()) - cpu0)
+            cold_cpu.append(_cpu_since(cpu0))
             assert verdict == "follows", verdict
             timings = page.evaluate("() => window.elboLive.timings")
             marks = page.evaluate("() => ({start: window.elboLive.startedAt, ready: window.elboLive.readyAt, "
@@ -134,11 +138,24 @@ def main(argv: list[str] | None = None) -> int:
             _check(page2, 0, boxes[0]["answer"])
             seconds.append(time.perf_counter() - t0)
             context.close()
+            # the same page in a fresh context with no box near the viewport: the page's own CPU (MathJax), no checker
+            context = browser.new_context(viewport={"width": 1366, "height": 900})
+            context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+            page = context.new_page()
+            cpu0 = _tree_cpu_s(os.getpid())
+            page.goto(f"{base}/chapters/{CHAPTER}.html", wait_until="load")
+            page.evaluate("() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise")
+            page.wait_for_timeout(500)
+            state = page.evaluate("() => window.elboLive.state")
+            page_cpu.append(_cpu_since(cpu0) if state == "idle" else float("nan"))
+            context.close()
             s = splits[-1]
             print(f"run {run + 1}: page 'load' at {s['loaded'] / 1e3:.2f} s, worker started at "
                   f"{s['start'] / 1e3:.2f} s, checker ready at {s['ready'] / 1e3:.2f} s, verdict at "
                   f"{s['verdict'] / 1e3:.2f} s (from navigation)")
-            print(f"run {run + 1}: first verdict {cold:5.2f} s wall, {cold_cpu[-1]:5.2f} s CPU of the browser (runtime {s['runtime_ms'] / 1e3:.2f}, wheels "
+            print(f"run {run + 1}: CPU of the browser: {cold_cpu[-1]:.2f} s to the first verdict, {page_cpu[-1]:.2f} s "
+                  f"to load the page alone (no checker)")
+            print(f"run {run + 1}: first verdict {cold:5.2f} s wall (runtime {s['runtime_ms'] / 1e3:.2f}, wheels "
                   f"{s['wheels_ms'] / 1e3:.2f}, import sympy {s['sympy_import_ms'] / 1e3:.2f}, lark "
                   f"{s['lark_import_ms'] / 1e3:.2f}, engine {s['engine_import_ms'] / 1e3:.2f}, first check "
                   f"{s['first_check_ms'] / 1e3:.2f} s); second view {seconds[-1]:5.2f} s; warm checks "
@@ -153,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"requests to other hosts: {len(external)}")
     load = os.getloadavg()[0]
     cpu_med = statistics.median(cold_cpu)
-    print(f"cold start CPU (all the browser's processes, page load to first verdict): median {cpu_med:.2f} s")
+    print(f"cold start CPU (all the browser's processes, page load to first verdict): median {cpu_med:.2f} s; "
+          f"the page alone: median {statistics.median(page_cpu):.2f} s")
     # As bench_check.py: on a shared machine (load above its cores) the wall time measures the other jobs too;
     # the cold start is then judged on the browser's CPU seconds (all its threads added: an upper bound on the
     # wall time of a machine to itself with as many cores).
