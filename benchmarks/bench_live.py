@@ -6,8 +6,9 @@ a chapter in a fresh browser context (empty cache), types the box's right line a
 cold start is page load to first verdict (the Pyodide runtime, the wheels, the imports and the first check, split
 as the page's worker timed them).  Then warm checks (right and wrong lines into the page's boxes, one at a time:
 press to verdict).  A second view of the page in the same context (the browser's cache warm) is timed too.
-Prints this machine's matrix-product rate (``training.reproduce.matmul_gflops``, float32 at 1 thread) and its load
-so the times can be read against the machine; exits 1 when a goal is missed.
+Prints this machine's matrix-product rate (``training.reproduce.matmul_gflops``, float32 at 1 thread), its load and
+the browser's CPU seconds (with those of the page alone, no checker) so the times can be read against the machine;
+exits 1 when a goal is missed (judged on the median cold start and the slowest warm check, wall clock).
 """
 from __future__ import annotations
 
@@ -172,13 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     cpu_med = statistics.median(cold_cpu)
     print(f"cold start CPU (all the browser's processes, page load to first verdict): median {cpu_med:.2f} s; "
           f"the page alone: median {statistics.median(page_cpu):.2f} s")
-    # As bench_check.py: on a shared machine (load above its cores) the wall time measures the other jobs too;
-    # the cold start is then judged on the browser's CPU seconds (all its threads added: an upper bound on the
-    # wall time of a machine to itself with as many cores).
-    judged = cpu_med if load > cpus else cold_med
+    # Judged on the wall time (the median run).  The browser's CPU seconds add its threads (MathJax on the main
+    # thread, Python in the worker, V8's background compilers run side by side), so they are no wall-time bound;
+    # they are printed to read a loaded machine's times: with the load above the cores, the wall times include
+    # waiting for other jobs.
     if load > cpus:
-        print(f"load {load:.1f} > {cpus} cores: the cold start is judged on CPU seconds ({cpu_med:.2f} s)")
-    ok = judged <= COLD_GOAL_S and warm_max <= WARM_GOAL_S and not external
+        print(f"note: load {load:.1f} > {cpus} cores: the wall times include waiting for other jobs")
+    ok = cold_med <= COLD_GOAL_S and warm_max <= WARM_GOAL_S and not external
     print("bench_live: " + ("within the goals" if ok else "a goal is missed (see the split above)"))
     return 0 if ok else 1
 
