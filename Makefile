@@ -10,13 +10,18 @@ ifneq ($(wildcard $(SHARED_DATA)/MNIST/raw),)
 export ELBO_LAB_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: setup book test derivations videos slides reproduce train bench clean
+.PHONY: setup book serve test derivations videos slides reproduce train bench clean
 
 setup:
 	@bash scripts/setup.sh
 
 book: setup
 	@bash scripts/build_book.sh
+
+serve:  ## the built book on http://127.0.0.1:$(PORT)/ (the live check boxes need HTTP, not file://); PORT=8000
+	@[ -f book/_build/html/index.html ] || { echo "make serve: no book/_build/html/index.html; run 'make book' first" >&2; exit 1; }
+	@echo "serving book/_build/html on http://127.0.0.1:$(or $(PORT),8000)/ (Ctrl-C stops)"
+	$(PY) -m http.server --bind 127.0.0.1 --directory book/_build/html $(or $(PORT),8000)
 
 test: setup
 	$(PY) -m pytest -q

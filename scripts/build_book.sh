@@ -8,7 +8,9 @@
 #      page when the registry, the palette or the training results it reads have changed;
 #   3. builds the PDF with the LaTeX builder (`jupyter-book build book --builder pdflatex`, XeLaTeX via latexmk,
 #      the same execution cache) and copies it to book/_build/html/elbo-lab.pdf, where every chapter links it;
-#   4. prints the time taken.  The result is book/_build/html/index.html, readable offline.
+#   4. prints the time taken.  The result is book/_build/html/index.html, readable offline; the live check boxes
+#      run Python in the page (Pyodide, copied into _static/live/ by book/_ext/elbo_live.py), which needs the
+#      book served over HTTP: `make serve`.
 #
 # Nothing is fetched: MathJax comes from the sphinx-mathjax-offline package, the rest from the theme.
 #
@@ -69,6 +71,9 @@ if ! "$JB" build "$BOOK" -W --keep-going; then
   die "jupyter-book build failed (warnings are errors); notebook tracebacks are in book/_build/html/reports/"
 fi
 [ -f "$BOOK/_build/html/index.html" ] || die "no book/_build/html/index.html after the build"
+# The live check boxes' checker (book/_ext/elbo_live.py copies Pyodide, the wheels and the engine into the build).
+[ -f "$BOOK/_build/html/_static/live/manifest.json" ] \
+  || die "no _static/live/manifest.json (the live check boxes' Pyodide and wheels): run 'make setup'"
 echo "$ext_key" > "$ext_stamp"
 html_done=$(date +%s)
 

@@ -50,5 +50,17 @@ fi
 # reveal.js for the offline slide decks (python -m vizlab slides points manim-slides' template at a local copy;
 # the version is manim-slides' reveal_version).
 npm install --prefix "$VENV/npm" --no-audit --no-fund --silent reveal.js@6.0.1
+# The book's live check boxes (book/_ext/elbo_live.py, which pins the same versions): the Pyodide runtime (npm,
+# the core only) and the pure-Python wheels the page loads from the build folder (nothing is fetched at view time).
+# mpmath 1.3.0: SymPy 1.14 wants mpmath < 1.4.
+npm install --prefix "$VENV/npm" --no-audit --no-fund --silent pyodide@0.29.5
+"$VENV/bin/python" -m pip download -q --no-deps --only-binary :all: -d "$VENV/live-wheels" \
+  sympy==1.14.0 mpmath==1.3.0 lark==1.3.1
+# SymPy and mpmath compiled to bytecode by Pyodide's own Python (in Node): the page imports them in a fraction
+# of the time it takes to compile them from source in WebAssembly.
+[ -f "$VENV/live-wheels/pyc-pyodide-0.29.5-sympy-1.14.0-mpmath-1.3.0.zip" ] \
+  || node scripts/live_pyc.js "$VENV/npm/node_modules/pyodide" \
+    "$VENV/live-wheels/pyc-pyodide-0.29.5-sympy-1.14.0-mpmath-1.3.0.zip" \
+    "$VENV/live-wheels/sympy-1.14.0-py3-none-any.whl" "$VENV/live-wheels/mpmath-1.3.0-py3-none-any.whl"
 echo "$key" > "$STAMP"
 echo "setup: done"
