@@ -99,8 +99,7 @@ def _train(args, argv) -> None:
     if args.resume:
         cfg = config_for_resume(given.get("out_dir", TrainConfig.out_dir), given)
     else:
-        cfg = TrainConfig(**given)
-    cfg.validate()
+        cfg = TrainConfig(**given)  # validated as it is made
     from .data import prepare_mnist, require_mnist
 
     if args.download:

@@ -106,7 +106,7 @@ def config_text(field: str) -> Callable[[str], str]:
         from .config import ConfigError, TrainConfig
 
         try:
-            TrainConfig(**{field: raw}).validate()
+            TrainConfig(**{field: raw})  # validated as it is made
         except ConfigError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
         return raw

@@ -98,7 +98,7 @@ def validate(args) -> dict:
 
     Raises:
         UsageError: repeated or too many ``--dims``; a results name that would be too long; a folder that is a file or cannot be written; no CUDA for
-        ``--device cuda``; a run config that ``TrainConfig.validate`` refuses. DataError: MNIST missing or corrupt.
+        ``--device cuda``; a run config that ``TrainConfig`` refuses. DataError: MNIST missing or corrupt.
     """
     from . import cli
     from .config import ConfigError, resolve_device
@@ -120,7 +120,7 @@ def validate(args) -> dict:
     for d in dims:  # the runs' own check, with the bounds of train (a bound is written once)
         try:
             run_config(d, max(args.epochs, 1), recipe, out / "x", args.threads_per_run, device, None,
-                       args.train_subset, args.prior, args.seed).validate(args.train_subset or N_TRAIN)
+                       args.train_subset, args.prior, args.seed).check_batch_fits(args.train_subset or N_TRAIN)
         except ConfigError as e:
             raise UsageError(f"the run of D={d} would be invalid: {e}") from None
     data_root = resolve_data_root(args.data_root)

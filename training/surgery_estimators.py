@@ -33,25 +33,10 @@ Tested against the exact models of ``derivations`` in ``tests/training/test_surg
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-
 import torch
 
-from .model import gaussian_kl_to_standard_normal, log_diag_gaussian, log_standard_normal
-
-LOG_2PI = math.log(2 * math.pi)
-
-
-@dataclass
-class Estimate:
-    """A Monte Carlo (or exact, ``se == 0``) estimate in nats."""
-
-    value: float
-    se: float
-    n_samples: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .estimators import (LOG_2PI, Estimate, average_kl_estimate, gaussian_kl_to_standard_normal, log_diag_gaussian,
+                         log_prior, log_standard_normal, mean_se, sample_diag_gaussian)
 
 
 def average_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -109,29 +94,12 @@ def _logsumexp_rows(a: torch.Tensor) -> torch.Tensor:
     return s.log_().add_(m.squeeze(1))
 
 
-def log_prior(z: torch.Tensor, prior=None, chunk_size: int = 4096) -> torch.Tensor:
-    r"""$\log p(z_s)$ for ``z`` (S, D) -> (S,): $\mathcal{N}(0, I)$ if ``prior`` is None, else ``prior.log_prob``.
-
-    Evaluated in chunks of samples (a mixture's ``log_prob`` makes an (S, K, D) intermediate).
-    """
-    if prior is None:
-        return log_standard_normal(z)
-    return torch.cat([prior.log_prob(z[i : i + chunk_size]).to(z.dtype) for i in range(0, z.shape[0], chunk_size)])
-
-
-def _mean_se(x: torch.Tensor) -> Estimate:
-    x = x.to(torch.float64)
-    se = x.std(unbiased=True).item() / math.sqrt(x.numel()) if x.numel() > 1 else float("nan")
-    return Estimate(x.mean().item(), se, x.numel())
-
-
 def sample_aggregated_posterior(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int,
                                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Draw $\hat n \sim \mathrm{Unif}\{1..N\}$, $z \sim q(z \mid \hat n)$: returns ``(z (S, D), n_hat (S,))``."""
     n_hat = torch.randint(0, mu.shape[0], (num_samples,), generator=generator, device=mu.device)
-    eps = torch.randn(num_samples, mu.shape[1], generator=generator, device=mu.device, dtype=mu.dtype)
     # $z = \mu_{\hat n} + \sigma_{\hat n} \odot \epsilon$
-    z = mu[n_hat] + torch.exp(0.5 * logvar[n_hat]) * eps
+    z = sample_diag_gaussian(mu[n_hat], logvar[n_hat], generator=generator)
     return z, n_hat
 
 
@@ -164,9 +132,10 @@ def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | None 
     lq_own = log_diag_gaussian(z, mu[n_hat], logvar[n_hat])
     lp = log_prior(z, prior)
     return {
-        "marginal_kl": _mean_se(lq_agg - lp),
-        "index_code_mi_direct": _mean_se(lq_own - lq_agg),
-        "avg_kl_mc": _mean_se(lq_own - lp),
+        "marginal_kl": mean_se(lq_agg - lp),
+        "index_code_mi_direct": mean_se(lq_own - lq_agg),
+        # $\log q(z_s \mid \hat n_s) - \log p(z_s)$: the KL term of :func:`training.estimators.kl_to_prior`
+        "avg_kl_mc": mean_se(lq_own - lp),
     }
 
 
@@ -186,12 +155,10 @@ def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | Non
     n = mu.shape[0]
     mc = marginal_kl(mu, logvar, num_samples, chunk_size, seed, prior=prior)
     mkl, mi_direct = mc["marginal_kl"], mc["index_code_mi_direct"]
-    if prior is None:
-        avg_est = Estimate(average_kl(mu.double(), logvar.double()).mean().item(), 0.0, n)
-        mi = Estimate(avg_est.value - mkl.value, mkl.se, mkl.n_samples)
-    else:  # same draws: avg KL - marginal KL is, draw by draw, the direct MI's summand
-        avg_est = mc["avg_kl_mc"]
-        mi = Estimate(avg_est.value - mkl.value, mi_direct.se, mkl.n_samples)
+    # N(0, I): the closed form (exact); another prior: the Monte Carlo KL term at the same draws as the marginal KL
+    avg_est = average_kl_estimate(mu, logvar) if prior is None else mc["avg_kl_mc"]
+    # same draws (learned prior): avg KL - marginal KL is, draw by draw, the direct MI's summand
+    mi = Estimate(avg_est.value - mkl.value, mkl.se if prior is None else mi_direct.se, mkl.n_samples)
     avg = avg_est.value
     log_n = math.log(n)
     flags = []
@@ -254,9 +221,8 @@ def minibatch_marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, batch_size: in
     vals = []
     for _ in range(nb):
         idx = torch.randperm(n, generator=gen, device=mu.device)[:m]
-        eps = torch.randn(m, mu.shape[1], generator=gen, device=mu.device, dtype=mu.dtype)
-        z = mu[idx] + torch.exp(0.5 * logvar[idx]) * eps
+        z = sample_diag_gaussian(mu[idx], logvar[idx], generator=gen)
         # (M, M): row i = sample z_i, column j = point n_j; weights in log space
         lq = torch.logsumexp(log_density_matrix(z, mu[idx], logvar[idx]) + log_w, dim=1)
         vals.append(lq - log_standard_normal(z))
-    return _mean_se(torch.cat(vals))
+    return mean_se(torch.cat(vals))

@@ -7,7 +7,8 @@ import torch
 
 from conftest import train_config, write_idx_mnist  # tests/training's conftest, imported at collection
 from training.model import VAE
-from training.prior_study import active_units, fit_prior, iwae_vs_k
+from training.estimators import active_units
+from training.prior_study import fit_prior, iwae_vs_k
 from training.surgery_estimators import marginal_kl
 
 

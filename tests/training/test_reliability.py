@@ -30,7 +30,8 @@ from training.elbo_step import ManualElboStep
 from training.evaluate import evaluate_run
 from training.io import DiskFull, FolderBusy, FolderLock
 from training.result_files import ResultsError
-from training.train import TrainingDiverged, load_checkpoint, train
+from training.checkpoint import load_checkpoint
+from training.train import TrainingDiverged, train
 
 from conftest import train_config, write_idx_mnist  # tests/training's conftest, imported at collection
 

@@ -14,7 +14,8 @@ import torch
 
 from training.config import TrainConfig
 from training.reproduce import RECIPE, _replan, run_config
-from training.train import batch_size_at, learning_rate, load_model, train
+from training.checkpoint import load_model
+from training.train import batch_size_at, learning_rate, train
 
 from conftest import write_idx_mnist
 
