@@ -4,7 +4,7 @@ Everything is measured on one fixed, seeded stochastic binarization of each MNIS
 
 - training set (all N images): reconstruction term $\\mathbb{E}_q \\log p(x|z)$ (2 reparameterized samples per
   image; its standard error is the Monte Carlo error of the dataset average), average KL (closed form, exact given
-  the encodings), ELBO = reconstruction − average KL, marginal KL and index-code MI (:mod:`training.surgery`,
+  the encodings), ELBO = reconstruction − average KL, marginal KL and index-code MI (:mod:`training.surgery_estimators`,
   S = N samples);
 - test set: ELBO likewise, and the importance-weighted bound (Burda et al. 2016)
   $\\log \\frac1K \\sum_k p(x, z_k)/q(z_k|x)$ with K = ``iwae_k`` on the first ``iwae_images`` test images; its

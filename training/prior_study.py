@@ -41,7 +41,7 @@ from .checkpoint import load_model
 from .estimators import active_units, encode_all, log_importance_weights, mean_se
 from .model import VAE
 from .priors import MixturePrior, StandardPrior, VampPrior
-from .surgery_estimators import marginal_kl, optimal_prior_elbo, sample_aggregated_posterior
+from .surgery_estimators import aggregated_posterior_estimates, optimal_prior_elbo, sample_aggregated_posterior
 
 IWAE_KS = (1, 5, 50, 500, 5000)
 
@@ -164,7 +164,8 @@ def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k
             prior, trace, encode = fit_prior(model, mu, logvar, spec, fit_k, fit_steps, seed=seed, init_images=tr_x)
             with torch.no_grad():
                 dist = prior.distribution(encode)
-                mkl = marginal_kl(mu, logvar, num_samples=surgery_samples, seed=seed, prior=dist)["marginal_kl"]
+                mkl = aggregated_posterior_estimates(mu, logvar, num_samples=surgery_samples, seed=seed,
+                                                     prior=dist)["marginal_kl"]
             fitted[f"{spec}:{fit_k}"] = {"marginal_kl": mkl.to_dict(), "fit_steps": fit_steps, "fit_batch": 1000,
                                          "objective_last": float(np.mean(trace[-20:])),
                                          "seconds": time.perf_counter() - t2}

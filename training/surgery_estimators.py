@@ -12,12 +12,14 @@ is any distribution with ``log_prob`` (``(S, D) -> (S,)``, e.g. a ``torch.distri
 :meth:`training.model.VAE.prior_distribution`); ``None`` means $\mathcal{N}(0, I)$. The identity holds for every
 prior: the index-code MI does not involve $p$, the average and marginal KL both do.
 
-- :func:`average_kl` — closed form (exact given the encodings).
-- :func:`marginal_kl` — Monte Carlo as in the poster's eq. (19): $\hat n \sim \mathrm{Unif}\{1..N\}$,
+- the average KL: the closed form :func:`training.estimators.gaussian_kl_to_standard_normal` per point, exact given
+  the encodings (:func:`training.estimators.average_kl_estimate` averages it).
+- :func:`aggregated_posterior_estimates` — Monte Carlo as in the poster's eq. (19):
+  $\hat n \sim \mathrm{Unif}\{1..N\}$,
   $z \sim q(z \mid \hat n)$, $\log q_{\mathrm{agg}}(z) = \mathrm{logsumexp}_n \log q(z \mid n) - \log N$ over **all**
   N points, in chunks of samples with bounded memory; the (sample, point) log-density matrix is built with one
-  GEMM (:func:`log_density_matrix`). Also gives the index-code MI directly as
-  $\mathbb{E}[\log q(z \mid \hat n) - \log q_{\mathrm{agg}}(z)]$ from the same samples.
+  GEMM (:func:`log_density_matrix`): the marginal KL, and from the same samples the index-code MI directly,
+  $\mathbb{E}[\log q(z \mid \hat n) - \log q_{\mathrm{agg}}(z)]$, and the average KL's Monte Carlo estimate.
 - :func:`surgery_terms` — everything together, with standard errors and flags for violations of
   $0 \le I \le \log N$ (reported, never clipped). For a prior without a closed-form KL the average KL is the
   Monte Carlo mean of $\log q(z \mid \hat n) - \log p(z)$ over the same draws.
@@ -27,7 +29,11 @@ prior: the index-code MI does not involve $p$, the average and marginal KL both 
   of Chen et al. (2018, β-TCVAE, eqs. S5 and S6), which use a minibatch of M points instead of all N and are
   biased; shown beside the full-data estimator.
 
-Tested against the exact models of ``derivations`` in ``tests/training/test_surgery.py``.
+The index-code MI is one quantity with two estimators here: by subtraction (average KL − marginal KL, the results
+files' ``index_code_mi``) and direct (``index_code_mi_direct``); ``derivations`` computes it exactly.
+
+Tested against the exact models of ``derivations.models.surgery_oracles`` in
+``tests/training/test_surgery_estimators.py``.
 """
 
 from __future__ import annotations
@@ -35,16 +41,8 @@ from __future__ import annotations
 import math
 import torch
 
-from .estimators import (LOG_2PI, Estimate, average_kl_estimate, gaussian_kl_to_standard_normal, log_diag_gaussian,
-                         log_prior, log_standard_normal, mean_se, sample_diag_gaussian)
-
-
-def average_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r"""Per-point $\mathrm{KL}(q(z\mid n) \| \mathcal{N}(0, I))$, shape ``(N,)``; average it for the average KL.
-
-    Prince (2023) eq. 17.24 (proved in ``derivations.gaussian_kl``).
-    """
-    return gaussian_kl_to_standard_normal(mu, logvar)
+from .estimators import (LOG_2PI, Estimate, average_kl_estimate, log_diag_gaussian, log_prior, log_standard_normal,
+                         mean_se, sample_diag_gaussian)
 
 
 def log_density_matrix(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -76,7 +74,7 @@ def log_q_agg(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk_siz
     n = mu.shape[0]
     out = torch.empty(z.shape[0], dtype=z.dtype, device=z.device)
     for i in range(0, z.shape[0], chunk_size):
-        out[i : i + chunk_size] = _logsumexp_rows(log_density_matrix(z[i : i + chunk_size], mu, logvar))
+        out[i : i + chunk_size] = logsumexp_rows(log_density_matrix(z[i : i + chunk_size], mu, logvar))
     return out - math.log(n)
 
 
@@ -86,8 +84,11 @@ def log_q_agg(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk_siz
 _LSE_FLOOR = -80.0
 
 
-def _logsumexp_rows(a: torch.Tensor) -> torch.Tensor:
-    r"""$\log \sum_n e^{a_{sn}}$ over the last axis, in place on ``a`` (which it consumes). (S, N) -> (S,)."""
+def logsumexp_rows(a: torch.Tensor) -> torch.Tensor:
+    r"""$\log \sum_n e^{a_{sn}}$ over the last axis, in place on ``a`` (which it consumes). (S, N) -> (S,).
+
+    Terms more than 80 nats below the row's largest are floored there (``_LSE_FLOOR``): faster than
+    ``torch.logsumexp`` on (2048, 60000) blocks, within 1e-30 relative."""
     m = a.amax(dim=1, keepdim=True)
     # $\log \sum_n e^{a_n} = m + \log \sum_n e^{a_n - m}$, with $a_n - m$ floored at -80
     s = a.sub_(m).clamp_(min=_LSE_FLOOR).exp_().sum(dim=1)
@@ -104,9 +105,10 @@ def sample_aggregated_posterior(mu: torch.Tensor, logvar: torch.Tensor, num_samp
 
 
 @torch.no_grad()
-def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | None = None, chunk_size: int = 2048,
-                seed: int = 0, prior=None) -> dict[str, Estimate]:
-    r"""Monte Carlo marginal KL and direct index-code MI over all N points (H&J poster eq. 19).
+def aggregated_posterior_estimates(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | None = None,
+                                   chunk_size: int = 2048, seed: int = 0, prior=None) -> dict[str, Estimate]:
+    r"""Three estimates from one set of draws of $q_{\mathrm{agg}}$ over all N points (H&J poster eq. 19): the
+    marginal KL, the index-code MI (direct) and the average KL (Monte Carlo).
 
     Args:
         mu, logvar: encodings, shape (N, D).
@@ -153,7 +155,7 @@ def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | Non
     standard errors, and each disagreement of the two MI estimates beyond ``n_sigma`` combined errors.
     """
     n = mu.shape[0]
-    mc = marginal_kl(mu, logvar, num_samples, chunk_size, seed, prior=prior)
+    mc = aggregated_posterior_estimates(mu, logvar, num_samples, chunk_size, seed, prior=prior)
     mkl, mi_direct = mc["marginal_kl"], mc["index_code_mi_direct"]
     # N(0, I): the closed form (exact); another prior: the Monte Carlo KL term at the same draws as the marginal KL
     avg_est = average_kl_estimate(mu, logvar) if prior is None else mc["avg_kl_mc"]

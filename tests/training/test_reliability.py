@@ -664,9 +664,9 @@ def test_issue23_empty_elbo_lab_cache_is_treated_as_unset(tmp_path, monkeypatch,
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ELBO_LAB_CACHE", value)
-    assert td._cache_root() == Path.home() / ".cache" / "elbo-lab"
+    assert td.cache_root() == Path.home() / ".cache" / "elbo-lab"
     monkeypatch.setenv("ELBO_LAB_CACHE", "rel")
-    assert td._cache_root() == tmp_path / "rel"  # absolute: children in other folders use the same cache
+    assert td.cache_root() == tmp_path / "rel"  # absolute: children in other folders use the same cache
 
 
 _SIGTERM_MID_SET = r"""

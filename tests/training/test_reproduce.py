@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from training.config import TrainConfig
-from training.plan import replan as _replan
+from training.plan import replan
 from training.recipe import RECIPE, run_config
 from training.checkpoint import load_model
 from training.train import batch_size_at, learning_rate, train
@@ -47,10 +47,10 @@ def test_replan_fits_epochs_to_the_budget_once_per_point(tmp_path):
             "calibration": {"images_per_s_per_run": {"100": 1000.0}, "seconds_per_epoch": 60.0,
                             "eval_seconds_estimate": 120.0}}
     state = {2: "train", 10: "train"}
-    new = _replan(plan, runs, state, elapsed=400.0, at_epochs=3)
+    new = replan(plan, runs, state, elapsed=400.0, at_epochs=3)
     # remaining = 1800 - 400 - 120 * (100 / 60) - 60 = 1140 s at 100 s/epoch: 11 more epochs after epoch 3
     assert new == 14 and plan["epochs"] == 14 and plan["replans"][-1]["epochs_before"] == 40
-    assert _replan(plan, runs, state, elapsed=400.0, at_epochs=3) is None  # the same point is not re-done
+    assert replan(plan, runs, state, elapsed=400.0, at_epochs=3) is None  # the same point is not re-done
 
 
 def _job(args, env):
