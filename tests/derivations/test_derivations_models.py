@@ -72,11 +72,15 @@ def test_elbo_of_sigma_tends_to_log_px(kind, x):
 
 
 def test_kl_diag_standard_normal_matches_torch():
+    """The closed form against torch.distributions: on a batch, and at the module's own worked point (MU, LOGVAR).
+    (One test: test_derivations_general.py held a copy of the second case.)"""
     torch = pytest.importorskip("torch")
     from torch.distributions import Independent, Normal, kl_divergence
 
-    mu = np.array([[0.1, -2.0], [1.0, 0.5]])
-    logvar = np.array([[0.3, -1.0], [0.0, 2.0]])
-    q = Independent(Normal(torch.tensor(mu), torch.tensor(np.exp(0.5 * logvar))), 1)
-    p = Independent(Normal(torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)), 1)
-    np.testing.assert_allclose(kl_diag_standard_normal(mu, logvar), kl_divergence(q, p).numpy(), rtol=1e-12)
+    from derivations.gaussian_kl import LOGVAR, MU
+
+    for mu, logvar in ((np.array([[0.1, -2.0], [1.0, 0.5]]), np.array([[0.3, -1.0], [0.0, 2.0]])),
+                       (np.asarray(MU, dtype=float), np.asarray(LOGVAR, dtype=float))):
+        q = Independent(Normal(torch.tensor(mu), torch.tensor(np.exp(0.5 * logvar))), 1)
+        p = Independent(Normal(torch.zeros_like(torch.tensor(mu)), torch.ones_like(torch.tensor(mu))), 1)
+        np.testing.assert_allclose(kl_diag_standard_normal(mu, logvar), kl_divergence(q, p).numpy(), rtol=1e-12)
