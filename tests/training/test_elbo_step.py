@@ -9,7 +9,7 @@ from training.model import VAE, gaussian_kl_to_standard_normal
 from training.checkpoint import load_model
 from training.train import train
 
-from conftest import train_config as _cfg  # tests/training is on sys.path (pytest prepend import mode)
+from training_fixtures import train_config as _cfg
 
 
 def _autograd_grads(model, x, seed, detach_sigma=False):

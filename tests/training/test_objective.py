@@ -16,7 +16,7 @@ from training.result_files import RESULTS_DIR, load_path, problems, read_metrics
 from training.checkpoint import load_model
 from training.train import train
 
-from conftest import train_config as _cfg  # tests/training is on sys.path (pytest prepend import mode)
+from training_fixtures import train_config as _cfg
 
 
 # --- the weight schedule ----------------------------------------------------------------------------------------

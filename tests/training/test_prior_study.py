@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from conftest import train_config, write_idx_mnist  # tests/training's conftest, imported at collection
+from training_fixtures import train_config, write_idx_mnist
 from training.model import VAE
 from training.estimators import active_units
 from training.prior_study import fit_prior, iwae_vs_k

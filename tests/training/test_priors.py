@@ -23,9 +23,7 @@ from training.surgery_estimators import optimal_prior_elbo, surgery_terms
 from training.checkpoint import load_model
 from training.train import TrainingDiverged, train
 
-from conftest import poison_forward, train_config as _cfg
-
-
+from training_fixtures import poison_forward, train_config as _cfg
 def test_parse_prior_accepts_the_three_kinds_and_refuses_others():
     assert parse_prior("standard") == ("standard", 0)
     assert parse_prior("mog:7") == ("mog", 7)

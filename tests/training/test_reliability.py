@@ -33,7 +33,7 @@ from training.result_files import ResultsError
 from training.checkpoint import load_checkpoint
 from training.train import TrainingDiverged, train
 
-from conftest import train_config, write_idx_mnist  # tests/training's conftest, imported at collection
+from training_fixtures import train_config, write_idx_mnist
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--hidden", "32", "--batch-size", "50", "--threads", "1", "--no-progress", "--test-every", "1"]

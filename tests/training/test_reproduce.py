@@ -18,8 +18,7 @@ from training.recipe import RECIPE, run_config
 from training.checkpoint import load_model
 from training.train import batch_size_at, learning_rate, train
 
-from conftest import write_idx_mnist
-
+from training_fixtures import write_idx_mnist
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -11,7 +11,7 @@ from training.result_files import ResultsError
 from training.samples import load_samples, main, write_samples
 from training.train import train
 
-from conftest import train_config  # tests/training is on sys.path (pytest prepend import mode)
+from training_fixtures import train_config
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,7 @@ from training.model import gaussian_kl_to_standard_normal
 from training.checkpoint import load_model
 from training.train import TrainingDiverged, train
 
-from conftest import poison_forward, train_config as _cfg
-
-
+from training_fixtures import poison_forward, train_config as _cfg
 def test_one_epoch_smoke_run_writes_metrics_and_checkpoint(tmp_path, tiny_images):
     out = train(_cfg(tmp_path), data=tiny_images)
     lines = (out / "metrics.jsonl").read_text().splitlines()
