@@ -18,13 +18,19 @@ Modules (one job each, nothing runs at import), from the bottom layer up:
 - :mod:`training.surgery_estimators` -- Hoffman & Johnson (2016) ELBO-surgery estimators (marginal KL, index-code MI).
 - :mod:`training.result_files` -- the one reader of the result files and their schema (``results.schema.json``),
   the contract with vizlab/ and book/.
-- :mod:`training.cli`         -- the command lines' shared parsing and error handling.
+- :mod:`training.cli`         -- the command lines' shared parsing and error handling; options made from
+  ``TrainConfig``'s field metadata (:func:`training.cli.add_config_option`).
+- :mod:`training.recipe`      -- the training recipe of ``reproduce``, as ``TrainConfig`` values.
+- :mod:`training.plan`        -- ``reproduce``'s calibration (this machine's speed) and plan (the epochs).
+- :mod:`training.workers`     -- ``reproduce``'s worker processes, each a public command (train, evaluate, calibrate).
+- :mod:`training.publish`     -- ``reproduce``'s publishing: the results copied with the job's provenance.
 
 Commands (each imports the modules above, never another command):
 
 - :mod:`training.train`       -- the resumable training loop (``python -m training train``).
 - :mod:`training.evaluate`    -- the results file of a run (``python -m training evaluate``).
-- :mod:`training.reproduce`   -- Table 1 in one resumable job (``python -m training reproduce``).
+- :mod:`training.reproduce`   -- Table 1 in one resumable job (``python -m training reproduce``); ``python -m
+  training calibrate`` measures the training step's speed for its plan.
 - :mod:`training.prior_study` -- beyond Table 1: optimal and fitted priors, IWAE against K, active units.
 - :mod:`training.samples`     -- decoded samples and reconstructions of a run, for the book.
 - :mod:`training.beta_sweep`  -- reads the β-sweep's results files for the book and the scenes.
