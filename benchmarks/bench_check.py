@@ -3,7 +3,7 @@
 Run ``python benchmarks/bench_check.py``.  Each derivation is checked in a fresh process (the proof engine
 memoizes links, so a second check in one process would be faster than a student's first), the import of the
 package (SymPy, lark, the engine) timed apart; the budget is judged on import + check, what a student waits for.  Prints the wall time per derivation, the process CPU time, and this machine's matrix-product
-rate (``training.reproduce.matmul_gflops``, float32 at 1 thread) so a time can be read against the speed of the
+rate (``training.plan.matmul_gflops``, float32 at 1 thread) so a time can be read against the speed of the
 machine; exits 1 over the 5 s budget (judged on CPU time when the machine is shared, load above its cores).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ print(json.dumps({"import": t1 - t0, "icpu": c1 - c0, "wall": t2 - t1, "cpu": c2
 
 
 def main() -> int:
-    from training.reproduce import matmul_gflops
+    from training.plan import matmul_gflops
 
     rate = matmul_gflops()
     cpus = os.cpu_count() or 1

@@ -2,8 +2,8 @@
 
 Two parts, both printed as tables:
 
-1. **Same run, shortened schedule** (``--epochs``, default 6): the recipe (:data:`training.reproduce.RECIPE`) and
-   the previous recipe (:data:`training.reproduce.PREVIOUS_RECIPE`) train the same model (``--latent-dim``, default
+1. **Same run, shortened schedule** (``--epochs``, default 6): the recipe (:data:`training.recipe.RECIPE`) and
+   the previous recipe (:data:`training.recipe.PREVIOUS_RECIPE`) train the same model (``--latent-dim``, default
    20) side by side, one process and one torch thread each, at the same time -- so both see the same machine and
    the same load. Per epoch: cumulative wall time and training ELBO (the epoch's running average over its
    minibatches, dynamic binarization, nats). Printed: the wall time at which each reached the other's final ELBO,
@@ -34,7 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.reproduce import matmul_gflops, time_to  # noqa: E402  (the job records the same rate)
+from training.plan import matmul_gflops  # noqa: E402
+from training.recipe import time_to  # noqa: E402  (the job records the same rate)
 
 
 def _fmt(t: float | None) -> str:
@@ -42,7 +43,8 @@ def _fmt(t: float | None) -> str:
 
 
 def side_by_side(d: int, epochs: int, train_subset: int | None, data_root: str | None) -> dict:
-    from training.reproduce import PREVIOUS_RECIPE, RECIPE, run_config
+    from training.recipe import PREVIOUS_RECIPE, RECIPE, run_config
+    from training.workers import train_args
     from training.result_files import PAPER_TABLE1
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_reproduce_"))
@@ -50,10 +52,8 @@ def side_by_side(d: int, epochs: int, train_subset: int | None, data_root: str |
     t0 = time.perf_counter()
     for name, recipe in (("recipe", RECIPE), ("previous", PREVIOUS_RECIPE)):
         cfg = run_config(d, epochs, recipe, tmp / name, 1, "cpu", data_root, train_subset)
-        cfg_path = tmp / f"{name}.json"
-        cfg_path.write_text(json.dumps(cfg.to_dict()))
         runs[name] = tmp / name
-        procs[name] = subprocess.Popen([sys.executable, "-m", "training.reproduce", "_train", str(cfg_path)],
+        procs[name] = subprocess.Popen([sys.executable, *train_args(cfg, resume=False)],
                                        env=dict(os.environ, OMP_NUM_THREADS="1"),
                                        cwd=Path(__file__).resolve().parent.parent)
     loads = []

@@ -173,14 +173,14 @@ def main() -> None:
     ap.add_argument("--latent-dim", type=int, default=20)
     ap.add_argument("--images", type=int, default=10000, help="training images per measured pass")
     ap.add_argument("--batch-size", type=int, nargs="+", default=None,
-                    help="batch sizes to measure (default: the reproduce recipe's, training.reproduce.RECIPE)")
+                    help="batch sizes to measure (default: the reproduce recipe's, training.recipe.RECIPE)")
     ap.add_argument("--threads", type=int, nargs="+", default=sorted({1, os.cpu_count() or 1}),
                     help="torch thread counts to measure (default: 1 and all cores)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds (medians reported)")
     ap.add_argument("--data-root", default=None)
     a = ap.parse_args()
     from training.data import load_mnist, prepare_mnist
-    from training.reproduce import RECIPE
+    from training.recipe import RECIPE
 
     batches = a.batch_size or sorted({RECIPE["batch_size"], RECIPE["batch_size_late"] or RECIPE["batch_size"]})
 

@@ -5,6 +5,7 @@
     python -m training train --out-dir runs/vae_d2 --overwrite                   # replace a run
     python -m training evaluate runs/vae_d2 --name vae_d2                        # write training/results/vae_d2.*
     python -m training reproduce --minutes 60                                    # Table 1 in one job
+    python -m training calibrate --batch-sizes 100 250                           # images/s of the step here
 
 Every error is one line on stderr naming the problem and the fix, never a traceback. Exit codes: 0 success,
 2 usage (a bad value, flag or path), 1 failure (damaged file, disk full, divergence, busy folder), 130
@@ -33,25 +34,11 @@ def field_help() -> dict[str, str]:
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
-    """One option per ``TrainConfig`` field. Defaults are suppressed, so the options given are known: a resumed
-    run takes every other value from its checkpoint."""
-    defaults = TrainConfig()
+    """One option per ``TrainConfig`` field (:func:`training.cli.add_config_option`). Defaults are suppressed, so
+    the options given are known: a resumed run takes every other value from its checkpoint. Values are checked by
+    the config itself (its message names the field)."""
     for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        help_ = f.metadata["help"].replace("%", "%%") + ("" if default is None else " (default: %s)" % (
-            " ".join(map(str, default)) if isinstance(default, tuple) else default))
-        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
-        if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-        elif f.name == "hidden":
-            p.add_argument(flag, type=int, nargs="+", metavar="WIDTH", **kw)
-        elif f.name == "data_root":
-            p.add_argument(flag, type=str, **kw)
-        elif f.name == "train_subset":
-            p.add_argument(flag, type=int, **kw)
-        else:
-            p.add_argument(flag, type=type(default), **kw)
+        cli.add_config_option(p, f.name, default=argparse.SUPPRESS, checked=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     from .reproduce import add_arguments as _reproduce_arguments
 
     _reproduce_arguments(pr)
+    pc = sub.add_parser("calibrate", help="measure the training step's images/s on this machine, one JSON line "
+                        "(reproduce runs it, side by side, to plan its epochs)")
+    pc.add_argument("--batch-sizes", type=cli.config_number("batch_size"), nargs="+", default=[100], metavar="B",
+                    help="batch sizes to measure (default: 100)")
+    pc.add_argument("--seconds", type=cli.number(float, 0.0, 3600.0, lo_open=True), default=6.0,
+                    help="seconds of measurement per batch size (default 6)")
+    pc.add_argument("--threads", type=cli.config_number("threads", lo=1), default=1, help="torch threads (default 1)")
+    pc.add_argument("--latent-dim", type=cli.config_number("latent_dim"), default=20,
+                    help="D of the 784-500-500-D model measured (default 20)")
+    cli.add_config_option(pc, "device")
+    cli.add_config_option(pc, "gradients")
     return parser
 
 
@@ -99,8 +97,7 @@ def _train(args, argv) -> None:
     if args.resume:
         cfg = config_for_resume(given.get("out_dir", TrainConfig.out_dir), given)
     else:
-        cfg = TrainConfig(**given)
-    cfg.validate()
+        cfg = TrainConfig(**given)  # validated as it is made
     from .data import prepare_mnist, require_mnist
 
     if args.download:
@@ -132,7 +129,18 @@ def _reproduce(args, argv) -> None:
                             f"continue with: {PROG} {shlex.join(argv)}", exit_code=130) from None
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "reproduce": _reproduce}
+def _calibrate(args, argv) -> None:
+    import json
+
+    from .config import resolve_device
+    from .plan import calibrate
+
+    rates = calibrate(args.batch_sizes, args.seconds, args.threads, latent_dim=args.latent_dim,
+                      device=str(resolve_device(args.device)), gradients=args.gradients)
+    print("CALIBRATION " + json.dumps(rates), flush=True)
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "reproduce": _reproduce, "calibrate": _calibrate}
 
 
 def _sigterm(signum, frame):

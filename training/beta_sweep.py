@@ -15,7 +15,7 @@ In the language of Alemi et al. (2018, "Fixing a Broken ELBO"), for a VAE with a
   β-weighted objective $D + \beta R$ is minimised where that plane's frontier has slope $-\beta$.
 
 Active units follow Burda et al. (2016, sec. 5.2): unit $u$ is active if $\mathrm{Var}_x(\mathbb{E}_{q(z|x)}[z_u])
-> 0.01$ (:data:`training.prior_study.ACTIVE_THRESHOLD`), here over the first 5000 training images stored in each
+> 0.01$ (:data:`training.estimators.ACTIVE_THRESHOLD`), here over the first 5000 training images stored in each
 run's encodings file; the per-unit KL is averaged over the same images.
 
 Functions: :func:`objective_of`, :func:`load_runs`, :func:`point`, :func:`sweep_points`, :func:`warmup_pair`,
@@ -81,7 +81,7 @@ def point(result: dict, folder: str | os.PathLike | None = None) -> dict:
     ``active_units`` (count), ``units`` (D), ``unit_variance`` (D,) and ``unit_kl`` (D,) (first 5000 training
     images), ``n_encoded`` (how many images those two use).
     """
-    from .prior_study import ACTIVE_THRESHOLD
+    from .estimators import ACTIVE_THRESHOLD
 
     folder = Path(folder) if folder is not None else SWEEP_DIR
     t = result["train"]["terms"]

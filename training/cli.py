@@ -86,6 +86,8 @@ def config_number(field: str, *, lo: float | None = None, hi: float | None = Non
     return number(kind, f_lo if lo is None else max(lo, f_lo), f_hi if hi is None else min(hi, f_hi), what=what)
 
 
+_FIELD_DEFAULT = object()  # add_config_option: the field's own default
+
 #: Bounds of ``evaluate``'s numeric options (also ``reproduce``'s and ``prior_study``'s): name -> (lowest, highest).
 #: At least 2 IWAE images: the bound's standard error is over images.
 EVALUATE_BOUNDS = {"iwae_k": (1, 100_000), "iwae_images": (2, 10_000), "train_subset": (2, 60_000),
@@ -98,6 +100,57 @@ def eval_number(field: str, *, lo: int | None = None, what: str = ""):
     return number(int, f_lo if lo is None else max(lo, f_lo), f_hi, what=what)
 
 
+def add_config_option(p: argparse.ArgumentParser, field: str, *, help_prefix: str = "", help_suffix: str = "",
+                      default=_FIELD_DEFAULT, checked: bool = True) -> None:
+    """Add the option of :class:`training.config.TrainConfig` field ``field`` to ``p``, made from the field itself:
+    the flag (``--field-name``), the help text (``metadata["help"]``, with the default), the default and the type.
+
+    ``default``: another default (e.g. ``argparse.SUPPRESS``, so that the options given are known). ``checked``:
+    check the value while parsing (the field's bounds for a number, the config's own rule for a text), so a bad
+    value is refused before any work; ``train`` parses unchecked and lets the config refuse it, naming the field.
+    Used by ``train`` (every field) and ``reproduce`` (the options it shares with ``train``).
+    """
+    import dataclasses
+
+    from .config import TrainConfig
+
+    f = {x.name: x for x in dataclasses.fields(TrainConfig)}[field]
+    fdefault = f.default
+    shown = "" if fdefault is None else " (default: %s)" % (
+        " ".join(map(str, fdefault)) if isinstance(fdefault, tuple) else fdefault)
+    kw = dict(dest=field, default=fdefault if default is _FIELD_DEFAULT else default,
+              help=help_prefix + f.metadata["help"].replace("%", "%%") + help_suffix + shown)
+    flag = "--" + field.replace("_", "-")
+    if isinstance(fdefault, bool):
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+    elif field == "hidden":
+        p.add_argument(flag, type=int, nargs="+", metavar="WIDTH", **kw)
+    elif checked:
+        p.add_argument(flag, type=config_number(field) if field in TrainConfig.BOUNDS else config_text(field), **kw)
+    else:
+        p.add_argument(flag, type={"int": int, "float": float, "str": str}[str(f.type).removesuffix(" | None")], **kw)
+
+
+def config_argv(cfg) -> list[str]:
+    """The ``python -m training train`` flags that make ``cfg`` (a :class:`training.config.TrainConfig`): every field
+    as ``--field-name=VALUE`` (floats by ``repr``, exact), booleans as ``--x``/``--no-x``; a ``None`` field is left
+    out (its default is ``None``; on ``--resume``, the checkpoint's value, which a run's identity keeps)."""
+    import dataclasses
+
+    out: list[str] = []
+    for f in dataclasses.fields(cfg):
+        v, flag = getattr(cfg, f.name), "--" + f.name.replace("_", "-")
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            out.append(flag if v else "--no-" + flag[2:])
+        elif isinstance(v, (tuple, list)):
+            out += [flag, *map(str, v)]
+        else:
+            out.append(f"{flag}={v!r}" if isinstance(v, float) else f"{flag}={v}")
+    return out
+
+
 def config_text(field: str) -> Callable[[str], str]:
     """An ``argparse`` type for a text field of :class:`training.config.TrainConfig` (``device``, ``prior``, ...),
     checked by ``TrainConfig.validate`` itself (the rule is written once, in the config)."""
@@ -106,7 +159,7 @@ def config_text(field: str) -> Callable[[str], str]:
         from .config import ConfigError, TrainConfig
 
         try:
-            TrainConfig(**{field: raw}).validate()
+            TrainConfig(**{field: raw})  # validated as it is made
         except ConfigError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
         return raw

@@ -6,7 +6,10 @@ run must keep them; every other field (epochs, learning rate and its schedule, b
 paths spelled differently, ...) may change on ``--resume``, and each change is appended to the run's history.
 
 The resolved config is written beside the outputs (``config.json``) and embedded in the results file.
-Invalid values raise :class:`ConfigError` whose message is one line naming the field (and its flag) and the fix.
+A config is validated once, when it is made (``__post_init__``: from the command line, from a saved file by
+:meth:`TrainConfig.from_dict`, or in Python); call :meth:`TrainConfig.validate` again only after changing a field
+by hand. Invalid values raise :class:`ConfigError` (:mod:`training.io`) whose message is one line naming the field
+(and its flag) and the fix. :meth:`TrainConfig.check_batch_fits` is the one check that needs the data.
 """
 
 from __future__ import annotations
@@ -15,11 +18,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .io import UsageError
-
-
-class ConfigError(UsageError, ValueError):
-    """A configuration value is invalid; the message names the field and how to fix it (exit code 2)."""
+from .io import ConfigError
+from .prior_spec import PriorSpec, parse_prior
 
 
 def opt(default, help: str, *, identity: bool = False):
@@ -84,11 +84,19 @@ class TrainConfig:
         "beta": (0.0, 1e4), "kl_warmup": (0, 100_000), "free_bits": (0.0, 1e3),
     }
 
-    def validate(self, n_train: int | None = None) -> "TrainConfig":
-        """Raise :class:`ConfigError` (one line) on an invalid value; return ``self`` otherwise.
+    def __post_init__(self):
+        self.validate()
 
-        ``n_train``: the number of training images, once known (the batch size may not exceed it).
-        """
+    @property
+    def prior_spec(self) -> PriorSpec:
+        """``prior`` parsed (by :func:`training.prior_spec.parse_prior`, at validation)."""
+        if self._prior_spec.text != self.prior:  # the field was changed by hand after validation
+            self._prior_spec = parse_prior(self.prior)
+        return self._prior_spec
+
+    def validate(self) -> "TrainConfig":
+        """Raise :class:`ConfigError` (one line) on an invalid value; return ``self`` otherwise. Runs when the
+        config is made; call it again only after changing a field by hand."""
         self._check_types()
         for name, (lo, hi) in self.BOUNDS.items():
             v = getattr(self, name)
@@ -112,16 +120,7 @@ class TrainConfig:
             raise ConfigError(f"gradients={self.gradients!r} is unknown: use 'manual' or 'autograd'")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ConfigError(f"lr_schedule={self.lr_schedule!r} is unknown: use 'constant' or 'cosine'")
-        from .priors import parse_prior  # raises ConfigError with the fix
-
-        parse_prior(self.prior)
-        if n_train is not None and self.batch_size > n_train:
-            raise ConfigError(
-                f"batch_size={self.batch_size} is larger than the {n_train} training images: lower --batch-size"
-            )
-        if n_train is not None and self.batch_size_late > n_train:
-            raise ConfigError(f"batch_size_late={self.batch_size_late} is larger than the {n_train} training "
-                              f"images: lower --batch-size-late")
+        self._prior_spec = parse_prior(self.prior)  # raises ConfigError with the fix
         dev = self.device
         if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit() and len(dev) < 9)):
             raise ConfigError(f"device={dev!r} is unknown: use auto, cpu, cuda or cuda:N")
@@ -130,6 +129,17 @@ class TrainConfig:
         if self.data_root is not None and (not self.data_root.strip() or "\x00" in self.data_root):
             raise ConfigError(f"data_root={self.data_root!r} is not a usable path: give the folder holding MNIST/raw")
         return self
+
+    def check_batch_fits(self, n_train: int) -> None:
+        """Raise :class:`ConfigError` if a batch size exceeds the ``n_train`` training images (known once the data
+        is loaded)."""
+        if self.batch_size > n_train:
+            raise ConfigError(
+                f"batch_size={self.batch_size} is larger than the {n_train} training images: lower --batch-size"
+            )
+        if self.batch_size_late > n_train:
+            raise ConfigError(f"batch_size_late={self.batch_size_late} is larger than the {n_train} training "
+                              f"images: lower --batch-size-late")
 
     def _check_types(self) -> None:
         """Each field holds its declared type (a config read from a damaged checkpoint may not)."""
@@ -156,7 +166,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """The config of a saved dict (``config.json`` or a checkpoint); checks names and types, not ranges."""
+        """The config of a saved dict (``config.json`` or a checkpoint), validated (names, types and ranges)."""
         if not isinstance(d, dict):
             raise ConfigError(f"a saved config must be a JSON object, not {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}

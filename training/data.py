@@ -113,7 +113,7 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     return Path("data").resolve()
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
     """``$ELBO_LAB_CACHE`` (absolute), else ``~/.cache/elbo-lab``; an empty or blank value counts as unset."""
     env = os.environ.get("ELBO_LAB_CACHE", "")
     if env.strip():
@@ -211,7 +211,7 @@ def prepare_mnist(data_root: str | os.PathLike | None = None, verify: bool = Tru
             torchvision.datasets.MNIST(str(root), train=train, download=True)
     out_root = root
     # Cache folder for decompressed files, keyed by where the archives live (the data root may be read-only).
-    cache = _cache_root() / ("mnist-" + hashlib.sha256(str(raw).encode()).hexdigest()[:12])
+    cache = cache_root() / ("mnist-" + hashlib.sha256(str(raw).encode()).hexdigest()[:12])
     for name in MNIST_SHA256:
         plain, packed = raw / name, raw / (name + ".gz")
         if os.path.lexists(plain):

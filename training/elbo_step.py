@@ -32,7 +32,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .model import VAE, gaussian_kl_per_dim, gaussian_kl_to_standard_normal
+from .estimators import gaussian_kl_per_dim, gaussian_kl_to_standard_normal
+from .model import VAE
 from .objective import free_bits_mask, kl_penalty
 
 

@@ -4,7 +4,7 @@ Everything is measured on one fixed, seeded stochastic binarization of each MNIS
 
 - training set (all N images): reconstruction term $\\mathbb{E}_q \\log p(x|z)$ (2 reparameterized samples per
   image; its standard error is the Monte Carlo error of the dataset average), average KL (closed form, exact given
-  the encodings), ELBO = reconstruction − average KL, marginal KL and index-code MI (:mod:`training.surgery`,
+  the encodings), ELBO = reconstruction − average KL, marginal KL and index-code MI (:mod:`training.surgery_estimators`,
   S = N samples);
 - test set: ELBO likewise, and the importance-weighted bound (Burda et al. 2016)
   $\\log \\frac1K \\sum_k p(x, z_k)/q(z_k|x)$ with K = ``iwae_k`` on the first ``iwae_images`` test images; its
@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from .data import binarize, load_mnist, require_mnist
-from .model import VAE, gaussian_kl_to_standard_normal, log_diag_gaussian, log_standard_normal
+from .checkpoint import CHECKPOINT, METRICS, load_checkpoint, model_from_checkpoint
+from .estimators import Estimate, average_kl_estimate, encode_all, iwae_bound, reconstruction_term
 from .cli import EVALUATE_BOUNDS, check_folder
 from .io import FolderLock, UsageError, atomic_write_set, check_name, npz_bytes, prepare_folder, remove_stale_temps
 from .result_files import PAPER_TABLE1, RESULTS_DIR, SCHEMA, ResultsError, problems, read_metrics
 from .surgery_estimators import surgery_terms
-from .train import CHECKPOINT, METRICS, load_checkpoint, model_from_checkpoint
 
 ENCODINGS_SUBSET = 5000
 MANIFOLD_GRID = 20
@@ -52,70 +52,10 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _est(value: float, se: float) -> dict:
-    return {"value": float(value), "se": float(se)}
-
-
-@torch.no_grad()
-def encode_all(model: VAE, x: torch.Tensor, batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encoder outputs for all rows of ``x`` (n, 784) -> ``(mu, logvar)``, each (n, D)."""
-    outs = [model.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
-
-
-@torch.no_grad()
-def reconstruction_term(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, samples: int = 2,
-                        seed: int = 0, batch_size: int = 2000) -> dict:
-    r"""$\frac1n \sum_i \mathbb{E}_{q(z|x_i)} \log p(x_i|z)$ with ``samples`` (≥ 2) draws per image. Nats.
-
-    The standard error is $\sqrt{\sum_i \hat v_i / S}\,/\,n$, $\hat v_i$ the per-image sample variance: the Monte
-    Carlo error of the average over these n images (the images themselves are not resampled).
-    """
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    total, var_sum = 0.0, 0.0
-    for i in range(0, len(x), batch_size):
-        m, lv, xb = mu[i : i + batch_size], logvar[i : i + batch_size], x[i : i + batch_size]
-        eps = torch.randn((samples, *m.shape), generator=gen, device=x.device)
-        z = m + torch.exp(0.5 * lv) * eps  # (S, B, D)
-        r = model.log_px_given_z(xb, model.decode(z)).double()  # (S, B)
-        total += r.mean(0).sum().item()
-        var_sum += (r.var(0, unbiased=True) / samples).sum().item()
-    n = len(x)
-    return _est(total / n, math.sqrt(var_sum) / n)
-
-
-@torch.no_grad()
-def log_importance_weights(model: VAE, xi: torch.Tensor, k: int, gen: torch.Generator, chunk: int = 250,
-                           prior=None) -> torch.Tensor:
-    r"""$\log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x)$ for $z_k \sim q(z|x)$, $k = 1..K$ (Burda et al. 2016).
-
-    ``xi`` (1, 784) one image -> (K,) float64, nats. ``prior``: a distribution with ``log_prob`` (default: the
-    model's own prior, N(0, I) unless learned). Draws from ``gen`` in chunks of ``chunk``.
-    """
-    if prior is None and model.prior.learned:
-        prior = model.prior_distribution()
-    mu, logvar = model.encode(xi)
-    logw = []
-    for j in range(0, k, chunk):
-        c = min(chunk, k - j)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn((c, mu.shape[1]), generator=gen, device=xi.device)
-        lp = log_standard_normal(z) if prior is None else prior.log_prob(z)
-        logw.append((model.log_px_given_z(xi, model.decode(z)) + lp - log_diag_gaussian(z, mu, logvar)).double())
-    return torch.cat(logw)
-
-
-@torch.no_grad()
-def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 250, seed: int = 0) -> tuple[dict, torch.Tensor]:
-    r"""IWAE bound $\mathcal{L}_K(x) = \log \frac1K \sum_k \frac{p(x|z_k)p(z_k)}{q(z_k|x)}$ (Burda et al. 2016, eq. 8).
-
-    ``x`` (n, 784) -> (``{"value", "se"}`` averaged over the n images, per-image bounds (n,)). Nats.
-    """
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    prior = model.prior_distribution() if model.prior.learned else None  # a learned prior: built once
-    per_image = [torch.logsumexp(log_importance_weights(model, x[i : i + 1], k, gen, chunk, prior), 0) - math.log(k)
-                 for i in range(len(x))]
-    b = torch.stack(per_image)
-    return _est(b.mean().item(), b.std().item() / math.sqrt(len(b))), b
+def _elbo(reconstruction: Estimate, avg_kl: Estimate) -> Estimate:
+    """ELBO = reconstruction − average KL; independent draws, so the standard errors add in quadrature."""
+    return Estimate(reconstruction.value - avg_kl.value, math.hypot(reconstruction.se, avg_kl.se),
+                    reconstruction.n_samples)
 
 
 def _finite_or_text(obj):
@@ -226,25 +166,19 @@ def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_im
     rec = reconstruction_term(model, xtr, mu, logvar, seed=seed)
     prior = model.prior_distribution() if model.prior.learned else None  # None: N(0, I), closed-form KL
     surg = surgery_terms(mu, logvar, seed=seed, prior=prior)
-    avg_kl, avg_kl_se = surg["avg_kl"].value, surg["avg_kl"].se  # se 0 for N(0, I); Monte Carlo otherwise
+    avg_kl = surg["avg_kl"]  # se 0 for N(0, I); Monte Carlo otherwise
     terms = {
-        "elbo": _est(rec["value"] - avg_kl, math.hypot(rec["se"], avg_kl_se)),
-        "reconstruction": rec,
-        "avg_kl": _est(avg_kl, avg_kl_se),
+        "elbo": _elbo(rec, avg_kl).term(),
+        "reconstruction": rec.term(),
+        "avg_kl": avg_kl.term(),
         "marginal_kl": surg["marginal_kl"].to_dict(),
         "index_code_mi": surg["index_code_mi"].to_dict(),
         "index_code_mi_direct": surg["index_code_mi_direct"].to_dict(),
     }
     mu_te, logvar_te = encode_all(model, xte)
     rec_te = reconstruction_term(model, xte, mu_te, logvar_te, seed=seed)
-    if prior is None:
-        kl_te, kl_te_se = gaussian_kl_to_standard_normal(mu_te.double(), logvar_te.double()).mean().item(), 0.0
-    else:  # one draw per test image: log q(z|x) - log p(z), its mean and standard error
-        g_te = torch.Generator(device=xte.device).manual_seed(seed + 1)
-        z_te = mu_te + torch.exp(0.5 * logvar_te) * torch.randn(mu_te.shape, generator=g_te, device=xte.device)
-        k = (log_diag_gaussian(z_te, mu_te, logvar_te) - torch.cat([prior.log_prob(z_te[i : i + 4096])
-                                                                    for i in range(0, len(z_te), 4096)])).double()
-        kl_te, kl_te_se = k.mean().item(), k.std().item() / math.sqrt(len(k))
+    # N(0, I): closed form, exact; a learned prior: one draw per test image, log q(z|x) - log p(z)
+    kl_te = average_kl_estimate(mu_te, logvar_te, prior, torch.Generator(device=xte.device).manual_seed(seed + 1))
     n_iw = min(iwae_images, len(xte))
     iw, _ = iwae_bound(model, xte[:n_iw], k=iwae_k, seed=seed)
 
@@ -294,9 +228,8 @@ def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_im
         },
         "units": "nats",
         "train": {"n": len(xtr), "terms": terms, "log_n": surg["log_n"], "flags": flags},
-        "test": {"n": len(xte), "elbo": _est(rec_te["value"] - kl_te, math.hypot(rec_te["se"], kl_te_se)),
-                 "reconstruction": rec_te, "avg_kl": _est(kl_te, kl_te_se),
-                 "iwae": {**iw, "k": iwae_k, "n_images": n_iw}},
+        "test": {"n": len(xte), "elbo": _elbo(rec_te, kl_te).term(), "reconstruction": rec_te.term(),
+                 "avg_kl": kl_te.term(), "iwae": {**iw.term(), "k": iwae_k, "n_images": n_iw}},
         "paper": PAPER_TABLE1.get(d),
         "files": names,
     }

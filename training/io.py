@@ -61,6 +61,14 @@ class UsageError(TrainingError):
     exit_code = 2
 
 
+class ConfigError(UsageError, ValueError):
+    """A configuration value is invalid; the message names the field and how to fix it (exit code 2).
+
+    Raised by :class:`training.config.TrainConfig` and :func:`training.prior_spec.parse_prior`; defined here, with
+    the other errors the command line prints, so that neither module imports the other.
+    """
+
+
 class DiskFull(TrainingError):
     """A write failed because the disk (or quota) is full; nothing half-written was left behind."""
 

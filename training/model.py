@@ -5,7 +5,7 @@ r"""The VAE of Hoffman & Johnson's Table 1: "a basic VAE" — MLP encoder and de
 - Decoder $p_\theta(x \mid z) = \prod_{d=1}^{784} \mathrm{Bernoulli}(x_d; \mathrm{sigmoid}(\ell_\theta(z)_d))$,
   returns logits ``(B, 784)``.
 - Prior $p(z) = \mathcal{N}(0, I)$ (Table 1), or a learned prior from :mod:`training.priors` (``prior=``
-  ``"mog:K"`` or ``"vamp:K"``), whose KL term is then a one-sample Monte Carlo estimate.
+  ``"mog:K"`` or ``"vamp:K"``, or that spec parsed: a :class:`training.prior_spec.PriorSpec`), whose KL term is then a one-sample Monte Carlo estimate.
 
 Default widths 784-500-500-D with softplus activations: softplus is smooth and has no dead units (a 2-D
 latent VAE is sensitive to units that switch off). It is not free: its forward and backward passes take
@@ -18,12 +18,17 @@ summed number (Kingma & Welling 2014, eq. 10; Rezende et al. 2014).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from .priors import build_prior
+
+# the formulas live in training/estimators.py; importing them here keeps ``training.model.<name>`` working
+from .estimators import (gaussian_kl_per_dim, gaussian_kl_to_standard_normal, kl_to_prior, log_diag_gaussian,  # noqa: F401
+                         log_standard_normal, sample_diag_gaussian)
 
 
 def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -52,10 +57,8 @@ class VAE(nn.Module):
     """MLP VAE. ``x_dim`` pixels (784), ``latent_dim`` = D, ``hidden`` encoder widths (decoder reversed)."""
 
     def __init__(self, latent_dim: int = 2, hidden: tuple[int, ...] = (500, 500), activation: str = "softplus",
-                 x_dim: int = 784, prior: str = "standard"):
+                 x_dim: int = 784, prior="standard"):
         super().__init__()
-        from .priors import build_prior
-
         self.latent_dim, self.x_dim = latent_dim, x_dim
         # Encoder trunk ends in one layer producing [mu, logvar] together (one GEMM instead of two).
         self.encoder = _mlp([x_dim, *hidden, 2 * latent_dim], activation)
@@ -93,38 +96,19 @@ class VAE(nn.Module):
         """One-sample ELBO terms for a batch ``x`` (B, 784) in {0, 1}; see :class:`ElboTerms`."""
         mu, logvar = self.encode(x)
         # Reparameterization (Kingma & Welling 2014, eq. 4): $z = \mu + \sigma \odot \epsilon$, $\epsilon \sim N(0, I)$
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        z = sample_diag_gaussian(mu, logvar)
         reconstruction = self.log_px_given_z(x, self.decode(z))
         kl_dims = None
         if self.prior.learned:
             # no closed form: $\log q(z|x) - \log p(z)$ at the reparameterized z (unbiased for the KL)
-            kl = log_diag_gaussian(z, mu, logvar) - self.log_prior(z)
+            kl = kl_to_prior(mu, logvar, z, self.prior_distribution())
         else:
-            kl_dims = gaussian_kl_per_dim(mu, logvar)
+            kl_dims = kl_to_prior(mu, logvar, per_dim=True)
             kl = kl_dims.sum(-1)
         return ElboTerms(elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl, kl_dims=kl_dims)
 
 
-def gaussian_kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r"""Closed-form $\mathrm{KL}(\mathcal{N}(\mu, \mathrm{diag}\,\sigma^2) \,\|\, \mathcal{N}(0, I))$ in nats.
-
-    Prince (2023), eq. 17.24; proved in ``derivations.gaussian_kl``. ``mu``, ``logvar`` (..., D) -> (...).
-    """
-    # $\mathrm{KL} = \tfrac12 \sum_d (\sigma_d^2 + \mu_d^2 - 1 - \log \sigma_d^2)$
-    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(-1)
-
-
-def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r"""The terms of :func:`gaussian_kl_to_standard_normal`, one per latent dimension: (..., D) -> (..., D). Nats."""
-    # $\mathrm{KL}_d = \tfrac12 (\sigma_d^2 + \mu_d^2 - 1 - \log \sigma_d^2)$
-    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
-
-
-def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
-    r"""$\log \mathcal{N}(z; 0, I) = -\tfrac12 (\|z\|^2 + D \log 2\pi)$; ``z`` (..., D) -> (...). Nats."""
-    return -0.5 * (z.pow(2).sum(-1) + z.shape[-1] * math.log(2 * math.pi))
-
-
-def log_diag_gaussian(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r"""$\log \mathcal{N}(z; \mu, \mathrm{diag}\,e^{\mathrm{logvar}})$, broadcasting over leading dims -> (...). Nats."""
-    return -0.5 * (((z - mu) ** 2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi)).sum(-1)
+def build_model(cfg) -> VAE:
+    """The :class:`VAE` a run configuration (a :class:`training.config.TrainConfig`) describes, freshly initialised
+    from the global RNG."""
+    return VAE(latent_dim=cfg.latent_dim, hidden=tuple(cfg.hidden), activation=cfg.activation, prior=cfg.prior_spec)

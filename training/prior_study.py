@@ -36,21 +36,14 @@ import numpy as np
 import torch
 
 from .data import binarize, load_mnist
-from .evaluate import encode_all, log_importance_weights
 from .io import atomic_write, npz_bytes
+from .checkpoint import load_model
+from .estimators import active_units, encode_all, log_importance_weights, mean_se
 from .model import VAE
 from .priors import MixturePrior, StandardPrior, VampPrior
-from .surgery_estimators import marginal_kl, optimal_prior_elbo, sample_aggregated_posterior
-from .train import load_model
+from .surgery_estimators import aggregated_posterior_estimates, optimal_prior_elbo, sample_aggregated_posterior
 
 IWAE_KS = (1, 5, 50, 500, 5000)
-ACTIVE_THRESHOLD = 0.01
-
-
-def _est(x: torch.Tensor) -> dict:
-    x = x.double()
-    return {"value": x.mean().item(), "se": (x.std().item() / math.sqrt(len(x))) if len(x) > 1 else 0.0,
-            "n_samples": int(len(x))}
 
 
 @torch.no_grad()
@@ -75,15 +68,8 @@ def iwae_vs_k(model: VAE, x: torch.Tensor, ks=IWAE_KS, chunk: int = 1000, seed: 
         lw = log_importance_weights(model, x[i : i + 1], kmax, gen, chunk, prior)
         for k in ks:
             per[k].append((torch.logsumexp(lw.view(kmax // k, k), dim=1) - math.log(k)).mean())
-    return {str(k): _est(torch.stack(v)) for k, v in per.items()}
-
-
-@torch.no_grad()
-def active_units(mu: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> dict:
-    r"""Burda et al. (2016): unit u is active if $\mathrm{Var}_x(\mu_u(x)) > 0.01$. ``mu`` (n, D) encoder means."""
-    var = mu.double().var(0, unbiased=True)
-    return {"count": int((var > threshold).sum().item()), "of": int(mu.shape[1]), "threshold": threshold,
-            "variance_per_unit": [float(v) for v in var]}
+    # one image has no standard error over images: 0.0 there, so the JSON stays finite
+    return {str(k): mean_se(torch.stack(v), single_se=0.0).to_dict() for k, v in per.items()}
 
 
 def fit_prior(model: VAE, mu: torch.Tensor, logvar: torch.Tensor, spec: str, k: int, steps: int, batch: int = 1000,
@@ -178,7 +164,8 @@ def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k
             prior, trace, encode = fit_prior(model, mu, logvar, spec, fit_k, fit_steps, seed=seed, init_images=tr_x)
             with torch.no_grad():
                 dist = prior.distribution(encode)
-                mkl = marginal_kl(mu, logvar, num_samples=surgery_samples, seed=seed, prior=dist)["marginal_kl"]
+                mkl = aggregated_posterior_estimates(mu, logvar, num_samples=surgery_samples, seed=seed,
+                                                     prior=dist)["marginal_kl"]
             fitted[f"{spec}:{fit_k}"] = {"marginal_kl": mkl.to_dict(), "fit_steps": fit_steps, "fit_batch": 1000,
                                          "objective_last": float(np.mean(trace[-20:])),
                                          "seconds": time.perf_counter() - t2}
@@ -265,7 +252,7 @@ def study(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k: 
 def build_parser():
     """The command line; every option is checked while parsing (:mod:`training.cli`), before any work."""
     from . import cli
-    from .priors import MAX_COMPONENTS
+    from .prior_spec import MAX_COMPONENTS
 
     p = cli.OneLineParser(prog="python -m training.prior_study", description=__doc__.split("\n")[0])
     p.add_argument("names", nargs="+", type=cli.name("NAME"), metavar="NAME",

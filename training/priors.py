@@ -23,26 +23,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-
-#: The most components (mog) or pseudo-inputs (vamp) a prior may have (a VampPrior of K holds K x 784 numbers).
-MAX_COMPONENTS = 100_000
-
-
-def parse_prior(spec: str) -> tuple[str, int]:
-    """``"standard"`` -> ``("standard", 0)``; ``"mog:K"``/``"vamp:K"`` -> ``(kind, K)``.
-
-    Raises:
-        training.config.ConfigError: unknown kind or K not an integer from 1 to MAX_COMPONENTS (one line, with the fix).
-    """
-    from .config import ConfigError
-
-    if spec == "standard":
-        return "standard", 0
-    kind, _, k = str(spec).partition(":")
-    if kind in ("mog", "vamp") and k.isascii() and k.isdigit() and 1 <= int(k) <= MAX_COMPONENTS:
-        return kind, int(k)
-    raise ConfigError(f"prior={spec!r} is unknown: use 'standard', 'mog:K' or 'vamp:K' with K an integer from 1 to "
-                      f"{MAX_COMPONENTS} (e.g. --prior vamp:500)")
+from .prior_spec import PriorSpec, parse_prior
 
 
 class Prior(nn.Module):
@@ -152,9 +133,11 @@ class VampPrior(Prior):
         return torch.full((self.k,), 1.0 / self.k, dtype=mu.dtype, device=mu.device), mu, logvar
 
 
-def build_prior(spec: str, latent_dim: int, x_dim: int = 784) -> Prior:
-    """The :class:`Prior` named by ``spec`` (see :func:`parse_prior`). Raises ``ConfigError`` on a bad spec."""
-    kind, k = parse_prior(spec)
+def build_prior(spec: "str | PriorSpec", latent_dim: int, x_dim: int = 784) -> Prior:
+    """The :class:`Prior` named by ``spec``: a :class:`training.prior_spec.PriorSpec` (already parsed, e.g.
+    ``TrainConfig.prior_spec``) or its text (parsed by :func:`training.prior_spec.parse_prior`). Raises
+    ``ConfigError`` on a bad spec."""
+    kind, k = spec if isinstance(spec, PriorSpec) else parse_prior(spec)
     if kind == "standard":
         return StandardPrior(latent_dim)
     if kind == "mog":
@@ -162,4 +145,4 @@ def build_prior(spec: str, latent_dim: int, x_dim: int = 784) -> Prior:
     return VampPrior(latent_dim, k, x_dim)
 
 
-__all__ = ["MixturePrior", "Prior", "StandardPrior", "VampPrior", "build_prior", "parse_prior"]
+__all__ = ["MixturePrior", "Prior", "StandardPrior", "VampPrior", "build_prior"]

@@ -51,7 +51,7 @@ LATENT_DIMS: tuple[int, ...] = tuple(PAPER_TABLE1)
 
 TERMS = ("elbo", "avg_kl", "index_code_mi", "marginal_kl")
 
-#: Standard errors an estimate may stray outside its range before it is refused (as training.surgery flags).
+#: Standard errors an estimate may stray outside its range before it is refused (as training.surgery_estimators flags).
 N_SIGMA = 3.0
 
 #: Arrays of each companion ``.npz``: name -> (number of dimensions, dtype kind: "f" float, "i" integer).

@@ -18,7 +18,7 @@ Probabilities are stored as ``round(255 p)`` (uint8, :data:`SCALE`): about 1/510
 picture, and a file of a few tens of KB. :func:`load_samples` reads and checks such a file (names, shapes,
 dtypes, ranges) and returns the probabilities as float32 in [0, 1].
 
-Errors are one line (:class:`training.io.UsageError` for bad options, :class:`training.train.CheckpointError` for a
+Errors are one line (:class:`training.io.UsageError` for bad options, :class:`training.checkpoint.CheckpointError` for a
 missing or damaged checkpoint, :class:`training.result_files.ResultsError` for a damaged samples file).
 """
 
@@ -118,7 +118,7 @@ def write_samples(run_dir: str | os.PathLike, out: str | os.PathLike, n_samples:
     out = check_out(out)
     from .data import load_mnist, require_mnist
     from .io import atomic_write, npz_bytes
-    from .train import CHECKPOINT, load_checkpoint, model_from_checkpoint
+    from .checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint
 
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir)

@@ -38,19 +38,15 @@ from .config import ConfigError, TrainConfig, resolve_device
 from .data import binarize, load_mnist
 from .elbo_step import ManualElboStep
 from .io import FolderLock, TrainingError, atomic_write, prepare_folder, remove_stale_temps, torch_bytes
-from .model import VAE
+from .checkpoint import CHECKPOINT, CONFIG, METRICS, CheckpointError, load_checkpoint
+from .model import VAE, build_model
 from .objective import kl_weight, objective
 from .result_files import ResultsError, read_metrics
 
-CHECKPOINT, METRICS, CONFIG = "checkpoint.pt", "metrics.jsonl", "config.json"
 
 
 class TrainingDiverged(TrainingError):
     """The ELBO became NaN or Inf; the message says where, and the command that resumes with a lower lr."""
-
-
-class CheckpointError(TrainingError):
-    """A checkpoint is missing, truncated, not a checkpoint, or holds a config that makes no sense."""
 
 
 class Interrupted(TrainingError):
@@ -62,10 +58,6 @@ class Interrupted(TrainingError):
 def set_seed(seed: int) -> None:
     """Seed every RNG the trainer uses (torch CPU and CUDA)."""
     torch.manual_seed(seed)
-
-
-def build_model(cfg: TrainConfig) -> VAE:
-    return VAE(latent_dim=cfg.latent_dim, hidden=tuple(cfg.hidden), activation=cfg.activation, prior=cfg.prior)
 
 
 def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
@@ -132,45 +124,6 @@ def evaluate_elbo(model: VAE, images: torch.Tensor, batch_size: int = 1000, seed
     return {k: v / len(images) for k, v in sums.items()}
 
 
-def load_checkpoint(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
-    """The checkpoint of ``run_dir`` as a dict with a validated ``config`` (a :class:`TrainConfig`).
-
-    Loaded with ``weights_only=True`` (no code in a checkpoint runs). Keys: ``model``, ``optimizer``, ``rng``,
-    ``epoch``, ``config``, ``history`` (list, empty for checkpoints written before it existed), ``metrics`` (list,
-    or ``None`` for older checkpoints).
-
-    Raises:
-        CheckpointError: missing, truncated, not a checkpoint, or a config that fails validation (one line).
-    """
-    path = Path(run_dir) / CHECKPOINT
-    if not path.is_file():
-        raise CheckpointError(f"{path} not found: train first (python -m training train --out-dir {shlex.quote(str(run_dir))})",
-                              exit_code=2)
-    damaged = f"{path} is damaged (truncated, empty or not a checkpoint)"
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except PermissionError as e:
-        raise CheckpointError(f"{path} cannot be read ({e.strerror}): make it readable, or run as its owner",
-                              exit_code=2) from None
-    except Exception:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError, ... for bad bytes
-        raise CheckpointError(f"{damaged}: restore it, or start the run again with --overwrite") from None
-    needed = {"model": dict, "optimizer": dict, "rng": dict, "epoch": int, "config": dict}
-    if not isinstance(ckpt, dict) or any(not isinstance(ckpt.get(k), t) for k, t in needed.items()):
-        raise CheckpointError(f"{damaged} (fields {sorted(needed)} expected): restore it, or start again with "
-                              f"--overwrite")
-    try:
-        cfg = TrainConfig.from_dict(ckpt["config"]).validate()
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"the config inside {path} is invalid ({e}): restore the checkpoint, or start "
-                              f"again with --overwrite") from None
-    if ckpt["epoch"] < 0 or ckpt["epoch"] > cfg.BOUNDS["epochs"][1]:
-        raise CheckpointError(f"{damaged} (epoch {ckpt['epoch']}): restore it, or start again with --overwrite")
-    ckpt["config"] = cfg
-    ckpt.setdefault("history", [])
-    ckpt.setdefault("metrics", None)
-    return ckpt
-
-
 def config_for_resume(out_dir: str | os.PathLike, given: dict) -> TrainConfig:
     """The config of a resumed run: the checkpoint's config with the fields given on the command line on top."""
     saved = load_checkpoint(out_dir)["config"].to_dict()
@@ -199,7 +152,7 @@ def train(cfg: TrainConfig, resume: bool = False, data: tuple | None = None, ove
     """Train (or resume) the VAE described by ``cfg``; return the run folder.
 
     Args:
-        cfg: the run configuration (validated here).
+        cfg: the run configuration (validated when it was made).
         resume: continue the run in ``out_dir`` (its identity fields must match ``cfg``; other changes are
             recorded in the run's history).
         overwrite: replace a run already in ``out_dir``.
@@ -214,7 +167,6 @@ def train(cfg: TrainConfig, resume: bool = False, data: tuple | None = None, ove
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other: --resume continues the run, --overwrite "
                           "replaces it")
-    cfg.validate()
     out = prepare_folder(cfg.out_dir, "--out-dir")
     with FolderLock(out, "--out-dir"):
         remove_stale_temps(out)
@@ -254,7 +206,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, da
         if cfg.train_subset is not None:
             train_x = train_x[: cfg.train_subset]
     n = len(train_x)
-    cfg.validate(n_train=n)
+    cfg.check_batch_fits(n)
 
     set_seed(cfg.seed)
     model = build_model(cfg).to(device)
@@ -393,25 +345,3 @@ def _metrics_for_resume(ckpt: dict, metrics_path: Path, start_epoch: int) -> lis
     except ResultsError as e:
         raise CheckpointError(f"{e} (this checkpoint predates metrics inside checkpoints)") from None
     return [m for m in rows if m["epoch"] <= start_epoch]
-
-
-def model_from_checkpoint(ckpt: dict, path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
-    """The model (eval mode) of a checkpoint loaded by :func:`load_checkpoint`. Raises :class:`CheckpointError`."""
-    model = build_model(ckpt["config"]).to(device)
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (RuntimeError, KeyError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{path} does not fit its own config ({type(e).__name__}): restore it") from None
-    model.eval()
-    return model
-
-
-def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[VAE, TrainConfig, int]:
-    """Load ``run_dir/checkpoint.pt`` -> ``(model in eval mode, config, epochs trained)``.
-
-    Raises:
-        CheckpointError: see :func:`load_checkpoint`.
-    """
-    ckpt = load_checkpoint(run_dir, device)
-    model = model_from_checkpoint(ckpt, Path(run_dir) / CHECKPOINT, device)
-    return model, ckpt["config"], int(ckpt["epoch"])

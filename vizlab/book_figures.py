@@ -25,6 +25,11 @@ from vizlab.palette import ESTIMATOR_COLORS, TERM_COLORS, mpl_style
 __all__ = [
     "pm",
     "md_table",
+    "table",
+    "surgery_table1_rows",
+    "surgery_identity_check",
+    "training_curves_figure",
+    "aggregated_posterior_figure",
     "jensen_figure",
     "evidence_mc_figure",
     "elbo_family_figure",
@@ -55,11 +60,12 @@ def _lg():
     return lg
 
 
-def pm(estimate: dict, digits: int = 2, se_digits: int = 3) -> str:
+def pm(estimate: dict, digits: int = 2, se_digits: int = 3, exact: str = " (exact)") -> str:
     """``"value ± se"`` of a results-file estimate ``{"value", "se"}`` (a non-breaking space after the ±, so a
-    line may break before it); ``"value (exact)"`` when the estimate has no Monte Carlo error (``se == 0``)."""
+    line may break before it); ``"value" + exact`` (default ``"value (exact)"``) when the estimate has no Monte
+    Carlo error (``se == 0``, e.g. the closed-form average KL)."""
     if estimate["se"] == 0:
-        return f"{estimate['value']:.{digits}f} (exact)"
+        return f"{estimate['value']:.{digits}f}{exact}"
     return f"{estimate['value']:.{digits}f} ±\u00a0{estimate['se']:.{se_digits}f}"
 
 
@@ -73,6 +79,16 @@ def md_table(rows: list[dict], caption: str, name: str) -> str:
     lines = ["| " + " | ".join(esc(k) for k in keys) + " |", "|" + ":---|" * len(keys)]  # left-aligned
     lines += ["| " + " | ".join(esc(r.get(k, "")) for k in keys) + " |" for r in rows]
     return f"```{{table}} {caption}\n:name: {name}\n:class: elbo-table\n\n" + "\n".join(lines) + "\n```"
+
+
+def table(rows, caption: str, name: str):
+    """:func:`md_table` as an IPython ``Markdown`` object, for ``display`` or ``glue`` in a page. ``rows``: a list
+    of row dicts or a pandas ``DataFrame`` (its records; the index is left out)."""
+    from IPython.display import Markdown
+
+    if hasattr(rows, "to_dict"):
+        rows = rows.to_dict("records")
+    return Markdown(md_table(rows, caption, name))
 
 
 def _plt():
@@ -536,6 +552,116 @@ def surgery_split_figure(dims=(2, 10, 20)):
         ax.set_ylim(0, max(max(values[d]["avg_kl"] for d in dims), log_n) * 1.35)
         fig.tight_layout()
     return fig, {"values": values, "log_n": log_n}
+
+
+def surgery_table1_rows(dims=None) -> list[dict]:
+    """The rows of the ELBO-surgery chapter's Table 1: per latent size, ours (``value ± se``, or "not trained
+    yet") and the paper's (Hoffman & Johnson 2016, Table 1), with the palette's term labels as columns.
+
+    ``dims``: latent sizes (default ``training.result_files.LATENT_DIMS``). Nats, training set.
+    """
+    from training import result_files as rf
+    from vizlab.palette import TERM_LABELS
+
+    ours = {row["latent_dim"]: row["ours"] for row in rf.table1_rows()}
+    rows = []
+    for d in rf.LATENT_DIMS if dims is None else dims:
+        mine, paper = ours.get(d), rf.PAPER_TABLE1[d]
+        rows.append({"D": str(d), "": "ours", **{TERM_LABELS[t]: pm(mine[t]) if mine else "not trained yet"
+                                                  for t in rf.TERMS}})
+        rows.append({"D": "", "": "paper", **{TERM_LABELS[t]: f"{paper[t]:.2f}" for t in rf.TERMS}})
+    return rows
+
+
+def surgery_identity_check(dims=None) -> list[dict]:
+    r"""Average KL $=$ index-code MI $+$ marginal KL (H&J eq. 3), checked on the trained models' results files.
+
+    The MI is the direct estimate (``index_code_mi_direct``, its own Monte Carlo draws), not the one obtained by
+    subtraction, so the check is not true by construction. One row per trained size in ``dims`` (default: every
+    one available): ``{"D", "avg_kl", "sum", "difference", "se", "z"}`` (nats; ``se`` combines the two
+    independent estimates' errors -- the average KL of the N(0, I) models is exact; ``z`` = difference / se).
+    """
+    from training import result_files as rf
+
+    out = []
+    for d in rf.available() if dims is None else dims:
+        terms = rf.load(d)["train"]["terms"]
+        mi, mkl, avg = terms["index_code_mi_direct"], terms["marginal_kl"], terms["avg_kl"]
+        total = mi["value"] + mkl["value"]
+        se = math.hypot(mi["se"], mkl["se"])
+        out.append({"D": d, "avg_kl": avg["value"], "sum": total, "difference": avg["value"] - total, "se": se,
+                    "z": (avg["value"] - total) / se})
+    return out
+
+
+def training_curves_figure(dims=None):
+    """The trainer's per-epoch training ELBO (left) and its reconstruction and KL terms (right) of each trained
+    model in ``dims`` (default: every one available), from ``vae_d{D}.metrics.jsonl``, and one marker per model
+    for the final model's test ELBO from its results file. Nats per image.
+
+    Returns ``(fig, values)``: ``{D: {"epochs": [...], "elbo": [...], "test_elbo": float}}``.
+    """
+    from training import result_files as rf
+    from vizlab.palette import TERM_LABELS
+
+    dims = list(rf.available() if dims is None else dims)
+    styles = dict(zip(rf.LATENT_DIMS, ["-", "--", ":"]))
+    values = {}
+    plt = _plt()
+    with plt.rc_context(mpl_style()):
+        fig, (ax_elbo, ax_terms) = plt.subplots(1, 2, figsize=(10, 3.8))
+        for d in dims:
+            metrics = rf.load_metrics(d)
+            epochs = [m["epoch"] for m in metrics]
+            style = styles.get(d, "-")
+            test_elbo = rf.load(d)["test"]["elbo"]["value"]
+            values[d] = {"epochs": epochs, "elbo": [m["elbo"] for m in metrics], "test_elbo": test_elbo}
+            ax_elbo.plot(epochs, values[d]["elbo"], style, color=TERM_COLORS["elbo"], label=f"train, D = {d}")
+            # the test ELBO of the final model, from the results file (these runs evaluated the test set at the end)
+            ax_elbo.plot([epochs[-1]], [test_elbo], linestyle="none",
+                         marker={"-": "o", "--": "s", ":": "^"}[style], ms=7, color=TERM_COLORS["log_px"],
+                         label=f"test (final), D = {d}")
+            ax_terms.plot(epochs, [m["reconstruction"] for m in metrics], style,
+                          color=TERM_COLORS["reconstruction"], label=f"{TERM_LABELS['reconstruction']}, D = {d}")
+            ax_terms.plot(epochs, [m["avg_kl"] for m in metrics], style, color=TERM_COLORS["avg_kl"],
+                          label=f"KL, D = {d}")
+        ax_elbo.set(xlabel="epoch", ylabel="nats", title="ELBO per image", ylim=(-140, -80))
+        ax_terms.set(xlabel="epoch", ylabel="nats", title="reconstruction and KL per image")
+        ax_elbo.legend(fontsize=8)
+        ax_terms.legend(fontsize=8, ncol=2)
+        fig.tight_layout()
+    return fig, values
+
+
+def aggregated_posterior_figure(dims=None, seed: int = 0):
+    r"""Samples of the aggregated posterior $q_{\mathrm{agg}}(z)$ of each trained model in ``dims`` (default:
+    every one available): one $z = \mu + \sigma \odot \epsilon$ per encoded training image of
+    ``vae_d{D}.encodings.npz`` (numpy generator seeded with ``seed``; for $D > 2$ the first two coordinates),
+    against the prior's $1\sigma$ and $2\sigma$ circles.
+
+    Returns ``(fig, values)``: ``{"n_encodings": n, "z": {D: (n, 2) array}}``.
+    """
+    from training import result_files as rf
+
+    dims = list(rf.available() if dims is None else dims)
+    rng = np.random.default_rng(seed)
+    values = {"z": {}}
+    plt = _plt()
+    with plt.rc_context(mpl_style()):
+        fig, axes = plt.subplots(1, len(dims), figsize=(3.4 * len(dims), 3.6), squeeze=False)
+        for ax, d in zip(axes[0], dims):
+            enc = rf.load_npz(rf.load(d), "encodings")
+            z = enc["mu"] + np.exp(0.5 * enc["logvar"]) * rng.standard_normal(enc["mu"].shape)
+            values["z"][d] = z[:, :2]
+            values["n_encodings"] = len(z)
+            ax.scatter(z[:, 0], z[:, 1], s=3, alpha=0.4, color=TERM_COLORS["q_agg"], linewidths=0)
+            angle = np.linspace(0, 2 * np.pi, 200)
+            for radius in (1, 2):
+                ax.plot(radius * np.cos(angle), radius * np.sin(angle), color=TERM_COLORS["prior"], lw=1)
+            ax.set(aspect="equal", title=f"D = {d}" + ("" if d == 2 else " (z₁, z₂)"),
+                   xlabel="$z_1$", ylabel="$z_2$", xlim=(-4, 4), ylim=(-4, 4))
+        fig.tight_layout()
+    return fig, values
 
 
 def bug_reports_figure(dims=(2, 10, 20), pixels: int = 784):

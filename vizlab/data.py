@@ -156,22 +156,30 @@ def load_trained_prior(name: str = TRAINED_PRIOR_RUN) -> dict | None:
 def _mixture(get, path: Path, prefix: str, spec: str) -> dict:
     """A prior stored as ``{prefix}_means``/``_logvars``/``_samples`` (and ``_weights``; a VampPrior's are 1/K when
     absent): ``{"name", "weights", "means", "logvars", "samples"}``; ``ResultsError`` if the count is not K."""
-    kind, k = _prior_spec(spec)
+    parsed = _prior_spec(spec)
+    kind, k = parsed
     means, logvars = get(f"{prefix}_means"), get(f"{prefix}_logvars")
     if len(means) != k or len(logvars) != k:
         raise result_files.ResultsError(f"{path}: field {prefix}_means has {len(means)} components, {spec} needs {k}: "
                                         f"re-run python -m training.prior_study")
     weights = np.full(k, 1.0 / k) if kind == "vamp" and prefix == "vamp" else get(f"{prefix}_weights", 1, k)
-    return {"name": ("MoG" if kind == "mog" else "VampPrior") + f", K = {k}", "weights": weights, "means": means,
+    return {"name": parsed.display_name, "weights": weights, "means": means,
             "logvars": logvars, "samples": get(f"{prefix}_samples")}
 
 
 def _prior_spec(key: str) -> tuple[str, int]:
-    kind, _, k = key.partition(":")
-    if kind not in ("mog", "vamp") or not k.isdigit():
+    """``"mog:K"``/``"vamp:K"`` parsed by the trainer's one parser (:func:`training.prior_spec.parse_prior`)."""
+    from training.io import ConfigError
+    from training.prior_spec import parse_prior
+
+    try:
+        spec = parse_prior(key)
+    except ConfigError:
+        spec = None
+    if spec is None or spec.kind == "standard":
         raise result_files.ResultsError(f"beyond.fitted_priors.priors has an unknown prior {key!r} (expected "
                                         f"mog:K or vamp:K): re-run python -m training.prior_study")
-    return kind, int(k)
+    return spec
 
 
 def load_priors(d: int = 2) -> dict | None:

@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 from training.__main__ import main as cli_main
 from training.train import train
 
-from conftest import train_config
-
+from training_fixtures import train_config
 HOSTILE_NUMBERS = ["-1", "0", "1", "2", "3.5", "nan", "inf", "-inf", "1e400", "1e3", "abc", "", "0x10",
                    "10000000000", "100001", "-0"]
 HOSTILE_TEXT = ["", " ", "..", "../../x", "/sys/x", "a/b", ".hidden", "x" * 70, "f", "r", "\x00", "ünï", "-", "--"]

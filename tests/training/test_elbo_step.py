@@ -6,9 +6,10 @@ from torch import nn
 
 from training.elbo_step import ManualElboStep
 from training.model import VAE, gaussian_kl_to_standard_normal
-from training.train import load_model, train
+from training.checkpoint import load_model
+from training.train import train
 
-from conftest import train_config as _cfg  # tests/training is on sys.path (pytest prepend import mode)
+from training_fixtures import train_config as _cfg
 
 
 def _autograd_grads(model, x, seed, detach_sigma=False):

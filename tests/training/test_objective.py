@@ -13,9 +13,10 @@ from training.evaluate import evaluate_run
 from training.model import VAE, gaussian_kl_per_dim
 from training.objective import kl_penalty, kl_weight, objective
 from training.result_files import RESULTS_DIR, load_path, problems, read_metrics
-from training.train import load_model, train
+from training.checkpoint import load_model
+from training.train import train
 
-from conftest import train_config as _cfg  # tests/training is on sys.path (pytest prepend import mode)
+from training_fixtures import train_config as _cfg
 
 
 # --- the weight schedule ----------------------------------------------------------------------------------------

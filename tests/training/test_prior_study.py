@@ -5,10 +5,11 @@ import math
 import pytest
 import torch
 
-from conftest import train_config, write_idx_mnist  # tests/training's conftest, imported at collection
+from training_fixtures import train_config, write_idx_mnist
 from training.model import VAE
-from training.prior_study import active_units, fit_prior, iwae_vs_k
-from training.surgery_estimators import marginal_kl
+from training.estimators import active_units
+from training.prior_study import fit_prior, iwae_vs_k
+from training.surgery_estimators import aggregated_posterior_estimates
 
 
 def _model_and_data(seed=0):
@@ -47,8 +48,8 @@ def test_fitted_mixture_prior_lowers_the_marginal_kl():
     model, _ = _model_and_data()
     prior, trace, _ = fit_prior(model, mu, logvar, "mog", 4, steps=300, seed=0)
     with torch.no_grad():
-        fitted = marginal_kl(mu, logvar, num_samples=4000, seed=1, prior=prior.distribution())["marginal_kl"]
-    standard = marginal_kl(mu, logvar, num_samples=4000, seed=1)["marginal_kl"]
+        fitted = aggregated_posterior_estimates(mu, logvar, num_samples=4000, seed=1, prior=prior.distribution())["marginal_kl"]
+    standard = aggregated_posterior_estimates(mu, logvar, num_samples=4000, seed=1)["marginal_kl"]
     assert fitted.value < standard.value - 4 * math.hypot(fitted.se, standard.se)
     assert trace[-1] > trace[0]
 

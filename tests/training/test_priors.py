@@ -17,13 +17,13 @@ from scipy.stats import norm
 
 from training.config import ConfigError
 from training.model import VAE, gaussian_kl_to_standard_normal
-from training.priors import MixturePrior, StandardPrior, VampPrior, parse_prior
+from training.prior_spec import parse_prior
+from training.priors import MixturePrior, StandardPrior, VampPrior
 from training.surgery_estimators import optimal_prior_elbo, surgery_terms
-from training.train import TrainingDiverged, load_model, train
+from training.checkpoint import load_model
+from training.train import TrainingDiverged, train
 
-from conftest import poison_forward, train_config as _cfg
-
-
+from training_fixtures import poison_forward, train_config as _cfg
 def test_parse_prior_accepts_the_three_kinds_and_refuses_others():
     assert parse_prior("standard") == ("standard", 0)
     assert parse_prior("mog:7") == ("mog", 7)

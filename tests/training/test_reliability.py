@@ -30,9 +30,10 @@ from training.elbo_step import ManualElboStep
 from training.evaluate import evaluate_run
 from training.io import DiskFull, FolderBusy, FolderLock
 from training.result_files import ResultsError
-from training.train import TrainingDiverged, load_checkpoint, train
+from training.checkpoint import load_checkpoint
+from training.train import TrainingDiverged, train
 
-from conftest import train_config, write_idx_mnist  # tests/training's conftest, imported at collection
+from training_fixtures import train_config, write_idx_mnist
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--hidden", "32", "--batch-size", "50", "--threads", "1", "--no-progress", "--test-every", "1"]
@@ -663,9 +664,9 @@ def test_issue23_empty_elbo_lab_cache_is_treated_as_unset(tmp_path, monkeypatch,
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ELBO_LAB_CACHE", value)
-    assert td._cache_root() == Path.home() / ".cache" / "elbo-lab"
+    assert td.cache_root() == Path.home() / ".cache" / "elbo-lab"
     monkeypatch.setenv("ELBO_LAB_CACHE", "rel")
-    assert td._cache_root() == tmp_path / "rel"  # absolute: children in other folders use the same cache
+    assert td.cache_root() == tmp_path / "rel"  # absolute: children in other folders use the same cache
 
 
 _SIGTERM_MID_SET = r"""

@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from training.config import TrainConfig
-from training.reproduce import RECIPE, _replan, run_config
-from training.train import batch_size_at, learning_rate, load_model, train
+from training.plan import replan
+from training.recipe import RECIPE, run_config
+from training.checkpoint import load_model
+from training.train import batch_size_at, learning_rate, train
 
-from conftest import write_idx_mnist
-
+from training_fixtures import write_idx_mnist
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -45,10 +46,10 @@ def test_replan_fits_epochs_to_the_budget_once_per_point(tmp_path):
             "calibration": {"images_per_s_per_run": {"100": 1000.0}, "seconds_per_epoch": 60.0,
                             "eval_seconds_estimate": 120.0}}
     state = {2: "train", 10: "train"}
-    new = _replan(plan, runs, state, elapsed=400.0, at_epochs=3)
+    new = replan(plan, runs, state, elapsed=400.0, at_epochs=3)
     # remaining = 1800 - 400 - 120 * (100 / 60) - 60 = 1140 s at 100 s/epoch: 11 more epochs after epoch 3
     assert new == 14 and plan["epochs"] == 14 and plan["replans"][-1]["epochs_before"] == 40
-    assert _replan(plan, runs, state, elapsed=400.0, at_epochs=3) is None  # the same point is not re-done
+    assert replan(plan, runs, state, elapsed=400.0, at_epochs=3) is None  # the same point is not re-done
 
 
 def _job(args, env):
@@ -291,3 +292,36 @@ def test_a_second_job_in_the_same_folder_is_refused_at_once(job_dirs, capsys):
                           "--no-verify-data", "--out-dir", out, "--results-dir", res)
     assert rc == 1 and "in use by another process" in err
     assert list(out.iterdir()) == []
+
+
+def test_the_recipe_is_trainconfig_values():
+    """Every key of a recipe is a ``TrainConfig`` field, except the few that say how epoch-dependent fields are
+    derived; a misspelt key (``learning_rate``) would be refused here, not silently ignored."""
+    import dataclasses
+
+    from training.config import TrainConfig
+    from training.recipe import PREVIOUS_RECIPE, RECIPE_ONLY
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for recipe in (RECIPE, PREVIOUS_RECIPE):
+        assert set(recipe) - set(RECIPE_ONLY) <= fields, set(recipe) - set(RECIPE_ONLY) - fields
+        cfg = run_config(10, 8, recipe, Path("x"), 1, "cpu", None, None)
+        assert all(getattr(cfg, k) == v for k, v in recipe.items() if k not in RECIPE_ONLY + ("warmup_epochs",))
+    with pytest.raises(TypeError):
+        run_config(10, 8, {**RECIPE, "learning_rate": 1.0}, Path("x"), 1, "cpu", None, None)
+
+
+def test_a_worker_trains_the_exact_config_through_the_public_cli():
+    """The worker's ``python -m training train`` flags parse back to the very config (floats exact)."""
+    from training.__main__ import build_parser
+    from training.config import TrainConfig
+    from training.workers import train_args
+
+    cfg = run_config(20, 37, {**RECIPE, "lr": 1 / 3}, Path("runs/x y"), 2, "cpu", "/data/a b", 600, "vamp:7", 11,
+                     verify=False)  # 1/3: a float that needs all its digits
+    args = train_args(cfg, resume=True)
+    assert args[:3] == ["-m", "training", "train"] and args[-1] == "--resume"
+    parsed = build_parser().parse_args(args[2:])
+    given = {k: v for k, v in vars(parsed).items() if k in TrainConfig.__dataclass_fields__}
+    given["hidden"] = tuple(given["hidden"])
+    assert TrainConfig(**given) == cfg

@@ -11,7 +11,7 @@ from training.result_files import ResultsError
 from training.samples import load_samples, main, write_samples
 from training.train import train
 
-from conftest import train_config  # tests/training is on sys.path (pytest prepend import mode)
+from training_fixtures import train_config
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_file_holds_samples_reconstructions_and_provenance(tmp_path, tiny_run):
     # the stored test images are a Bernoulli draw of the grey images: pixels whose grey level is 0 are never on
     assert not s["test_images"].reshape(16, -1)[test[0][:16].numpy() == 0].any()
     # reconstructions are the decoder's Bernoulli means at the encoder's mean of the stored binary images
-    from training.train import load_model
+    from training.checkpoint import load_model
 
     model, _, _ = load_model(run)
     with torch.no_grad():
@@ -60,7 +60,7 @@ def test_samples_follow_the_prior_through_the_decoder(tmp_path, tiny_run):
     """The mean of many stored samples matches the decoder's mean under z ~ N(0, I), within Monte Carlo error."""
     run, test = tiny_run
     s = load_samples(write_samples(run, tmp_path / "m.npz", n_samples=1024, n_recon=1, seed=0, test_data=test))
-    from training.train import load_model
+    from training.checkpoint import load_model
 
     model, _, _ = load_model(run)
     with torch.no_grad():
