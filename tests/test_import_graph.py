@@ -163,10 +163,6 @@ def cycles(graph: dict, within: str | None = None) -> list[list[str]]:
     return sorted(out)
 
 
-#: cycles in training/ that its own clean-up (issue 24, the training branch) removes; a new one fails at once
-KNOWN_TRAINING_CYCLES = [["training.config", "training.priors"], ["training.__main__", "training.reproduce"]]
-
-
 def test_the_graph_is_read():
     """The reader finds the imports it must (a broken reader would make every test below pass)."""
     assert "derivations.expectation" in GRAPH["derivations.engine"]
@@ -181,22 +177,14 @@ def test_the_graph_is_read():
     assert derivations_layer("derivations.engine") < derivations_layer("derivations.gaussian_kl")
 
 
-@pytest.mark.parametrize("package", ["derivations", "vizlab", "book._ext"])
+@pytest.mark.parametrize("package", ["derivations", "training", "vizlab", "book._ext"])
 def test_no_import_cycle(package):
     assert cycles(GRAPH, within=package) == []
 
 
-def test_no_import_cycle_anywhere_but_the_known_ones():
-    """Across all four packages (so also across layers): the only cycles are the known ones in training/."""
-    known = [sorted(c) for c in KNOWN_TRAINING_CYCLES]
-    assert [c for c in cycles(GRAPH) if c not in known] == []
-
-
-@pytest.mark.xfail(reason="training/config.py <-> training/priors.py and training/__main__.py <-> "
-                          "training/reproduce.py: removed by the training clean-up of issue 24 (another branch); "
-                          "then drop this mark and KNOWN_TRAINING_CYCLES", strict=False)
-def test_training_has_no_import_cycle():
-    assert cycles(GRAPH, within="training") == []
+def test_no_import_cycle_anywhere():
+    """Across all four packages (so also across layers)."""
+    assert cycles(GRAPH) == []
 
 
 def test_packages_import_only_their_layer_or_below():
