@@ -149,3 +149,36 @@ def test_an_undefined_symbol_is_caught():
     assert undefined(Fake()) == ["[main] step 1: $rho$"]
     Fake.symbols = {r"\rho": "a number"}
     assert undefined(Fake()) == []
+
+
+def _headings(text: str) -> list:
+    """Markdown headings outside code fences (a ``#`` comment in a code cell is not a heading)."""
+    out, fence = [], None
+    for line in text.splitlines():
+        m = re.match(r"^(`{3,}|:{3,})", line)
+        if m:
+            if fence is None:
+                fence = m.group(1)
+            elif line.strip() == fence:
+                fence = None
+            continue
+        if fence is None and re.match(r"#{1,6} ", line):
+            out.append(line)
+    return out
+
+
+def test_page_headings_are_words_and_math_not_ascii():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "derivations"))
+    from test_written_lines import _ASCII, _outside_math
+
+    bad = []
+    for page in sorted(BOOK.rglob("*.md")):
+        if "_build" in page.parts:
+            continue
+        for h in _headings(page.read_text()):
+            if _ASCII.search(re.sub(r"`[^`]*`", " ", _outside_math(h))):
+                bad.append(f"{page.relative_to(BOOK)}: {h}")
+    assert not bad, "ASCII formulas in headings:\n" + "\n".join(bad)
+    assert _headings("# A\n```python\n# KL >= 0\n```\n## B") == ["# A", "## B"]
