@@ -99,13 +99,14 @@ SYMBOLS = {
                                  r"\frac{1}{2} \|\epsilon\|^2$"),
     r"\log p_\sigma(x \mid z)": (r"$-\frac{D}{2} \log 2\pi - \frac{1}{2} \log\det\left(\sigma^2 (J^\top J)^{-1}"
                                  r"\right) - \frac{1}{2\sigma^2} \left\|J (x - g(z))\right\|^2$"),
-    r"\mathcal{L}_\sigma(x)": (r"the ELBO of this VAE, $\mathbb{E}_{q_\sigma(z \mid x)}\left[\log p_\sigma(x \mid z) "
-                              r"+ \log p(z) - \log q_\sigma(z \mid x)\right]$"),
+    r"\mathcal{L}_\sigma(x)": (r"the ELBO of this VAE: the expectation under $q_\sigma(z \mid x)$ of "
+                              r"$\log p_\sigma(x \mid z) + \log p(z) - \log q_\sigma(z \mid x)$"),
     r"\rho(\epsilon)": (r"the Taylor remainder of the decoder's mean, $J (x - g(z)) / \sigma = -\epsilon + "
                          r"\sigma \rho(\epsilon)$ (bounded)"),
-    r"r_J(\epsilon)": (r"the Taylor remainder $\left(\log|\det J_f(g(z))| - \log|\det J_f(x)|\right) / \sigma$ "
-                       r"(bounded)"),
-    r"r_p(\epsilon)": r"the Taylor remainder $\left(\log p(z) - \log p(f(x))\right) / \sigma$ (bounded)",
+    r"r_J(\epsilon)": (r"the Taylor remainder (bounded) of the log-determinant: $\log|\det J_f(g(z))| = "
+                       r"\log|\det J_f(x)| + \sigma r_J(\epsilon)$"),
+    r"r_p(\epsilon)": (r"the Taylor remainder (bounded) of the prior: $\log p(z) = \log p(f(x)) + "
+                       r"\sigma r_p(\epsilon)$"),
     r"a": r"in the affine instance, the slope of $f(x) = ax + c$, $a > 0$",
     r"c": r"in the affine instance, the offset of $f(x) = ax + c$",
 }

@@ -65,6 +65,7 @@ def visible_width(tex: str) -> int:
         if not n:
             break
     s = _ZERO_WIDTH.sub("", s)
+    s = re.sub(r"\\(log|exp|det|tr|lim|sin|cos|max|min|diag)(?![A-Za-z])", r"\1", s)  # operators show their name
     s = re.sub(r"\\(?:quad|qquad)", "xx", s)
     s = re.sub(r"\\[,;:! ]", "", s)
     s = re.sub(r"\\[A-Za-z]+", "x", s)
@@ -357,10 +358,12 @@ def chain_lines(der, budget: Optional[int] = None) -> list:
     else:
         rows.append(None)  # placeholder: the first expression leads the first relation's row
         lead = first
+    # every row sits right of the alignment column, i.e. of the first expression when it leads the first row
+    room = (budget - (0 if big else visible_width(first)) - 6) if budget else 10**6  # 6: relation and tag
     for i, step in enumerate(steps[1:], start=1):
         rel = relation_tex(step.rel)
         body = step_tex(step)
-        pieces = break_tex(body, budget - 2 if budget else 10**6)
+        pieces = break_tex(body, max(room, 12))
         for j, piece in enumerate(pieces):
             if j == 0:
                 row = f"{lead} & {rel} {piece}".strip() if i == 1 and not big else f"& {rel} {piece}"

@@ -52,8 +52,7 @@ N_VARIANCE = 50_000
 gradient_samples = gradients.gradient_samples
 
 NAME = "reparameterization_gradient"
-TITLE = (r"The reparameterization gradient: $\nabla_\sigma \mathbb{E}_{q} f(z) = "
-         r"\mathbb{E}_{s(\epsilon)}\left[\nabla_\sigma f(\mu + \sigma\epsilon)\right]$")
+TITLE = r"The reparameterization gradient: move $\nabla$ inside the expectation over the noise"
 SOURCE = ("Gupta & Wang, 'ELBO and KL-divergence' (UCSD, 2018), eqs. (16)-(17); Isachenko, Deep Generative Models, "
           "Lecture 5, 'Reparametrization trick'; Prince, Understanding Deep Learning (2023), fig. 17.11")
 TWINS = {

@@ -227,8 +227,8 @@ def statement_md(ident) -> str:
     given_line = ("*Taken as given* (stated, not checked): " + "; ".join(given) + "."
                   if given else "*Taken as given:* nothing beyond the hypotheses; every step is checked.")
     symbols = dict(getattr(ident, "symbols", {}) or {})
-    symbols_line = ("*Where* " + "; ".join(f"${tex}$ is {meaning}" for tex, meaning in symbols.items()) +
-                    " (the other symbols are those of the [notation page](../notation.md))."
+    symbols_line = ("*Where* (the other symbols are those of the [notation page](../notation.md)):\n\n" +
+                    "\n".join(f"- ${tex}$: {meaning}" for tex, meaning in symbols.items()) + "\n"
                     if symbols else "*Symbols:* those of the [notation page](../notation.md).")
     body = "\n".join([
         _scope(ident),
