@@ -62,7 +62,7 @@ from derivations.steps import PERMIT_LEIBNIZ, PERMIT_LIMIT
 from derivations.instances import Instance, Unevaluable, needs_continuous
 from derivations.latex_reader import KL, LatexReadError, Reader, expand_kl
 from derivations.steps import Step
-from derivations.witnesses import GibbsG
+from derivations.witnesses import GibbsFunction
 
 __all__ = ["check_derivation", "check_file", "CheckResult", "StepVerdict", "DerivationReadError", "parse_block",
            "FOLLOWS", "FAILS", "UNDECIDED", "cli"]
@@ -502,10 +502,10 @@ def _witnesses(a, b) -> list:
     """Candidate witnesses W >= 0 of an inequality between ``a`` and ``b`` (Jensen's and Gibbs' gaps)."""
     cands = []
     for e in (a, b):
-        for lg in e.atoms(sp.log):
-            inner = lg.args[0]
+        for log_term in e.atoms(sp.log):
+            inner = log_term.args[0]
             if isinstance(inner, Expect):
-                cands.append(Expect(GibbsG(inner.expr / inner), inner.var, inner.dens))
+                cands.append(Expect(GibbsFunction(inner.expr / inner), inner.var, inner.dens))
     dens_by_var: dict = {}
     for e in (a, b):
         for t in sp.preorder_traversal(e):
@@ -525,7 +525,7 @@ def _witnesses(a, b) -> list:
                         dens_by_var[za].append(post)
 
     def gibbs(ex):
-        return [Expect(GibbsG(nu / ex.dens), ex.var, ex.dens) for nu in dens_by_var.get(ex.var, []) if nu != ex.dens]
+        return [Expect(GibbsFunction(nu / ex.dens), ex.var, ex.dens) for nu in dens_by_var.get(ex.var, []) if nu != ex.dens]
 
     for e in (a, b):
         for ex in e.atoms(Expect):

@@ -34,7 +34,7 @@ import sympy as sp
 from derivations.expectation import Expect, NormalPDF, density
 from derivations.gaussian_kl import kl_diag_standard_normal, kl_normal_1d
 from derivations.identity import make_identity
-from derivations.models import linear_gaussian as lg
+from derivations.models import linear_gaussian
 from derivations.notation import E_LOG_JOINT, ELBO, ENTROPY, KL_PRIOR, RECON, joint, lik, prior, q, q_inst, x, z
 from derivations.numeric import Component, normalization_claims, result_of
 from derivations.steps import Derivation, Step
@@ -123,10 +123,10 @@ def _build(mistake):
         return out
     defs[E_LOG_JOINT] = Expect(sp.log(joint(x, z)), z, Q)
     defs[ENTROPY] = -Expect(sp.log(Q), z, Q)
-    zz, m, v = lg.z, lg.m, lg.v
+    zz, m, v = linear_gaussian.z, linear_gaussian.m, linear_gaussian.v
     Qn = q_inst(zz)
     defs[q_inst(zz)] = NormalPDF(zz, m, v)
-    lik_n, prior_n = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1)
+    lik_n, prior_n = NormalPDF(linear_gaussian.x, linear_gaussian.w * zz + linear_gaussian.b, linear_gaussian.s**2), NormalPDF(zz, 0, 1)
     recon_n = Expect(sp.log(lik_n), zz, Qn)
     out["side"] = [
         Derivation("energy_entropy", [
@@ -198,7 +198,7 @@ def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
     xs, ws, bs, s, m, v = p["x"], p["w"], p["b"], p["s"], p["m"], p["v"]
     zz = m + np.sqrt(v) * rng.standard_normal(N_SAMPLES)
     # $\log p(x_i \mid z)$ per pixel, shape (n, P)
-    log_pix = lg.log_normal_np(xs[None, :], ws[None, :] * zz[:, None] + bs[None, :], s**2)
+    log_pix = linear_gaussian.log_normal_np(xs[None, :], ws[None, :] * zz[:, None] + bs[None, :], s**2)
     recon_s = log_pix.mean(1) if mistake == "sum_vs_mean" else log_pix.sum(1)
     # $\mathrm{KL}(q \| p(z)) = \tfrac12(m^2 + v - 1 - \log v)$ (the proved closed form of 'gaussian_kl')
     kl = float(kl_diag_standard_normal(np.array([m]), np.array([np.log(v)])))
@@ -208,15 +208,15 @@ def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
     sign = 1.0 if mistake == "kl_plus" else -1.0
     claimed = recon_s + sign * kl
     # energy $\log p(x, z)$ plus the entropy $\tfrac12 \log 2\pi e v$
-    energy = log_pix.sum(1) + lg.log_normal_np(zz, 0.0, 1.0) + 0.5 * np.log(2 * np.pi * np.e * v)
+    energy = log_pix.sum(1) + linear_gaussian.log_normal_np(zz, 0.0, 1.0) + 0.5 * np.log(2 * np.pi * np.e * v)
     exact = exact_elbo(p)
     se = lambda a: float(a.std(ddof=1) / np.sqrt(len(a)))  # noqa: E731
     comps = [Component("reconstruction - KL", claimed.mean(), se(claimed), exact),
              Component("energy + entropy", energy.mean(), se(energy), exact)]
     extra = normalization_claims({
-        "q = N(m, v)": lambda t: np.exp(lg.log_normal_np(t, m, v)),
-        "prior N(0, 1)": lambda t: np.exp(lg.log_normal_np(t, 0.0, 1.0)),
-        "pixel likelihood p(x_1 | z = 0.7) over x_1": lambda t: np.exp(lg.log_normal_np(t, ws[0] * 0.7 + bs[0], s**2))})
+        "q = N(m, v)": lambda t: np.exp(linear_gaussian.log_normal_np(t, m, v)),
+        "prior N(0, 1)": lambda t: np.exp(linear_gaussian.log_normal_np(t, 0.0, 1.0)),
+        "pixel likelihood p(x_1 | z = 0.7) over x_1": lambda t: np.exp(linear_gaussian.log_normal_np(t, ws[0] * 0.7 + bs[0], s**2))})
     return comps, extra
 
 

@@ -39,12 +39,12 @@ import sympy as sp
 from derivations.expectation import Expect, NormalPDF
 from derivations.gaussian_kl import kl_normal_1d
 from derivations.identity import make_identity
-from derivations.models import linear_gaussian as lg
+from derivations.models import linear_gaussian
 from derivations.notation import (ELBO, KL_POST, LOG_PX, M_STAR, V_STAR, evid, joint, post, post_inst, q, q_inst,
                                   x, z)
 from derivations.numeric import Component, normalization_claims, result_of
 from derivations.steps import Derivation, Step
-from derivations.witnesses import GibbsG
+from derivations.witnesses import GibbsFunction
 
 #: Monte Carlo samples of q (common random numbers for both terms).
 N_SAMPLES = 200_000
@@ -77,8 +77,8 @@ MODEL = (r"Worked instance (the linear-Gaussian model): $z \sim \mathcal{N}(0, 1
          r"$x = 3$, $w = 2$, $b = 0.5$, $s = 0.8$, $m = 0.3$, $v = 0.5$.")
 
 # Instance display symbols
-ELBO_MV = sp.Function(r"\mathcal{L}", real=True)(lg.m, lg.v)
-KL_MV = sp.Function(r"\mathrm{KL}", real=True)(lg.m, lg.v)
+ELBO_MV = sp.Function(r"\mathcal{L}", real=True)(linear_gaussian.m, linear_gaussian.v)
+KL_MV = sp.Function(r"\mathrm{KL}", real=True)(linear_gaussian.m, linear_gaussian.v)
 
 
 def _general_steps(mistake) -> list:
@@ -148,11 +148,11 @@ SYMBOLS = {
 
 def _instance() -> list:
     """The same chain on the linear-Gaussian model: every expectation is a Gaussian moment."""
-    zz = lg.z
+    zz = linear_gaussian.z
     Q = q_inst(zz)
-    lik, prior, posterior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1), post_inst(zz, lg.x)
+    lik, prior, posterior = NormalPDF(linear_gaussian.x, linear_gaussian.w * zz + linear_gaussian.b, linear_gaussian.s**2), NormalPDF(zz, 0, 1), post_inst(zz, linear_gaussian.x)
     return [
-        Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)), r"The evidence of the model, "
+        Step(sp.log(NormalPDF(linear_gaussian.x, linear_gaussian.b, linear_gaussian.w**2 + linear_gaussian.s**2)), r"The evidence of the model, "
              r"$p(x) = \mathcal{N}(x; b, w^2 + s^2)$ (the instance lemma on Bayes' rule).", tex=r"\log " + EVID_TEX),
         Step(Expect(sp.log(lik * prior / Q), zz, Q) + Expect(sp.log(Q / posterior), zz, Q),
              r"Bayes' rule under $\mathbb{E}_q$, $\log p(x) = \log p(x \mid z) p(z) - \log p(z \mid x)$ for "
@@ -179,14 +179,14 @@ def _build(mistake):
         return out
     Q = q(z)
     wgt = joint(x, z) / Q
-    mp, vp = lg.posterior_mean_expr(), lg.posterior_var_expr()
+    mp, vp = linear_gaussian.posterior_mean_expr(), linear_gaussian.posterior_var_expr()
     out["definitions"].update({
-        M_STAR: mp, V_STAR: vp, ELBO_MV: lg.elbo_expr(), KL_MV: lg.kl_posterior_expr(),
-        q_inst(lg.z): NormalPDF(lg.z, lg.m, lg.v), post_inst(lg.z, lg.x): NormalPDF(lg.z, M_STAR, V_STAR)})
-    zz, m, v = lg.z, lg.m, lg.v
+        M_STAR: mp, V_STAR: vp, ELBO_MV: linear_gaussian.elbo_expr(), KL_MV: linear_gaussian.kl_posterior_expr(),
+        q_inst(linear_gaussian.z): NormalPDF(linear_gaussian.z, linear_gaussian.m, linear_gaussian.v), post_inst(linear_gaussian.z, linear_gaussian.x): NormalPDF(linear_gaussian.z, M_STAR, V_STAR)})
+    zz, m, v = linear_gaussian.z, linear_gaussian.m, linear_gaussian.v
     out["names"] = {r"\mathcal{L}(m, v)": ELBO_MV}
     out["symbols"] = SYMBOLS
-    lik, prior = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2), NormalPDF(zz, 0, 1)
+    lik, prior = NormalPDF(linear_gaussian.x, linear_gaussian.w * zz + linear_gaussian.b, linear_gaussian.s**2), NormalPDF(zz, 0, 1)
     out["side"] = [
         Derivation("bound", [
             Step(sp.log(evid(x)), r"The log-evidence.", tex=r"\log p(x)"),
@@ -195,29 +195,29 @@ def _build(mistake):
                  tex=r"\log \mathbb{E}_{q(z)}\left[\frac{p(x, z)}{q(z)}\right]"),
             Step(Expect(sp.log(wgt), z, Q), r"Jensen's inequality for the concave log, in its continuous form: "
                  r"the gap is $\mathbb{E}_q\, G\left(\frac{p(x, z)}{q(z)\, p(x)}\right) \ge 0$.", rel=">=",
-                 witness=Expect(GibbsG(wgt / evid(x)), z, Q),
+                 witness=Expect(GibbsFunction(wgt / evid(x)), z, Q),
                  tex=r"\mathbb{E}_{q(z)}\left[\log \frac{p(x, z)}{q(z)}\right]"),
         ], title=r"The bound: $\log p(x) \ge \mathcal{L}(q)$, for every $q$", kind="general"),
         Derivation("kl_nonneg", [
             Step(Expect(sp.log(Q / post(z, x)), z, Q), r"The KL divergence from $q$ to the posterior.",
                  tex=r"\mathrm{KL}\left(q(z) \,\|\, p(z \mid x)\right)"),
             Step(sp.Integer(0), r"Gibbs' inequality: the KL is $\mathbb{E}_q\, G(p(z \mid x) / q(z)) \ge 0$ "
-                 r"because $\int p(z \mid x)\, dz = 1$.", rel=">=", witness=Expect(GibbsG(post(z, x) / Q), z, Q),
+                 r"because $\int p(z \mid x)\, dz = 1$.", rel=">=", witness=Expect(GibbsFunction(post(z, x) / Q), z, Q),
                  tex="0"),
         ], title=r"$\mathrm{KL}(q \| p(z \mid x)) \ge 0$, zero iff $q = p(z \mid x)$", kind="general"),
         Derivation("bayes", [
             Step(sp.log(lik * prior), r"$\log p(x \mid z) + \log p(z)$ on the linear-Gaussian model.",
                  tex=r"\log " + LIK_TEX + r" + \log " + PRIOR_TEX),
-            Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)) + sp.log(NormalPDF(zz, M_STAR, V_STAR)),
+            Step(sp.log(NormalPDF(linear_gaussian.x, linear_gaussian.b, linear_gaussian.w**2 + linear_gaussian.s**2)) + sp.log(NormalPDF(zz, M_STAR, V_STAR)),
                  r"Complete the square in $z$: $\log p(x) + \log p(z \mid x)$.",
                  tex=r"\log " + EVID_TEX + r" + \log " + POST_TEX),
         ], title=r"Instance lemma: Bayes' rule gives the evidence and the posterior", kind="instance"),
         Derivation("instance_bound", [
-            Step(sp.log(NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)), r"$\log p(x)$ on the instance.",
+            Step(sp.log(NormalPDF(linear_gaussian.x, linear_gaussian.b, linear_gaussian.w**2 + linear_gaussian.s**2)), r"$\log p(x)$ on the instance.",
                  tex=r"\log " + EVID_TEX),
             Step(ELBO_MV, r"The gap is $\frac{1}{2} G(v / v_\star) + (m - m_\star)^2 / 2 v_\star \ge 0$: the "
                  r"ELBO $\mathcal{L}(m, v)$ in closed form.", rel=">=",
-                 witness=GibbsG(v / V_STAR) / 2 + (m - M_STAR) ** 2 / (2 * V_STAR), tex=ELBO_MV_TEX),
+                 witness=GibbsFunction(v / V_STAR) / 2 + (m - M_STAR) ** 2 / (2 * V_STAR), tex=ELBO_MV_TEX),
         ], title=r"Instance: the bound, with the ELBO $\mathcal{L}(m, v)$ in closed form", kind="instance"),
         Derivation("instance", _instance(), title="Worked instance: the same chain on the linear-Gaussian model",
                    kind="instance", names={r"q(z)": q_inst(zz)}),
@@ -239,12 +239,12 @@ def _build(mistake):
 
 def _normalization_claims(p: dict) -> list:
     """Every density of the linear-Gaussian model integrates to one (as implemented in NumPy)."""
-    mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
+    mp, vp = linear_gaussian.posterior(p["x"], p["w"], p["b"], p["s"])
     dens = {
-        "prior N(0, 1)": lambda t: np.exp(lg.log_normal_np(t, 0.0, 1.0)),
-        "likelihood p(x | z = 0.7) over x": lambda t: np.exp(lg.log_normal_np(t, p["w"] * 0.7 + p["b"], p["s"] ** 2)),
-        "q = N(m, v)": lambda t: np.exp(lg.log_normal_np(t, p["m"], p["v"])),
-        "posterior N(m*, v*)": lambda t: np.exp(lg.log_normal_np(t, mp, vp)),
+        "prior N(0, 1)": lambda t: np.exp(linear_gaussian.log_normal_np(t, 0.0, 1.0)),
+        "likelihood p(x | z = 0.7) over x": lambda t: np.exp(linear_gaussian.log_normal_np(t, p["w"] * 0.7 + p["b"], p["s"] ** 2)),
+        "q = N(m, v)": lambda t: np.exp(linear_gaussian.log_normal_np(t, p["m"], p["v"])),
+        "posterior N(m*, v*)": lambda t: np.exp(linear_gaussian.log_normal_np(t, mp, vp)),
     }
     return normalization_claims(dens)
 
@@ -263,25 +263,25 @@ def monte_carlo_terms(seed: int = 0, n: int = N_SAMPLES, params: dict | None = N
         their means ``elbo``, ``kl`` and standard errors ``elbo_se``, ``kl_se`` (nats), the exact
         ``elbo_exact``, ``kl_exact``, ``log_px``, and ``kl_reversed_exact`` = KL(p(z|x) || q).
     """
-    p = dict(lg.DEFAULT, **(params or {}))
+    p = dict(linear_gaussian.DEFAULT, **(params or {}))
     rng = np.random.default_rng(seed)
-    mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
+    mp, vp = linear_gaussian.posterior(p["x"], p["w"], p["b"], p["s"])
     zz = p["m"] + np.sqrt(p["v"]) * rng.standard_normal(n)
     # $\log p(x, z) = \log \mathcal{N}(x; wz + b, s^2) + \log \mathcal{N}(z; 0, 1)$
-    log_joint = lg.log_normal_np(p["x"], p["w"] * zz + p["b"], p["s"] ** 2) + lg.log_normal_np(zz, 0.0, 1.0)
-    log_q = lg.log_normal_np(zz, p["m"], p["v"])
+    log_joint = linear_gaussian.log_normal_np(p["x"], p["w"] * zz + p["b"], p["s"] ** 2) + linear_gaussian.log_normal_np(zz, 0.0, 1.0)
+    log_q = linear_gaussian.log_normal_np(zz, p["m"], p["v"])
     # $\log \frac{p(x, z)}{q(z)}$ and $\log \frac{q(z)}{p(z \mid x)}$
     elbo_s = log_joint - log_q
-    kl_s = log_q - lg.log_normal_np(zz, mp, vp)
+    kl_s = log_q - linear_gaussian.log_normal_np(zz, mp, vp)
     se = lambda a: float(a.std(ddof=1) / np.sqrt(n))  # noqa: E731
     return {
         "elbo_samples": elbo_s, "kl_samples": kl_s, "log_joint_samples": log_joint,
         "elbo": float(elbo_s.mean()), "elbo_se": se(elbo_s), "kl": float(kl_s.mean()), "kl_se": se(kl_s),
-        "elbo_exact": float(lg.elbo(p["m"], p["v"], p["x"], p["w"], p["b"], p["s"])),
-        "kl_exact": float(lg.kl_to_posterior(p["m"], p["v"], p["x"], p["w"], p["b"], p["s"])),
+        "elbo_exact": float(linear_gaussian.elbo(p["m"], p["v"], p["x"], p["w"], p["b"], p["s"])),
+        "kl_exact": float(linear_gaussian.kl_to_posterior(p["m"], p["v"], p["x"], p["w"], p["b"], p["s"])),
         # $\mathrm{KL}(\mathcal{N}(m_\star, v_\star) \| \mathcal{N}(m, v))$, the proved 1-D closed form
         "kl_reversed_exact": float(kl_normal_1d(mp, vp, p["m"], p["v"])),
-        "log_px": float(lg.log_evidence(p["x"], p["w"], p["b"], p["s"])),
+        "log_px": float(linear_gaussian.log_evidence(p["x"], p["w"], p["b"], p["s"])),
     }
 
 
@@ -292,7 +292,7 @@ def _terms(seed: int) -> dict:
 
 @lru_cache(maxsize=1)
 def _normalization() -> tuple:
-    return tuple(_normalization_claims(dict(lg.DEFAULT)))
+    return tuple(_normalization_claims(dict(linear_gaussian.DEFAULT)))
 
 
 def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:

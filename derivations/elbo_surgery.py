@@ -50,7 +50,7 @@ from derivations.notation import AVG_KL, INDEX_CODE_MI, LOG_N, MARGINAL_KL
 from derivations.numeric import integrates_to_one
 from derivations.operator_rules import make_rule_identity
 from derivations.steps import Derivation, NumericResult, Step
-from derivations.witnesses import GibbsG
+from derivations.witnesses import GibbsFunction
 
 QUAD_TOL = 1e-6
 N_OBS, K_STATES = 2, 2
@@ -188,7 +188,7 @@ def _general(mistake):
                  tex=mi_t),
             Step(sp.Integer(0), r"Gibbs: $\log \frac1t = G(t) + 1 - t$ with $G(t) = t - 1 - \log t \ge 0$, and "
                                 r"$\mathbb{E}_{q_n}[q_{\mathrm{agg}}/q_n] = 1$, so each KL is an expectation of "
-                                r"$G \ge 0$.", rel=">=", witness=S(En(GibbsG(qa / qn))), tex="0"),
+                                r"$G \ge 0$.", rel=">=", witness=S(En(GibbsFunction(qa / qn))), tex="0"),
         ], r"$\mathbb{I}_q[n, z] \ge 0$ for every $N$", "lemma"),
         Derivation("mi_le_log_n", [
             Step(sp.log(N), r"$\log N$.", tex=r"\log N"),
@@ -202,7 +202,7 @@ def _general(mistake):
             Step(marginal, r"$\mathrm{KL}(q_{\mathrm{agg}} \| p)$.", tex=marg_kl_t),
             Step(sp.Integer(0), r"Gibbs, with $\mathbb{E}_{q_{\mathrm{agg}}}[p / q_{\mathrm{agg}}] = 1$; zero iff "
                                 r"$p = q_{\mathrm{agg}}$, the optimal prior (Isachenko, Deep Generative Models, Lecture 5, 'Optimal VAE prior').",
-                 rel=">=", witness=Expect(GibbsG(pz / qa), z, qa), tex="0"),
+                 rel=">=", witness=Expect(GibbsFunction(pz / qa), z, qa), tex="0"),
         ], r"$\mathrm{KL}(q_{\mathrm{agg}} \| p) \ge 0$", "lemma"),
     ]
     if mistake == "log_n_minus_1":

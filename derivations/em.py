@@ -37,11 +37,11 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from derivations.expectation import Expect, density
-from derivations.models import linear_gaussian as lg
+from derivations.models import linear_gaussian
 from derivations.numeric import integrates_to_one
 from derivations.operator_rules import RawSymbol, make_rule_identity
 from derivations.steps import Derivation, NumericResult, Step
-from derivations.witnesses import GibbsG
+from derivations.witnesses import GibbsFunction
 
 N_POINTS = 300
 N_SEEDS = 20
@@ -135,7 +135,7 @@ def _general(mistake):
              display=L_NEW + KL_NEW, tex=_L_NEW_TEX + " + " + _KL_NEW_TEX),
         Step(L_new, r"Gibbs: the KL is an expectation of $G(t) = t - 1 - \log t \ge 0$ at "
                     r"$t = p(z \mid x, \theta') / q^*(z)$.", rel=">=",
-             witness=Expect(GibbsG(post(z, x, theta_new) / qs), z, qs), display=L_NEW, tex=_L_NEW_TEX),
+             witness=Expect(GibbsFunction(post(z, x, theta_new) / qs), z, qs), display=L_NEW, tex=_L_NEW_TEX),
         Step(L_old, r"The M-step maximizes $\mathcal{L}(q^*, \cdot)$, so its gain $\Delta_M \ge 0$.", rel=">=",
              witness=DELTA_M, display=L_OLD, tex=_L_OLD_TEX,
              given=r"the M-step's gain $\Delta_M = \mathcal{L}(q^*, \theta') - \mathcal{L}(q^*, \theta) \ge 0$ "
@@ -207,14 +207,14 @@ def _build(mistake):
     rules = {**rules, **inst_rules}
     side = [tight, mixture]
     if mistake is None:
-        mp, vp = lg.posterior_mean_expr(), lg.posterior_var_expr()
+        mp, vp = linear_gaussian.posterior_mean_expr(), linear_gaussian.posterior_var_expr()
         side.append(Derivation("linear_gaussian", [
-            Step(lg.elbo_expr(mp, vp), r"The closed-form ELBO at $q = p(z \mid x) = \mathcal{N}(m_\star, v_\star)$.",
+            Step(linear_gaussian.elbo_expr(mp, vp), r"The closed-form ELBO at $q = p(z \mid x) = \mathcal{N}(m_\star, v_\star)$.",
                  tex=r"\mathcal{L}(m_{\star}, v_{\star})"),
-            Step(lg.log_evidence_expr(), r"Equals the closed-form log-evidence: $\mathrm{KL}(q^* \| p(z \mid x)) = 0$.",
+            Step(linear_gaussian.log_evidence_expr(), r"Equals the closed-form log-evidence: $\mathrm{KL}(q^* \| p(z \mid x)) = 0$.",
                  tex=r"\log \mathcal{N}(x; b, w^2 + s^2)"),
         ], r"Worked instance: the linear-Gaussian model", "instance",
-            names={r"\mathcal{L}(m_{\star}, v_{\star})": lg.elbo_expr(mp, vp)}))
+            names={r"\mathcal{L}(m_{\star}, v_{\star})": linear_gaussian.elbo_expr(mp, vp)}))
     return {"statement": sp.GreaterThan(LOG_PX_NEW, LOG_PX_OLD),
             "definitions": {LOG_PX_NEW: steps[0].expr, LOG_PX_OLD: steps[-1].expr, **rules},
             "steps": steps, "kind": "general", "title": r"General proof: every model $p(x, z \mid \theta)$",

@@ -37,7 +37,7 @@ from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, density_va
 from derivations.instances import Unevaluable, World, constraints_of, evaluate, outermost, refute_link
 from derivations.steps import ProofResult, Step
 from derivations.positivity import known_nonnegative, known_positive, safe_expand_log
-from derivations.witnesses import GibbsG, Witness, expand_witnesses
+from derivations.witnesses import GibbsFunction, Witness, expand_witnesses
 
 __all__ = ["reduces_to_zero", "check_link", "prove_chain", "chain_relation", "apply_rules",
            "witness_nonnegative", "instance_check"]

@@ -45,11 +45,11 @@ import sympy as sp
 
 from derivations.expectation import Expect, NormalPDF, density
 from derivations.identity import make_identity
-from derivations.models import linear_gaussian as lg
+from derivations.models import linear_gaussian
 from derivations.notation import M_STAR, P_X, V_STAR, evid, lik, prior, q, q_inst, x, z
 from derivations.numeric import Component, normalization_claims, result_of
 from derivations.steps import GIVEN_RULES, Derivation, Step
-from derivations.witnesses import GibbsG
+from derivations.witnesses import GibbsFunction
 
 N_SAMPLES = 100_000
 KS = (1, 2, 5, 20, 100)
@@ -163,7 +163,7 @@ def _iwae_general(no_normalizer: bool = False) -> list:
              r"the gap is $\frac{1}{K+1} \sum_i G(A_i / m) \ge 0$.  Taking $\mathbb{E}$ over $z_1, \dots, z_{K+1}$ "
              r"i.i.d. from $q$, each $\log A_i$ has expectation $\mathcal{L}_K$: so $\mathcal{L}_{K+1} \ge "
              r"\mathcal{L}_K$ (Burda et al. 2016, Theorem 1).", rel=">=",
-             witness=sp.Sum(GibbsG(A[i] * (K + 1) / S_ALL), (i, 1, K + 1)) / (K + 1),
+             witness=sp.Sum(GibbsFunction(A[i] * (K + 1) / S_ALL), (i, 1, K + 1)) / (K + 1),
              tex=r"\frac{1}{K + 1}\sum_{i=1}^{K + 1} \log A_i"),
     ]
 
@@ -180,7 +180,7 @@ def _iwae_upper(no_normalizer: bool = False) -> list:
              r"'$\mathbb{E} \log \sum_k w_k$'.", tex=e_tex + r"\left[\log " + avg_tex + r"\right]"),
         Step(sp.log(Expect(avg, zeta, Q)), r"Jensen for the concave log: the gap is "
              r"$\mathbb{E}\, G(\bar w / \mathbb{E} \bar w) \ge 0$, $\bar w = \frac{1}{K}\sum_k w_k$.", rel="<=",
-             witness=Expect(GibbsG(avg / Expect(avg, zeta, Q)), zeta, Q),
+             witness=Expect(GibbsFunction(avg / Expect(avg, zeta, Q)), zeta, Q),
              tex=r"\log " + e_tex + r"\left[" + avg_tex + r"\right]"),
         Step(sp.log(evid(x)), r"The average of the weights is unbiased, $\mathbb{E}\, \bar w = p(x)$ (taken as given) "
              r"(the main chain and linearity over the $K$ samples).", tex=r"\log p(x)"),
@@ -188,11 +188,11 @@ def _iwae_upper(no_normalizer: bool = False) -> list:
 
 
 def _instance() -> list:
-    zz = lg.z
+    zz = linear_gaussian.z
     inf = (zz, -sp.oo, sp.oo)
-    px = NormalPDF(lg.x, lg.b, lg.w**2 + lg.s**2)
+    px = NormalPDF(linear_gaussian.x, linear_gaussian.b, linear_gaussian.w**2 + linear_gaussian.s**2)
     post = NormalPDF(zz, M_STAR, V_STAR)
-    joint = NormalPDF(lg.x, lg.w * zz + lg.b, lg.s**2) * NormalPDF(zz, 0, 1)
+    joint = NormalPDF(linear_gaussian.x, linear_gaussian.w * zz + linear_gaussian.b, linear_gaussian.s**2) * NormalPDF(zz, 0, 1)
     Qn = q_inst(zz)
     joint_tex = r"\mathcal{N}(x; wz + b, s^2)\, \mathcal{N}(z; 0, 1)"
     px_tex = r"\mathcal{N}(x; b, w^2 + s^2)"
@@ -216,7 +216,7 @@ def _iwae_k3() -> Derivation:
         Step(sp.log(total / 3), r"The log of the $K = 3$ average of importance weights.",
              tex=r"\log \frac{w_1 + w_2 + w_3}{3}"),
         Step(sum(sp.log(a) for a in loo) / 3, r"The mean of the three leave-one-out 2-averages; Jensen.",
-             rel=">=", witness=sum(GibbsG(a / mean_loo) for a in loo) / 3,
+             rel=">=", witness=sum(GibbsFunction(a / mean_loo) for a in loo) / 3,
              tex=(r"\frac{1}{3}\left(\log \frac{w_2 + w_3}{2} + \log \frac{w_1 + w_3}{2} "
                   r"+ \log \frac{w_1 + w_2}{2}\right)")),
     ], kind="instance", title=r"Worked instance: $\mathcal{L}_2 \le \mathcal{L}_3$, pointwise",
@@ -251,14 +251,14 @@ def _build(mistake):
            "statement_tex": r"p(x) = " + steps[-1].tex}
     if mistake is not None:
         return out
-    defs.update({M_STAR: lg.posterior_mean_expr(), V_STAR: lg.posterior_var_expr(),
-                 q_inst(lg.z): NormalPDF(lg.z, lg.m, lg.v)})
+    defs.update({M_STAR: linear_gaussian.posterior_mean_expr(), V_STAR: linear_gaussian.posterior_var_expr(),
+                 q_inst(linear_gaussian.z): NormalPDF(linear_gaussian.z, linear_gaussian.m, linear_gaussian.v)})
     out["side"] = [
         Derivation("iwae_monotone", _iwae_general(), kind="general",
                    title=r"IWAE: $\mathcal{L}_K \le \mathcal{L}_{K+1}$ for every $K \ge 1$"),
         Derivation("iwae_upper", _iwae_upper(), kind="general", names=IWAE_NAMES,
                    title=r"IWAE: $\mathcal{L}_K \le \log p(x)$, with $K$ samples of $q$"),
-        Derivation("instance", _instance(), kind="instance", names={r"q(z)": q_inst(lg.z)},
+        Derivation("instance", _instance(), kind="instance", names={r"q(z)": q_inst(linear_gaussian.z)},
                    title="Worked instance: the same chain on the linear-Gaussian model"),
         _iwae_k3(),
     ]
@@ -267,7 +267,7 @@ def _build(mistake):
 
 
 def _log_joint_np(zz, p):
-    return lg.log_normal_np(p["x"], p["w"] * zz + p["b"], p["s"] ** 2) + lg.log_normal_np(zz, 0.0, 1.0)
+    return linear_gaussian.log_normal_np(p["x"], p["w"] * zz + p["b"], p["s"] ** 2) + linear_gaussian.log_normal_np(zz, 0.0, 1.0)
 
 
 def evidence_estimators(seed: int = 0, n: int = N_SAMPLES, params: dict | None = None) -> dict:
@@ -277,18 +277,18 @@ def evidence_estimators(seed: int = 0, n: int = N_SAMPLES, params: dict | None =
     Returns dict: ``exact`` ($p(x)$), ``naive`` / ``naive_se``, ``is`` / ``is_se``, the per-sample
     ``naive_var`` / ``is_var`` and the sample arrays ``naive_samples`` / ``is_samples`` (shape ``(n,)``).
     """
-    p = dict(lg.DEFAULT, **(params or {}))
+    p = dict(linear_gaussian.DEFAULT, **(params or {}))
     rng = np.random.default_rng(seed)
-    mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
+    mp, vp = linear_gaussian.posterior(p["x"], p["w"], p["b"], p["s"])
     # naive: $z \sim p(z)$, average $p(x \mid z)$
     z0 = rng.standard_normal(n)
-    naive = np.exp(lg.log_normal_np(p["x"], p["w"] * z0 + p["b"], p["s"] ** 2))
+    naive = np.exp(linear_gaussian.log_normal_np(p["x"], p["w"] * z0 + p["b"], p["s"] ** 2))
     # importance sampling: $z \sim q$, average $p(x, z) / q(z)$
     qm, qv = mp + 0.1 * np.sqrt(vp), 1.3 * vp
     z1 = qm + np.sqrt(qv) * rng.standard_normal(n)
-    iw = np.exp(_log_joint_np(z1, p) - lg.log_normal_np(z1, qm, qv))
+    iw = np.exp(_log_joint_np(z1, p) - linear_gaussian.log_normal_np(z1, qm, qv))
     return {
-        "exact": float(np.exp(lg.log_evidence(p["x"], p["w"], p["b"], p["s"]))),
+        "exact": float(np.exp(linear_gaussian.log_evidence(p["x"], p["w"], p["b"], p["s"]))),
         "naive": float(naive.mean()), "naive_se": float(naive.std(ddof=1) / np.sqrt(n)),
         "is": float(iw.mean()), "is_se": float(iw.std(ddof=1) / np.sqrt(n)),
         "naive_var": float(naive.var(ddof=1)), "is_var": float(iw.var(ddof=1)),
@@ -304,20 +304,20 @@ def iwae_curve(ks=KS, n_rep: int = N_REP, seed: int = 0, params: dict | None = N
     """
     from scipy.special import logsumexp
 
-    p = dict(lg.DEFAULT, **(params or {}))
+    p = dict(linear_gaussian.DEFAULT, **(params or {}))
     rng = np.random.default_rng(seed)
     vals, ses = [], []
     for k in ks:
         zz = p["m"] + np.sqrt(p["v"]) * rng.standard_normal((n_rep, k))
         # $\log w_k = \log p(x, z_k) - \log q(z_k)$
-        logw = _log_joint_np(zz, p) - lg.log_normal_np(zz, p["m"], p["v"])
+        logw = _log_joint_np(zz, p) - linear_gaussian.log_normal_np(zz, p["m"], p["v"])
         # $\log \frac1K \sum_k w_k$ (log-sum-exp)
         est = logsumexp(logw, axis=1) - np.log(k)
         vals.append(float(est.mean()))
         ses.append(float(est.std(ddof=1) / np.sqrt(n_rep)))
     return {"k": list(ks), "iwae": vals, "se": ses,
-            "elbo": float(lg.elbo(p["m"], p["v"], p["x"], p["w"], p["b"], p["s"])),
-            "log_px": float(lg.log_evidence(p["x"], p["w"], p["b"], p["s"]))}
+            "elbo": float(linear_gaussian.elbo(p["m"], p["v"], p["x"], p["w"], p["b"], p["s"])),
+            "log_px": float(linear_gaussian.log_evidence(p["x"], p["w"], p["b"], p["s"]))}
 
 
 @lru_cache(maxsize=8)
@@ -330,14 +330,14 @@ def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
     """Components (evidence by naive and IS sampling, L_1 against the ELBO) and claims (variance ratio,
     L_K <= log p(x), monotone in K, normalization)."""
     ev, cur, l1 = _estimates(seed)
-    p = dict(lg.DEFAULT)
+    p = dict(linear_gaussian.DEFAULT)
     extra = []
     if mistake == "naive_under_q":
         # the twin: average $p(x \mid z)$ over $z \sim q$ (the IS proposal), no weight $p(z)/q(z)$
         rng = np.random.default_rng(seed)
-        mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
+        mp, vp = linear_gaussian.posterior(p["x"], p["w"], p["b"], p["s"])
         zq = mp + 0.1 * np.sqrt(vp) + np.sqrt(1.3 * vp) * rng.standard_normal(N_SAMPLES)
-        vals = np.exp(lg.log_normal_np(p["x"], p["w"] * zq + p["b"], p["s"] ** 2))
+        vals = np.exp(linear_gaussian.log_normal_np(p["x"], p["w"] * zq + p["b"], p["s"] ** 2))
         comps = [Component("E_q p(x|z) vs p(x)", vals.mean(), vals.std(ddof=1) / np.sqrt(N_SAMPLES), ev["exact"])]
     else:
         comps = [Component("IS p(x)", ev["is"], ev["is_se"], ev["exact"]),
@@ -353,12 +353,12 @@ def check_components(seed: int = 0, mistake=None) -> tuple[list, list]:
                   all(val <= cur["log_px"] + 4 * se for val, se in zip(vals, cur["se"]))))
     extra.append(("non-decreasing in K", all(b >= a - 4 * np.hypot(sa, sb) for a, b, sa, sb in
                                              zip(vals, vals[1:], cur["se"], cur["se"][1:]))))
-    mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
+    mp, vp = linear_gaussian.posterior(p["x"], p["w"], p["b"], p["s"])
     extra += normalization_claims({
-        "prior N(0, 1)": lambda t: np.exp(lg.log_normal_np(t, 0.0, 1.0)),
-        "likelihood p(x | z = 0.7) over x": lambda t: np.exp(lg.log_normal_np(t, p["w"] * 0.7 + p["b"], p["s"] ** 2)),
-        "IS proposal q": lambda t: np.exp(lg.log_normal_np(t, mp + 0.1 * np.sqrt(vp), 1.3 * vp)),
-        "IWAE q = N(m, v)": lambda t: np.exp(lg.log_normal_np(t, p["m"], p["v"]))})
+        "prior N(0, 1)": lambda t: np.exp(linear_gaussian.log_normal_np(t, 0.0, 1.0)),
+        "likelihood p(x | z = 0.7) over x": lambda t: np.exp(linear_gaussian.log_normal_np(t, p["w"] * 0.7 + p["b"], p["s"] ** 2)),
+        "IS proposal q": lambda t: np.exp(linear_gaussian.log_normal_np(t, mp + 0.1 * np.sqrt(vp), 1.3 * vp)),
+        "IWAE q = N(m, v)": lambda t: np.exp(linear_gaussian.log_normal_np(t, p["m"], p["v"]))})
     return comps, extra
 
 

@@ -43,7 +43,7 @@ from derivations.identity import make_identity
 from derivations.models.gaussian import kl_diag_standard_normal  # the per-coordinate term of step 3, in NumPy
 from derivations.numeric import Component, integrates_to_one, result_of
 from derivations.steps import Derivation, Step
-from derivations.witnesses import GibbsG
+from derivations.witnesses import GibbsFunction
 
 N_SAMPLES = 200_000
 D_INSTANCE = 3
@@ -240,7 +240,7 @@ def _build(mistake):
                  r"of $z$ ($q > 0$).", tex=r"\mathrm{KL}\left(q(z) \,\|\, p(z)\right)"),
             Step(sp.Integer(0), r"Gibbs' inequality: $\mathrm{KL} = \mathbb{E}_q\, G(p / q) \ge 0$, because "
                  r"$\mathbb{E}_q[p / q] = \int p\, dz = 1$; zero iff $p = q$ ($G(t) = 0$ iff $t = 1$).", rel=">=",
-                 witness=Expect(GibbsG(pf(zs) / qf(zs)), zs, qf(zs)), tex="0"),
+                 witness=Expect(GibbsFunction(pf(zs) / qf(zs)), zs, qf(zs)), tex="0"),
         ], title=r"$\mathrm{KL}(q \,\|\, p) \ge 0$ for every pair of densities (Gibbs)", kind="general",
             names={r"p(z)": pf(zs)}),
         Derivation("kl_1d_general", [
@@ -255,7 +255,7 @@ def _build(mistake):
             Step(_half(v, m**2, -1, -sp.log(v)), r"$\mathrm{KL}(\mathcal{N}(m, v) \| \mathcal{N}(0, 1))$.",
                  tex=r"\frac{1}{2}\left(v + m^2 - 1 - \log v\right)"),
             Step(sp.Integer(0), r"$= \tfrac12 G(v) + \tfrac12 m^2 \ge 0$, zero iff $m = 0$ and $v = 1$.", rel=">=",
-                 witness=GibbsG(v) / 2 + m**2 / 2, tex="0"),
+                 witness=GibbsFunction(v) / 2 + m**2 / 2, tex="0"),
         ], title=r"The closed form is $\ge 0$", kind="lemma"),
         Derivation("instance_D3", [
             Step(sum(Expect(sp.log(q_k[k](z3[k]) / NormalPDF(z3[k], 0, 1)), z3[k], q_k[k](z3[k]))

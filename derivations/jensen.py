@@ -44,7 +44,7 @@ from derivations.expectation import Expect, density
 from derivations.identity import make_identity
 from derivations.numeric import Component, integrates_to_one, result_of
 from derivations.steps import Derivation, Step
-from derivations.witnesses import GibbsG, gibbs_lemma_steps, tangent_gap
+from derivations.witnesses import GibbsFunction, gibbs_lemma_steps, tangent_gap
 
 N_SAMPLES = 200_000
 
@@ -145,7 +145,7 @@ def _instance_k3() -> Derivation:
              tex=r"\log\left(w_1 y_1 + w_2 y_2 + w_3 y_3\right)"),
         Step(sum(wk * sp.log(yk) for wk, yk in zip(wts, yy)).xreplace(wdef),
              r"The same tangent-line argument: the gap is $\sum_k w_k\, G(y_k / m) \ge 0$.", rel=">=",
-             witness=sum(wk * GibbsG(yk / mean) for wk, yk in zip(wts, yy)).xreplace(wdef),
+             witness=sum(wk * GibbsFunction(yk / mean) for wk, yk in zip(wts, yy)).xreplace(wdef),
              display=sum(wk * sp.log(yk) for wk, yk in zip(wts, yy)),
              tex=r"w_1 \log y_1 + w_2 \log y_2 + w_3 \log y_3"),
     ], title=r"Worked instance: $K = 3$ points, $\varphi = \log$", kind="instance", names=names)
@@ -218,7 +218,7 @@ def _build(mistake):
             Step(_sum(w_pos[k] * sp.log(y_pos[k])),
                  r"The tangent line of the log, $\log y \le \log m + (y - m)/m$: the gap is "
                  r"$\sum_k w_k\, G(y_k / m) \ge 0$ with $G(t) = t - 1 - \log t$.",
-                 rel=">=", witness=_sum(w_pos[k] * GibbsG(y_pos[k] / M_POS)), tex=r"\sum_{k=1}^{K} w_k \log y_k"),
+                 rel=">=", witness=_sum(w_pos[k] * GibbsFunction(y_pos[k] / M_POS)), tex=r"\sum_{k=1}^{K} w_k \log y_k"),
         ], title=r"The logarithm: $\log \mathbb{E}[y] \ge \mathbb{E}[\log y]$ for $y > 0$, every $K$", kind="general"),
         Derivation("continuous", [
             Step(phi(Expect(yz, z, q(z))), r"The continuous form: $y(z)$ with $z \sim q$, any density $q$; "

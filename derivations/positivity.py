@@ -7,7 +7,7 @@ assumption of a symbol that a rule defines: the engine substitutes definitions f
   such as :math:`\sigma > 0`);
 * sums, products and real powers of non-negatives; even powers; :math:`\log u \ge 0` for :math:`u \ge 1`;
 * expectations and finite sums of non-negatives (monotonicity), integrals of positives;
-* :class:`~derivations.witnesses.GibbsG` of a positive argument, a tangent gap under its concavity hypothesis;
+* :class:`~derivations.witnesses.GibbsFunction` of a positive argument, a tangent gap under its concavity hypothesis;
 * the lemma :math:`\sum_{m} g_m - g_n \ge 0` for :math:`g \ge 0` when :math:`n` runs over the same range.
 
 :func:`safe_expand_log` splits :math:`\log(ab) = \log a + \log b` and :math:`\log a^b = b \log a` only for
@@ -20,7 +20,7 @@ from typing import Optional
 
 import sympy as sp
 
-from derivations.witnesses import GibbsG, Witness
+from derivations.witnesses import GibbsFunction, Witness
 
 __all__ = ["known_nonnegative", "known_positive", "safe_expand_log"]
 
@@ -79,7 +79,7 @@ def known_nonnegative(w: sp.Basic, ranges: Optional[dict] = None) -> bool:
     ranges = ranges or {}
     if w.is_nonnegative is True:
         return True
-    if isinstance(w, GibbsG):
+    if isinstance(w, GibbsFunction):
         return known_positive(w.args[0], ranges)
     if isinstance(w, Witness):
         return w.is_nonnegative is True

@@ -4,7 +4,7 @@ An inequality link :math:`a \ge b` is proved with a witness :math:`W` such that 
 0 and :math:`W \ge 0`.  A :class:`Witness` is a SymPy function that (i) says when it is non-negative and (ii)
 can be replaced by its definition (:func:`expand_witnesses`), so the engine can check the algebra:
 
-* :class:`GibbsG` -- :math:`G(t) = t - 1 - \log t \ge 0` for :math:`t > 0` (proved by :func:`gibbs_lemma_steps`);
+* :class:`GibbsFunction` -- :math:`G(t) = t - 1 - \log t \ge 0` for :math:`t > 0` (proved by :func:`gibbs_lemma_steps`);
 * :func:`tangent_gap` -- for a concave :math:`\varphi` with supergradient :math:`\varphi'`, the gap below the
   tangent line, :math:`T(y; m) = \varphi(m) + \varphi'(m)(y - m) - \varphi(y) \ge 0` (the definition of
   concavity: the graph lies below each tangent; Boyd & Vandenberghe, *Convex Optimization*, 2004, eq. 3.2).
@@ -17,7 +17,7 @@ import sympy as sp
 
 from derivations.steps import Step
 
-__all__ = ["Witness", "GibbsG", "tangent_gap", "expand_witnesses", "gibbs_lemma_steps", "CONCAVE"]
+__all__ = ["Witness", "GibbsFunction", "tangent_gap", "expand_witnesses", "gibbs_lemma_steps", "CONCAVE"]
 
 #: undefined functions declared concave (a hypothesis of the theorem) -> their declared supergradient;
 #: read by :mod:`derivations.instances`, which then draws a random concave function and its exact derivative
@@ -31,7 +31,7 @@ class Witness(sp.Function):
         raise NotImplementedError
 
 
-class GibbsG(Witness):
+class GibbsFunction(Witness):
     r"""The Gibbs function :math:`G(t) = t - 1 - \log t`, non-negative for :math:`t > 0`, zero iff :math:`t = 1`.
 
     Used as a witness for inequalities (Jensen for the log, Gibbs, KL >= 0).  SymPy's assumption system is

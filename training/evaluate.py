@@ -165,15 +165,15 @@ def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_im
     mu, logvar = encode_all(model, xtr)
     rec = reconstruction_term(model, xtr, mu, logvar, seed=seed)
     prior = model.prior_distribution() if model.prior.learned else None  # None: N(0, I), closed-form KL
-    surg = surgery_terms(mu, logvar, seed=seed, prior=prior)
-    avg_kl = surg["avg_kl"]  # se 0 for N(0, I); Monte Carlo otherwise
+    surgery = surgery_terms(mu, logvar, seed=seed, prior=prior)
+    avg_kl = surgery["avg_kl"]  # se 0 for N(0, I); Monte Carlo otherwise
     terms = {
         "elbo": _elbo(rec, avg_kl).term(),
         "reconstruction": rec.term(),
         "avg_kl": avg_kl.term(),
-        "marginal_kl": surg["marginal_kl"].to_dict(),
-        "index_code_mi": surg["index_code_mi"].to_dict(),
-        "index_code_mi_direct": surg["index_code_mi_direct"].to_dict(),
+        "marginal_kl": surgery["marginal_kl"].to_dict(),
+        "index_code_mi": surgery["index_code_mi"].to_dict(),
+        "index_code_mi_direct": surgery["index_code_mi_direct"].to_dict(),
     }
     mu_te, logvar_te = encode_all(model, xte)
     rec_te = reconstruction_term(model, xte, mu_te, logvar_te, seed=seed)
@@ -205,7 +205,7 @@ def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_im
         images = torch.sigmoid(model.decode(z.reshape(-1, 2))).reshape(g, g, 28, 28)
         files[names["manifold"]] = npz_bytes(z=z.numpy().astype(np.float32), images=images.numpy().astype(np.float32))
 
-    flags = list(surg["flags"])
+    flags = list(surgery["flags"])
     if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
         flags.append("encodings hold non-finite mu or logvar")
     train_seconds = float(sum(mm.get("seconds", 0.0) for mm in metrics if isinstance(mm.get("seconds"), float)))
@@ -227,7 +227,7 @@ def _measure(model, cfg, epochs, ckpt, run_dir, name, data_root, iwae_k, iwae_im
             "history": list(ckpt["history"]),
         },
         "units": "nats",
-        "train": {"n": len(xtr), "terms": terms, "log_n": surg["log_n"], "flags": flags},
+        "train": {"n": len(xtr), "terms": terms, "log_n": surgery["log_n"], "flags": flags},
         "test": {"n": len(xte), "elbo": _elbo(rec_te, kl_te).term(), "reconstruction": rec_te.term(),
                  "avg_kl": kl_te.term(), "iwae": {**iw.term(), "k": iwae_k, "n_images": n_iw}},
         "paper": PAPER_TABLE1.get(d),

@@ -164,9 +164,9 @@ def measure(name: str, run_dir: Path, results_dir: Path, iwae_images: int, fit_k
             prior, trace, encode = fit_prior(model, mu, logvar, spec, fit_k, fit_steps, seed=seed, init_images=tr_x)
             with torch.no_grad():
                 dist = prior.distribution(encode)
-                mkl = aggregated_posterior_estimates(mu, logvar, num_samples=surgery_samples, seed=seed,
+                marginal_kl_est = aggregated_posterior_estimates(mu, logvar, num_samples=surgery_samples, seed=seed,
                                                      prior=dist)["marginal_kl"]
-            fitted[f"{spec}:{fit_k}"] = {"marginal_kl": mkl.to_dict(), "fit_steps": fit_steps, "fit_batch": 1000,
+            fitted[f"{spec}:{fit_k}"] = {"marginal_kl": marginal_kl_est.to_dict(), "fit_steps": fit_steps, "fit_batch": 1000,
                                          "objective_last": float(np.mean(trace[-20:])),
                                          "seconds": time.perf_counter() - t2}
             if cfg.latent_dim == 2:
@@ -222,12 +222,12 @@ def merge(measured: dict, results_dir: Path, files: dict | None = None) -> dict:
         std = terms["marginal_kl"]
         priors = {}
         for k, f in measured["fitted"].items():
-            mkl = f["marginal_kl"]
+            marginal_kl_est = f["marginal_kl"]
             priors[k] = {**f,
-                         "elbo": {"value": terms["elbo"]["value"] + std["value"] - mkl["value"],
-                                  "se": math.hypot(terms["elbo"]["se"], std["se"], mkl["se"])},
-                         "avg_kl": {"value": terms["index_code_mi"]["value"] + mkl["value"],
-                                    "se": math.hypot(terms["index_code_mi"]["se"], mkl["se"])}}
+                         "elbo": {"value": terms["elbo"]["value"] + std["value"] - marginal_kl_est["value"],
+                                  "se": math.hypot(terms["elbo"]["se"], std["se"], marginal_kl_est["se"])},
+                         "avg_kl": {"value": terms["index_code_mi"]["value"] + marginal_kl_est["value"],
+                                    "se": math.hypot(terms["index_code_mi"]["se"], marginal_kl_est["se"])}}
         beyond["fitted_priors"] = {
             "what": "prior fitted to the trained model's aggregated posterior, encoder and decoder frozen "
                     "(maximise E_q_agg log p(z)); ELBO = ELBO(N(0,I)) + marginal KL(N(0,I)) - marginal KL(fitted)",

@@ -156,11 +156,11 @@ def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | Non
     """
     n = mu.shape[0]
     mc = aggregated_posterior_estimates(mu, logvar, num_samples, chunk_size, seed, prior=prior)
-    mkl, mi_direct = mc["marginal_kl"], mc["index_code_mi_direct"]
+    marginal_kl_est, mi_direct = mc["marginal_kl"], mc["index_code_mi_direct"]
     # N(0, I): the closed form (exact); another prior: the Monte Carlo KL term at the same draws as the marginal KL
     avg_est = average_kl_estimate(mu, logvar) if prior is None else mc["avg_kl_mc"]
     # same draws (learned prior): avg KL - marginal KL is, draw by draw, the direct MI's summand
-    mi = Estimate(avg_est.value - mkl.value, mkl.se if prior is None else mi_direct.se, mkl.n_samples)
+    mi = Estimate(avg_est.value - marginal_kl_est.value, marginal_kl_est.se if prior is None else mi_direct.se, marginal_kl_est.n_samples)
     avg = avg_est.value
     log_n = math.log(n)
     flags = []
@@ -169,11 +169,11 @@ def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int | Non
             flags.append(f"{name} = {est.value:.4f} ± {est.se:.4f} < 0")
         if est.value > log_n + n_sigma * est.se:
             flags.append(f"{name} = {est.value:.4f} ± {est.se:.4f} > log N = {log_n:.4f}")
-    if mkl.value < -n_sigma * mkl.se:
-        flags.append(f"marginal_kl = {mkl.value:.4f} ± {mkl.se:.4f} < 0")
+    if marginal_kl_est.value < -n_sigma * marginal_kl_est.se:
+        flags.append(f"marginal_kl = {marginal_kl_est.value:.4f} ± {marginal_kl_est.se:.4f} < 0")
     if abs(mi.value - mi_direct.value) > n_sigma * math.hypot(mi.se, mi_direct.se):
         flags.append(f"MI by subtraction {mi.value:.4f} and direct {mi_direct.value:.4f} disagree")
-    return {"avg_kl": avg_est, "marginal_kl": mkl, "index_code_mi": mi,
+    return {"avg_kl": avg_est, "marginal_kl": marginal_kl_est, "index_code_mi": mi,
             "index_code_mi_direct": mi_direct, "log_n": log_n, "flags": flags}
 
 

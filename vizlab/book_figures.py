@@ -54,10 +54,10 @@ __all__ = [
 ]
 
 #: The toy linear-Gaussian model of the identities (``derivations.models.linear_gaussian.DEFAULT``), read lazily.
-def _lg():
-    from derivations.models import linear_gaussian as lg
+def _linear_gaussian():
+    from derivations.models import linear_gaussian
 
-    return lg
+    return linear_gaussian
 
 
 def pm(estimate: dict, digits: int = 2, se_digits: int = 3, exact: str = " (exact)") -> str:
@@ -143,16 +143,16 @@ def evidence_mc_figure(seed: int = 0, repeats: int = 200, ks=(1, 2, 4, 8, 16, 32
     exact $\log p(x)$ (nats). The log of an unbiased estimate is biased low for small $K$ (Jensen).
     Returns ``(fig, values)`` with ``ks``, ``median``, ``lo``, ``hi``, ``mean_log`` (arrays) and ``exact``.
     """
-    lg = _lg()
-    p = lg.DEFAULT
+    linear_gaussian = _linear_gaussian()
+    p = linear_gaussian.DEFAULT
     x, w, b, s = p["x"], p["w"], p["b"], p["s"]
-    exact = float(lg.log_evidence(x, w, b, s))
+    exact = float(linear_gaussian.log_evidence(x, w, b, s))
     rng = np.random.default_rng(seed)
     ks = np.asarray(ks, dtype=int)
     med, lo, hi, mean_log = [], [], [], []
     for k in ks:
         zs = rng.standard_normal((repeats, k))
-        logs = lg.log_normal_np(x, w * zs + b, s**2)  # log p(x | z_k)
+        logs = linear_gaussian.log_normal_np(x, w * zs + b, s**2)  # log p(x | z_k)
         est = np.logaddexp.reduce(logs, axis=1) - math.log(k)  # log of the average, stably
         med.append(np.median(est))
         lo.append(np.quantile(est, 0.1))
@@ -184,13 +184,13 @@ def elbo_family_figure(x_obs: float = 2.0, thetas=(0.6, 2.2)):
     $\theta_k$. Values from ``derivations.models.linear_gaussian`` (with $w = \theta$, $b = 0$, $s = 1$).
     Returns ``(fig, values)``: ``theta`` grid, ``log_px`` and ``elbos`` (one array per $\theta_k$), nats.
     """
-    lg = _lg()
+    linear_gaussian = _linear_gaussian()
     theta = np.linspace(-0.5, 3.5, 401)
-    log_px = lg.log_evidence(x_obs, theta, 0.0, 1.0)
+    log_px = linear_gaussian.log_evidence(x_obs, theta, 0.0, 1.0)
     elbos = []
     for tk in thetas:
-        m, v = lg.posterior(x_obs, tk, 0.0, 1.0)
-        elbos.append(lg.elbo(float(m), float(v), x_obs, theta, 0.0, 1.0))
+        m, v = linear_gaussian.posterior(x_obs, tk, 0.0, 1.0)
+        elbos.append(linear_gaussian.elbo(float(m), float(v), x_obs, theta, 0.0, 1.0))
     plt = _plt()
     colors = [TERM_COLORS["elbo"], TERM_COLORS["reconstruction"]]
     with plt.rc_context(mpl_style()):
@@ -200,7 +200,7 @@ def elbo_family_figure(x_obs: float = 2.0, thetas=(0.6, 2.2)):
             c = colors[k % len(colors)]
             ax.plot(theta, el, color=c, lw=1.6,
                     label=rf"ELBO with $q$ = posterior at $\theta$ = {tk:g}")
-            ax.plot([tk], [float(lg.log_evidence(x_obs, tk, 0.0, 1.0))], "o", color=c)
+            ax.plot([tk], [float(linear_gaussian.log_evidence(x_obs, tk, 0.0, 1.0))], "o", color=c)
         ax.set(xlabel=r"decoder parameter $\theta$", ylabel="nats",
                ylim=(float(np.min(log_px)) - 2.5, float(np.max(log_px)) + 0.6))
         ax.legend(loc="lower center", fontsize=9)
@@ -216,14 +216,14 @@ def elbo_gap_figure():
     the evidence exactly at the posterior mean $m_\star$; the shaded gap is $\mathrm{KL}(q \,\|\, p(z \mid x))$.
     Returns ``(fig, values)``: ``m`` grid, ``elbo``, ``gap`` (arrays, nats), ``log_px``, ``m_star``.
     """
-    lg = _lg()
-    p = lg.DEFAULT
+    linear_gaussian = _linear_gaussian()
+    p = linear_gaussian.DEFAULT
     args = (p["x"], p["w"], p["b"], p["s"])
-    log_px = float(lg.log_evidence(*args))
-    m_star, v_star = (float(a) for a in lg.posterior(*args))
+    log_px = float(linear_gaussian.log_evidence(*args))
+    m_star, v_star = (float(a) for a in linear_gaussian.posterior(*args))
     m = np.linspace(m_star - 1.5, m_star + 1.5, 301)
-    elbo = lg.elbo(m, v_star, *args)
-    gap = lg.kl_to_posterior(m, v_star, *args)
+    elbo = linear_gaussian.elbo(m, v_star, *args)
+    gap = linear_gaussian.kl_to_posterior(m, v_star, *args)
     plt = _plt()
     with plt.rc_context(mpl_style()):
         fig, ax = plt.subplots(figsize=(6.0, 3.6))
@@ -319,16 +319,16 @@ def em_figure(x_obs: float = 2.0, theta0: float = 0.35, steps: int = 3):
     draws $\log p_\theta(x)$, each E-step's ELBO curve and the path of $\theta$.
     Returns ``(fig, values)``: ``thetas`` (the iterates) and ``log_px`` at each, nats; they never decrease.
     """
-    lg = _lg()
+    linear_gaussian = _linear_gaussian()
     grid = np.linspace(-0.5, 3.5, 4001)
-    log_px = lg.log_evidence(x_obs, grid, 0.0, 1.0)
+    log_px = linear_gaussian.log_evidence(x_obs, grid, 0.0, 1.0)
     thetas, curves = [theta0], []
     for _ in range(steps):
-        m, v = (float(a) for a in lg.posterior(x_obs, thetas[-1], 0.0, 1.0))  # E-step
-        curve = lg.elbo(m, v, x_obs, grid, 0.0, 1.0)
+        m, v = (float(a) for a in linear_gaussian.posterior(x_obs, thetas[-1], 0.0, 1.0))  # E-step
+        curve = linear_gaussian.elbo(m, v, x_obs, grid, 0.0, 1.0)
         curves.append(curve)
         thetas.append(float(grid[int(np.argmax(curve))]))  # M-step
-    lp = [float(lg.log_evidence(x_obs, t, 0.0, 1.0)) for t in thetas]
+    lp = [float(linear_gaussian.log_evidence(x_obs, t, 0.0, 1.0)) for t in thetas]
     plt = _plt()
     with plt.rc_context(mpl_style()):
         fig, ax = plt.subplots(figsize=(6.0, 3.8))
@@ -358,17 +358,17 @@ def amortized_values(n_points: int = 40, seed: int = 0, steps: int = 500, lr: fl
     Returns a dict: ``x`` (N,), ``post_mean`` (N,), ``post_var``, ``phi`` (a, c, ell), ``history`` of the mean
     ELBO per step, ``mean_log_px`` and ``mean_elbo_per_point`` (the per-point optimum), nats.
     """
-    lg = _lg()
-    p = lg.DEFAULT
+    linear_gaussian = _linear_gaussian()
+    p = linear_gaussian.DEFAULT
     w, b, s = p["w"], p["b"], p["s"]
     rng = np.random.default_rng(seed)
     x = w * rng.standard_normal(n_points) + b + s * rng.standard_normal(n_points)
-    post_mean, post_var = lg.posterior(x, w, b, s)
+    post_mean, post_var = linear_gaussian.posterior(x, w, b, s)
     a, c, ell = 0.0, 0.0, 0.0
     history = []
     for _ in range(steps + 1):
         m, v = a * x + c, math.exp(ell)
-        history.append(float(np.mean(lg.elbo(m, v, x, w, b, s))))
+        history.append(float(np.mean(linear_gaussian.elbo(m, v, x, w, b, s))))
         # dL/dm = w (x - w m - b) / s^2 - m ;  dL/dv = -w^2/(2 s^2) - 1/2 + 1/(2 v)   (closed-form ELBO)
         g_m = w * (x - w * m - b) / s**2 - m
         g_v = -(w**2) / (2 * s**2) - 0.5 + 0.5 / v
@@ -377,8 +377,8 @@ def amortized_values(n_points: int = 40, seed: int = 0, steps: int = 500, lr: fl
         ell += lr * g_v * v
     return {"x": x, "post_mean": np.asarray(post_mean), "post_var": float(np.asarray(post_var).ravel()[0]),
             "phi": (a, c, ell), "history": np.array(history),
-            "mean_log_px": float(np.mean(lg.log_evidence(x, w, b, s))),
-            "mean_elbo_per_point": float(np.mean(lg.elbo(post_mean, post_var, x, w, b, s))),
+            "mean_log_px": float(np.mean(linear_gaussian.log_evidence(x, w, b, s))),
+            "mean_elbo_per_point": float(np.mean(linear_gaussian.elbo(post_mean, post_var, x, w, b, s))),
             "w": w, "b": b, "s": s}
 
 

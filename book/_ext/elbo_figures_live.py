@@ -65,13 +65,13 @@ def surgery_means(n: int, spread: float = SURGERY["spread"]):
 
 
 def _elbo_gap_params() -> tuple[dict, str]:
-    from derivations.models import linear_gaussian as lg
+    from derivations.models import linear_gaussian
 
-    d = lg.DEFAULT
+    d = linear_gaussian.DEFAULT
     params = {k: d[k] for k in ("x", "w", "b", "s", "m", "v")} | ELBO_GAP
-    log_px = float(lg.log_evidence(d["x"], d["w"], d["b"], d["s"]))
-    elbo = float(lg.elbo(d["m"], d["v"], d["x"], d["w"], d["b"], d["s"]))
-    kl = float(lg.kl_to_posterior(d["m"], d["v"], d["x"], d["w"], d["b"], d["s"]))
+    log_px = float(linear_gaussian.log_evidence(d["x"], d["w"], d["b"], d["s"]))
+    elbo = float(linear_gaussian.elbo(d["m"], d["v"], d["x"], d["w"], d["b"], d["s"]))
+    kl = float(linear_gaussian.kl_to_posterior(d["m"], d["v"], d["x"], d["w"], d["b"], d["s"]))
     note = (f"At m = {d['m']}, v = {d['v']} (x = {d['x']}, w = {d['w']}, b = {d['b']}, s = {d['s']}): "
             f"log p(x) = {_num(log_px)} nats, ELBO = {_num(elbo)} nats, KL(q \u2016 p(z|x)) = {_num(kl)} nats, "
             f"and ELBO + KL = {_num(elbo + kl)} = log p(x).")

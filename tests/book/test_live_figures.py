@@ -82,23 +82,23 @@ def _assert_close(shown: dict, expected: dict, where: str) -> None:
 
 # ------------------------------------------------------------------------------------------- ELBO gap
 def _elbo_gap_expected(m: float, v: float) -> dict:
-    from derivations.models import linear_gaussian as lg
+    from derivations.models import linear_gaussian
 
-    d = lg.DEFAULT
-    log_px = float(lg.log_evidence(d["x"], d["w"], d["b"], d["s"]))
-    elbo = float(lg.elbo(m, v, d["x"], d["w"], d["b"], d["s"]))
-    kl = float(lg.kl_to_posterior(m, v, d["x"], d["w"], d["b"], d["s"]))
+    d = linear_gaussian.DEFAULT
+    log_px = float(linear_gaussian.log_evidence(d["x"], d["w"], d["b"], d["s"]))
+    elbo = float(linear_gaussian.elbo(m, v, d["x"], d["w"], d["b"], d["s"]))
+    kl = float(linear_gaussian.kl_to_posterior(m, v, d["x"], d["w"], d["b"], d["s"]))
     return {"log_px": log_px, "elbo": elbo, "kl": kl, "sum": elbo + kl}
 
 
 def test_elbo_gap_figure_follows_the_closed_forms(context, book_server):
-    from derivations.models import linear_gaussian as lg
+    from derivations.models import linear_gaussian
 
     page = _open(context, book_server, "elbo_gap")
-    d = lg.DEFAULT
+    d = linear_gaussian.DEFAULT
     first = _shown(page)
     _assert_close(first, _elbo_gap_expected(d["m"], d["v"]), "initial q")
-    m_star, v_star = (float(a) for a in lg.posterior(d["x"], d["w"], d["b"], d["s"]))
+    m_star, v_star = (float(a) for a in linear_gaussian.posterior(d["x"], d["w"], d["b"], d["s"]))
     moves = [(1.5, 0.2), (-0.5, 1.1), (round(m_star, 2), round(v_star, 2))]
     for m, v in moves:
         _set(page, "m", m)

@@ -25,7 +25,7 @@ import sympy as sp
 
 from derivations.expectation import Expect, NormalPDF, density
 from derivations.steps import Derivation, Step
-from derivations.witnesses import GibbsG, tangent_gap
+from derivations.witnesses import GibbsFunction, tangent_gap
 
 ANY = "any"  # the case is refused; the failing step is not pinned
 
@@ -259,7 +259,7 @@ def _():
 def _():
     Qh = q(z) / 2
     return chain([Step(Expect(sp.log(Qh / prior(z)), z, Qh), "'KL(q/2 || p)'"),
-                  Step(sp.Integer(0), "Gibbs", rel=">=", witness=Expect(GibbsG(prior(z) / Qh), z, Qh))])
+                  Step(sp.Integer(0), "Gibbs", rel=">=", witness=Expect(GibbsFunction(prior(z) / Qh), z, Qh))])
 
 
 @case("c2-FALSE_elbo_2q", 2, r"FALSE THEOREM: log p(x) = ELBO(2q) + KL(2q || p(z|x))", 1)
@@ -285,7 +285,7 @@ def _():
     Q2 = 2 * Qs(zeta)
     return chain([Step(Expect(sp.log(W), zeta, Q2), "'L_K' under 2Q"),
                   Step(sp.log(Expect(W, zeta, Q2)), "Jensen", rel="<=",
-                       witness=Expect(GibbsG(W / Expect(W, zeta, Q2)), zeta, Q2))])
+                       witness=Expect(GibbsFunction(W / Expect(W, zeta, Q2)), zeta, Q2))])
 
 
 # fail_at (1, 2): for v < 0 both the moment (step 1) and the monotonicity of E (step 2) use N(0, v) as a density
@@ -648,7 +648,7 @@ def _():
     mean = w1 * y1 + w2 * y2
     return chain([Step(sp.log(mean), "the log of the weighted mean"),
                   Step(w1 * sp.log(y1) + w2 * sp.log(y2), "Jensen", rel=">=",
-                       witness=w1 * GibbsG(y1 / mean) + w2 * GibbsG(y2 / mean))],
+                       witness=w1 * GibbsFunction(y1 / mean) + w2 * GibbsFunction(y2 / mean))],
                  {w1: 2, w2: -1})
 
 
@@ -729,7 +729,7 @@ def _():
     mbar = Expect(yz, z, q(z))
     return chain([Step(sp.log(mbar), "log of the mean"),
                   Step(Expect(sp.log(yz), z, q(z)), "reversed Jensen", rel="<=",
-                       witness=Expect(GibbsG(yz / mbar), z, q(z)))])
+                       witness=Expect(GibbsFunction(yz / mbar), z, q(z)))])
 
 
 @case("c7-reversed_jensen_tangent", 7, r"phi(E y) <= E phi(y) for concave phi, tangent_gap witness", 2)
@@ -799,7 +799,7 @@ def _iwae_upper(rule_value, final, declare_given=False):
     if declare_given and hasattr(steps_mod, "GIVEN_RULES"):
         rules[steps_mod.GIVEN_RULES] = sp.Tuple(Expect(Wb, zeta, Q))
     steps = [Step(Expect(sp.log(Wb), zeta, Q), "L_K = E log w-bar"),
-             Step(sp.log(Expect(Wb, zeta, Q)), "Jensen", rel="<=", witness=Expect(GibbsG(Wb / Expect(Wb, zeta, Q)), zeta, Q)),
+             Step(sp.log(Expect(Wb, zeta, Q)), "Jensen", rel="<=", witness=Expect(GibbsFunction(Wb / Expect(Wb, zeta, Q)), zeta, Q)),
              Step(final, "the average weight is unbiased")]
     return chain(steps, rules, hypotheses=[r"\mathbb{E}\,\bar w = p(x)"])
 
@@ -893,7 +893,7 @@ def _():
 @case("c8-gibbs_of_negative_ratio", 8, r"E_q log(q/f) >= 0 with witness E_q G(f/q) for a real (possibly negative) f", 1)
 def _():
     return chain([Step(Expect(sp.log(q(z) / f(z)), z, q(z)), "'KL(q || f)'"),
-                  Step(sp.Integer(0), "Gibbs", rel=">=", witness=Expect(GibbsG(f(z) / q(z)), z, q(z)))])
+                  Step(sp.Integer(0), "Gibbs", rel=">=", witness=Expect(GibbsFunction(f(z) / q(z)), z, q(z)))])
 
 
 @case("c8-sqrt_of_square", 8, r"sqrt(y^2) = y for real y", 1)
@@ -909,7 +909,7 @@ def _():
     loo = [(total - wi) / 2 for wi in wv]
     mean_loo = sum(loo) / 3
     inst = [Step(sp.log(total / 3), "the K = 3 average"),
-            Step(sum(sp.log(a) for a in loo) / 3, "Jensen", rel=">=", witness=sum(GibbsG(a / mean_loo) for a in loo) / 3)]
+            Step(sum(sp.log(a) for a in loo) / 3, "Jensen", rel=">=", witness=sum(GibbsFunction(a / mean_loo) for a in loo) / 3)]
     main = [Step(sp.log(total / 3), "the K = 3 average"), Step(sp.log(total / 3), "itself")]
     out = chain(main)
     out["side"] = [Derivation("iwae_monotone", inst, r"IWAE: $\mathcal{L}_K \le \mathcal{L}_{K+1}$ for every $K \ge 1$",
@@ -1016,7 +1016,7 @@ def _():
 @case("ctrl-gibbs_kl", 6, r"KL(q || p) >= 0 with witness E_q G(p/q)", control=True)
 def _():
     return chain([Step(Expect(sp.log(q(z) / prior(z)), z, q(z)), "KL(q || p)"),
-                  Step(sp.Integer(0), "Gibbs", rel=">=", witness=Expect(GibbsG(prior(z) / q(z)), z, q(z)))])
+                  Step(sp.Integer(0), "Gibbs", rel=">=", witness=Expect(GibbsFunction(prior(z) / q(z)), z, q(z)))])
 
 
 @case("ctrl-jensen_log_continuous", 7, r"log E_q y >= E_q log y for y > 0 (witness E_q G(y/m))", control=True)
@@ -1024,7 +1024,7 @@ def _():
     yz = fpos(z)
     mbar = Expect(yz, z, q(z))
     return chain([Step(sp.log(mbar), "log of the mean"),
-                  Step(Expect(sp.log(yz), z, q(z)), "Jensen", rel=">=", witness=Expect(GibbsG(yz / mbar), z, q(z)))])
+                  Step(Expect(sp.log(yz), z, q(z)), "Jensen", rel=">=", witness=Expect(GibbsFunction(yz / mbar), z, q(z)))])
 
 
 @case("ctrl-jensen_concave_tangent", 7, r"phi(E y) >= E phi(y) for concave phi (hypothesis stated)", control=True)

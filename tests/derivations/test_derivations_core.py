@@ -8,7 +8,7 @@ from derivations.engine import check_link, prove_chain, reduces_to_zero
 from _deriv_cache import edited
 from derivations.numeric import within
 from derivations.steps import Step
-from derivations.witnesses import GibbsG
+from derivations.witnesses import GibbsFunction
 
 a, b = sp.symbols("a b", positive=True)
 x = sp.Symbol("x", real=True)
@@ -29,9 +29,9 @@ def test_equality_is_not_structural():
 
 def test_inequality_needs_a_valid_witness():
     t = sp.Symbol("t", positive=True)
-    good = Step(sp.Integer(0), "Gibbs", rel=">=", witness=GibbsG(t))
+    good = Step(sp.Integer(0), "Gibbs", rel=">=", witness=GibbsFunction(t))
     assert check_link(Step(t - 1 - sp.log(t), "G"), good)[0]
-    bad = Step(sp.Integer(0), "wrong witness", rel=">=", witness=GibbsG(t) + 1)
+    bad = Step(sp.Integer(0), "wrong witness", rel=">=", witness=GibbsFunction(t) + 1)
     assert not check_link(Step(t - 1 - sp.log(t), "G"), bad)[0]
     # a false inequality comes with a numeric counterexample
     ok, detail = check_link(Step(sp.log(t), "log t"), Step(t, "t", rel=">="))
@@ -39,9 +39,9 @@ def test_inequality_needs_a_valid_witness():
 
 
 def test_gibbs_function_is_known_nonnegative_only_for_positive_arguments():
-    assert GibbsG(a).is_nonnegative is True
-    assert GibbsG(x).is_nonnegative is None
-    assert GibbsG(sp.Integer(1)) == 0
+    assert GibbsFunction(a).is_nonnegative is True
+    assert GibbsFunction(x).is_nonnegative is None
+    assert GibbsFunction(sp.Integer(1)) == 0
 
 
 def test_within_uses_four_standard_errors():

@@ -13,7 +13,7 @@ from derivations.positivity import known_nonnegative
 from derivations.expectation import DiagNormalPDF, Expect, NormalPDF, density
 from derivations.identity import INSTANCE_SCOPE, Identity
 from derivations.steps import Derivation, Step, _visible_len
-from derivations.witnesses import GibbsG, tangent_gap
+from derivations.witnesses import GibbsFunction, tangent_gap
 from _deriv_cache import edited, proof_of
 
 MINE = ["evidence_monte_carlo", "jensen", "elbo_gap", "elbo_decompositions", "gaussian_kl"]
@@ -77,9 +77,9 @@ def test_gaussian_moments_and_diagonal_marginals():
 
 def test_gibbs_witness_under_an_expectation():
     kl = Expect(sp.log(q(z) / p(z)), z, q(z))
-    good = Step(sp.Integer(0), "Gibbs", rel=">=", witness=Expect(GibbsG(p(z) / q(z)), z, q(z)))
+    good = Step(sp.Integer(0), "Gibbs", rel=">=", witness=Expect(GibbsFunction(p(z) / q(z)), z, q(z)))
     assert check_link(Step(kl, "KL"), good)[0]
-    bad = Step(sp.Integer(0), "wrong", rel=">=", witness=Expect(GibbsG(q(z) / p(z)), z, q(z)))
+    bad = Step(sp.Integer(0), "wrong", rel=">=", witness=Expect(GibbsFunction(q(z) / p(z)), z, q(z)))
     assert not check_link(Step(kl, "KL"), bad)[0]
 
 
@@ -94,8 +94,8 @@ def test_tangent_gap_is_a_witness_only_for_a_concave_function():
     assert tangent_gap(phi, dphi, name="T_tg2", concave=True)(x, z).is_nonnegative  # the stated hypothesis
     assert tangent_gap(sp.Lambda(t, t**2), sp.Lambda(t, 2 * t))(x, z).is_nonnegative is None  # convex
     assert tangent_gap(sp.Lambda(t, sp.log(t)), sp.Lambda(t, 2 / t), positive_domain=True)(x, z).is_nonnegative is None
-    assert known_nonnegative(sp.Sum(w[k] * GibbsG(w[k]), (k, 1, K)))
-    assert not known_nonnegative(sp.Sum(w[k] * GibbsG(w[k]) - 1, (k, 1, K)))
+    assert known_nonnegative(sp.Sum(w[k] * GibbsFunction(w[k]), (k, 1, K)))
+    assert not known_nonnegative(sp.Sum(w[k] * GibbsFunction(w[k]) - 1, (k, 1, K)))
 
 
 def test_a_display_form_must_equal_the_checked_expression():
@@ -264,19 +264,19 @@ def test_monte_carlo_terms_closed_forms_add_up_and_crn_sum_is_exact():
 
 def test_exact_elbo_of_the_pixel_model_reduces_to_the_linear_gaussian_one():
     from derivations.elbo_decompositions import exact_elbo
-    from derivations.models import linear_gaussian as lg
+    from derivations.models import linear_gaussian
 
     p1 = {"x": np.array([3.0]), "w": np.array([2.0]), "b": np.array([0.5]), "s": 0.8, "m": 0.3, "v": 0.5}
-    assert exact_elbo(p1) == pytest.approx(float(lg.elbo(0.3, 0.5, 3.0, 2.0, 0.5, 0.8)), abs=1e-10)
+    assert exact_elbo(p1) == pytest.approx(float(linear_gaussian.elbo(0.3, 0.5, 3.0, 2.0, 0.5, 0.8)), abs=1e-10)
 
 
 def test_evidence_estimators_target_the_proved_evidence():
     from derivations.evidence_monte_carlo import evidence_estimators
-    from derivations.models import linear_gaussian as lg
+    from derivations.models import linear_gaussian
 
     inst = next(d for d in REGISTRY["evidence_monte_carlo"].derivations if d.label == "instance")
     px = inst.steps[0].expr.explicit()  # the proved closed-form evidence N(x; b, w^2 + s^2)
-    val = float(px.subs({lg.x: 3.0, lg.w: 2.0, lg.b: 0.5, lg.s: 0.8}))
+    val = float(px.subs({linear_gaussian.x: 3.0, linear_gaussian.w: 2.0, linear_gaussian.b: 0.5, linear_gaussian.s: 0.8}))
     ev = evidence_estimators(seed=3, n=20_000)
     assert ev["exact"] == pytest.approx(val, rel=1e-12)
     assert abs(ev["is"] - val) <= 4 * ev["is_se"]
@@ -296,7 +296,7 @@ def _kl_1d_lemma():
 def test_kl_normal_1d_helper_is_the_proved_lemma_and_feeds_the_checks():
     from derivations.elbo_gap import monte_carlo_terms
     from derivations.gaussian_kl import kl_normal_1d
-    from derivations.models import linear_gaussian as lg
+    from derivations.models import linear_gaussian
 
     kl = _kl_1d_lemma()
     rng = np.random.default_rng(0)
@@ -304,8 +304,8 @@ def test_kl_normal_1d_helper_is_the_proved_lemma_and_feeds_the_checks():
     v1, v2 = rng.uniform(0.2, 3.0, size=2)
     assert kl_normal_1d(m1, v1, m2, v2) == pytest.approx(float(kl(m1, v1, m2, v2)), rel=1e-12)
     assert kl_normal_1d(m1, v1, m2, v2) != pytest.approx(float(kl(m2, v2, m1, v1)), rel=1e-3)  # direction matters
-    p = lg.DEFAULT
-    mp, vp = lg.posterior(p["x"], p["w"], p["b"], p["s"])
+    p = linear_gaussian.DEFAULT
+    mp, vp = linear_gaussian.posterior(p["x"], p["w"], p["b"], p["s"])
     t = monte_carlo_terms(seed=0, n=1000)
     assert t["kl_reversed_exact"] == pytest.approx(float(kl(mp, vp, p["m"], p["v"])), rel=1e-12)
     assert t["kl_exact"] == pytest.approx(float(kl(p["m"], p["v"], mp, vp)), rel=1e-10)
@@ -314,11 +314,11 @@ def test_kl_normal_1d_helper_is_the_proved_lemma_and_feeds_the_checks():
 def test_iwae_curve_reports_the_proved_elbo_and_evidence():
     from derivations.elbo_gap import ELBO_MV
     from derivations.evidence_monte_carlo import iwae_curve
-    from derivations.models import linear_gaussian as lg
+    from derivations.models import linear_gaussian
 
     gap = REGISTRY["elbo_gap"]
     inst = next(d for d in gap.derivations if d.label == "instance")
-    point = {lg.x: 3.0, lg.w: 2.0, lg.b: 0.5, lg.s: 0.8, lg.m: 0.3, lg.v: 0.5}
+    point = {linear_gaussian.x: 3.0, linear_gaussian.w: 2.0, linear_gaussian.b: 0.5, linear_gaussian.s: 0.8, linear_gaussian.m: 0.3, linear_gaussian.v: 0.5}
     elbo_val = float(gap.definitions[ELBO_MV].subs(point))  # the closed form the instance chain proved
     logpx_val = float(inst.steps[0].expr.args[0].log_expanded().subs(point))  # log N(x; b, w^2 + s^2)
     cur = iwae_curve(ks=(1, 5), n_rep=200, seed=0)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derivations.models import gradient_estimators as gradients, linear_gaussian as lg
+from derivations.models import gradient_estimators as gradients, linear_gaussian
 from derivations.evidence_monte_carlo import evidence_estimators, iwae_curve
 from derivations.flow_as_dirac_vae import elbo_of_sigma, log_px
 from derivations import gaussian_kl
@@ -16,21 +16,21 @@ def test_linear_gaussian_numpy_matches_sympy_and_the_gap_identity():
     for _ in range(5):
         m, x, w, b = rng.normal(size=4)
         v, s = rng.uniform(0.2, 2.0, size=2)
-        point = {lg.m: m, lg.v: v, lg.x: x, lg.w: w, lg.b: b, lg.s: s}
-        assert lg.elbo(m, v, x, w, b, s) == pytest.approx(float(lg.elbo_expr().subs(point)), rel=1e-12)
-        assert lg.kl_to_posterior(m, v, x, w, b, s) >= 0
+        point = {linear_gaussian.m: m, linear_gaussian.v: v, linear_gaussian.x: x, linear_gaussian.w: w, linear_gaussian.b: b, linear_gaussian.s: s}
+        assert linear_gaussian.elbo(m, v, x, w, b, s) == pytest.approx(float(linear_gaussian.elbo_expr().subs(point)), rel=1e-12)
+        assert linear_gaussian.kl_to_posterior(m, v, x, w, b, s) >= 0
         # $\log p(x) = \mathcal{L} + \mathrm{KL}$
-        assert lg.log_evidence(x, w, b, s) == pytest.approx(lg.elbo(m, v, x, w, b, s) + lg.kl_to_posterior(m, v, x, w, b, s), abs=1e-10)
-        mp, vp = lg.posterior(x, w, b, s)
-        assert lg.kl_to_posterior(mp, vp, x, w, b, s) == pytest.approx(0.0, abs=1e-12)
-        assert lg.elbo(mp, vp, x, w, b, s) == pytest.approx(lg.log_evidence(x, w, b, s), abs=1e-10)
+        assert linear_gaussian.log_evidence(x, w, b, s) == pytest.approx(linear_gaussian.elbo(m, v, x, w, b, s) + linear_gaussian.kl_to_posterior(m, v, x, w, b, s), abs=1e-10)
+        mp, vp = linear_gaussian.posterior(x, w, b, s)
+        assert linear_gaussian.kl_to_posterior(mp, vp, x, w, b, s) == pytest.approx(0.0, abs=1e-12)
+        assert linear_gaussian.elbo(mp, vp, x, w, b, s) == pytest.approx(linear_gaussian.log_evidence(x, w, b, s), abs=1e-10)
 
 
 def test_linear_gaussian_broadcasts():
     m = np.linspace(-1, 1, 7)
-    out = lg.elbo(m, 0.5, 1.0, 2.0, 0.0, 0.5)
-    assert out.shape == (7,) and np.argmax(out) == np.argmin(lg.kl_to_posterior(m, 0.5, 1.0, 2.0, 0.0, 0.5))
-    assert isinstance(lg.elbo_expr(), sp.Expr)
+    out = linear_gaussian.elbo(m, 0.5, 1.0, 2.0, 0.0, 0.5)
+    assert out.shape == (7,) and np.argmax(out) == np.argmin(linear_gaussian.kl_to_posterior(m, 0.5, 1.0, 2.0, 0.0, 0.5))
+    assert isinstance(linear_gaussian.elbo_expr(), sp.Expr)
 
 
 def test_jensen_gap():

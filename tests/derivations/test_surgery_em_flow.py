@@ -101,8 +101,8 @@ def test_operator_rules_are_not_fooled():
     assert not reduces_by_rules(sp.Integral(g(z), (z,)) - 1)
     assert not reduces_by_rules(E(sp.log(q(z)), q(z)) - E(sp.log(p(z)), p(z)))
     # KL(q || p) >= 0 only through a witness that matches
-    from derivations.witnesses import GibbsG
-    assert known_nonnegative(E(GibbsG(p(z) / q(z)), q(z)))
+    from derivations.witnesses import GibbsFunction
+    assert known_nonnegative(E(GibbsFunction(p(z) / q(z)), q(z)))
     assert not known_nonnegative(E(sp.log(p(z) / q(z)), q(z)))
 
 

@@ -35,13 +35,13 @@ class ElboGap(LectureScene):
     """log p(x) = ELBO + KL(q || p(z|x)) in nats, as q = N(m, v) moves onto the exact posterior."""
 
     def construct(self):
-        from derivations.models import linear_gaussian as lg
+        from derivations.models import linear_gaussian
 
-        P = dict(lg.DEFAULT)
+        P = dict(linear_gaussian.DEFAULT)
         x, w, b, s = P["x"], P["w"], P["b"], P["s"]
         m0, v0 = P["m"], P["v"]
-        m_star, v_star = (float(a) for a in lg.posterior(x, w, b, s))
-        log_px = float(lg.log_evidence(x, w, b, s))
+        m_star, v_star = (float(a) for a in linear_gaussian.posterior(x, w, b, s))
+        log_px = float(linear_gaussian.log_evidence(x, w, b, s))
 
         # Step: the proved statement, terms in their colors
         self.step(proof_notes(ELBO_GAP))
@@ -83,8 +83,8 @@ class ElboGap(LectureScene):
         self.step("From 0 nats: the ELBO (green, down to its value) plus KL(q || p(z|x)) (vermillion, from the "
                   "ELBO up) ends at log p(x) (blue line). "
                   "Every number from the closed forms of derivations.models.linear_gaussian.")
-        elbo_of = lambda: float(lg.elbo(*q_of(), x, w, b, s))  # noqa: E731
-        kl_of = lambda: float(lg.kl_to_posterior(*q_of(), x, w, b, s))  # noqa: E731
+        elbo_of = lambda: float(linear_gaussian.elbo(*q_of(), x, w, b, s))  # noqa: E731
+        kl_of = lambda: float(linear_gaussian.kl_to_posterior(*q_of(), x, w, b, s))  # noqa: E731
         e0 = elbo_of()
         axis = nats_axis(min(e0, log_px) * 1.1, 0.0, length=4.2, n_ticks=3)
         axis.move_to(np.array([1.1, -1.3, 0.0]))
@@ -217,9 +217,9 @@ class ElboDecomposition(LectureScene):
             mu = enc["mu"][0].astype(float)
             var = np.exp(enc["logvar"][0].astype(float))
             return mu, var, "at the first encoding of vae_d2.encodings.npz,\n\u03a3 = diag(exp(logvar))"
-        from derivations.models import linear_gaussian as lg
+        from derivations.models import linear_gaussian
 
-        return (np.array([lg.DEFAULT["m"]]), np.array([lg.DEFAULT["v"]]),
+        return (np.array([linear_gaussian.DEFAULT["m"]]), np.array([linear_gaussian.DEFAULT["v"]]),
                 "at q = N(m, v) of linear_gaussian.DEFAULT (no trained encodings yet)")
 
     @staticmethod

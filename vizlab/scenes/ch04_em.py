@@ -35,17 +35,17 @@ B_RANGE = (0.0, 3.5)  # plotted range of theta = b
 def em_path(b0: float | None = None) -> dict:
     """EM iterates of b on the linear-Gaussian model until ``|b - b_ML| < B_TOL``: ``bs`` (b_0, b_1, ...),
     ``b_ml`` (the argmax of log p(x | b), bounded search on the closed form) and ``log_px`` values (nats)."""
-    from derivations.models import linear_gaussian as lg
+    from derivations.models import linear_gaussian
 
-    P = lg.DEFAULT
+    P = linear_gaussian.DEFAULT
     x, w, s = P["x"], P["w"], P["s"]
-    log_px = lambda bb: float(lg.log_evidence(x, w, bb, s))  # noqa: E731
+    log_px = lambda bb: float(linear_gaussian.log_evidence(x, w, bb, s))  # noqa: E731
     b_ml = float(minimize_scalar(lambda bb: -log_px(bb), bounds=B_RANGE, method="bounded",
                                  options={"xatol": 1e-10}).x)
     bs = [P["b"] if b0 is None else b0]
     while abs(bs[-1] - b_ml) >= B_TOL and len(bs) <= MAX_ITERS:
-        m, v = (float(a) for a in lg.posterior(x, w, bs[-1], s))  # E-step
-        bs.append(float(minimize_scalar(lambda bb: -float(lg.elbo(m, v, x, w, bb, s)), bounds=B_RANGE,
+        m, v = (float(a) for a in linear_gaussian.posterior(x, w, bs[-1], s))  # E-step
+        bs.append(float(minimize_scalar(lambda bb: -float(linear_gaussian.elbo(m, v, x, w, bb, s)), bounds=B_RANGE,
                                         method="bounded", options={"xatol": 1e-10}).x))  # M-step
     return {"bs": bs, "b_ml": b_ml, "log_px": [log_px(bb) for bb in bs]}
 
@@ -54,12 +54,12 @@ class EmCoordinateAscent(LectureScene):
     """E-step closes the gap, M-step raises the bound; theta = b of the linear-Gaussian model (nats)."""
 
     def construct(self):
-        from derivations.models import linear_gaussian as lg
+        from derivations.models import linear_gaussian
 
-        P = lg.DEFAULT
+        P = linear_gaussian.DEFAULT
         x, w, s = P["x"], P["w"], P["s"]
-        log_px = lambda bb: float(lg.log_evidence(x, w, bb, s))  # noqa: E731
-        bound = lambda m, v, bb: float(lg.elbo(m, v, x, w, bb, s))  # noqa: E731
+        log_px = lambda bb: float(linear_gaussian.log_evidence(x, w, bb, s))  # noqa: E731
+        bound = lambda m, v, bb: float(linear_gaussian.elbo(m, v, x, w, bb, s))  # noqa: E731
         path = em_path()
         bs, b_ml = path["bs"], path["b_ml"]
 
@@ -92,7 +92,7 @@ class EmCoordinateAscent(LectureScene):
         for it in range(N_DETAILED):
             self.step(f"Iteration {it + 1}. E-step: q = p(z | x, b), the bound touches log p(x | b). "
                       "M-step: maximize L(q, b) over b with q fixed; the bound rises and a gap reopens.")
-            m, v = (float(a) for a in lg.posterior(x, w, b, s))
+            m, v = (float(a) for a in linear_gaussian.posterior(x, w, b, s))
             lo_b = max(B_RANGE[0], self._floor_crossing(lambda bb: bound(m, v, bb), b, -1, y_lo))
             hi_b = min(B_RANGE[1], self._floor_crossing(lambda bb: bound(m, v, bb), b, +1, y_lo))
             new_curve = ax.plot(lambda bb: bound(m, v, bb), (lo_b, hi_b), color=TERM_COLORS["elbo"], stroke_width=3)
