@@ -92,3 +92,33 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+def is_local(url: str) -> bool:
+    """A request the offline book may make: to this machine, or a data/blob/about URL."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost")
+
+
+@pytest.fixture(scope="session")
+def offline():
+    """``offline(context) -> list``: route a Playwright context so that every request leaving this machine is
+    aborted and recorded in the returned list (the browser tests assert it stays empty); also ``offline.is_local``."""
+
+    def install(context) -> list:
+        external: list[str] = []
+
+        def guard(route):
+            if is_local(route.request.url):
+                route.continue_()
+            else:
+                external.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", guard)
+        return external
+
+    install.is_local = is_local
+    return install

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urldefrag, urlparse
+from urllib.parse import urldefrag
 
 import pytest
 
@@ -17,25 +17,12 @@ pytestmark = pytest.mark.slow
 MATH_PAGES = {"notation.html"}  # plus every chapter
 
 
-def _is_local(url: str) -> bool:
-    parsed = urlparse(url)
-    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost")
-
-
 @pytest.fixture(scope="module")
-def visited(browser, book_server: str, built_book: Path, html_pages: list[Path]) -> dict:
+def visited(browser, offline, book_server: str, built_book: Path, html_pages: list[Path]) -> dict:
     """Open every page once; collect what the tests below assert on."""
     context = browser.new_context()
-    external: list[str] = []
-
-    def guard(route):
-        if _is_local(route.request.url):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
+    external = offline(context)
+    _is_local = offline.is_local
     failed: list[str] = []
     # a live check box's checker (book/_ext/elbo_live.py) may still be loading when the test closes its page:
     # those downloads end aborted, which is no failure of the book

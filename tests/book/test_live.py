@@ -12,7 +12,6 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -183,24 +182,10 @@ BROWSER_CHAPTERS = {  # chapter -> (box index, a word of the named mistake or No
 }
 
 
-def _is_local(url: str) -> bool:
-    parsed = urlparse(url)
-    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost")
-
-
 @pytest.fixture(scope="module")
-def live_context(browser):
+def live_context(browser, offline):
     context = browser.new_context(viewport={"width": 1366, "height": 900})
-    external: list[str] = []
-
-    def guard(route):
-        if _is_local(route.request.url):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
+    external = offline(context)
     yield context, external
     context.close()
 

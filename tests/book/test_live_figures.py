@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -23,25 +22,10 @@ pytestmark = pytest.mark.slow
 TOL = 6e-4  # displayed to 3 decimals: 5e-4 rounding + quadrature error
 
 
-def _is_local(url: str) -> bool:
-    parsed = urlparse(url)
-    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost")
-
-
 @pytest.fixture(scope="module")
-def context(browser):
+def context(browser, offline):
     ctx = browser.new_context(viewport={"width": 1366, "height": 900})
-    external: list[str] = []
-
-    def guard(route):
-        if _is_local(route.request.url):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    ctx.route("**/*", guard)
-    ctx.external = external
+    ctx.external = offline(ctx)
     yield ctx
     ctx.close()
 

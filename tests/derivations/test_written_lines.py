@@ -157,3 +157,24 @@ def test_explode_breaks_inside_a_bracketed_sum():
     pieces = explode(r"\mathbb{E}_{q}\left[\log \frac{a}{b} + \log c\right]")
     assert pieces == [r"\mathbb{E}_{q}\Bigg[ \log \frac{a}{b}", r"+ \log c \Bigg]"]
     assert explode(r"\log\left(a\right)") == [r"\log\left(a\right)"]
+
+
+def test_a_written_line_leaning_on_an_assumption_the_identity_lacks_is_refused():
+    """Aimed at the reader's identity symbols: ``\\log v`` is read as the identity's own ``v``.  Where that ``v`` is
+    only real, ``\\frac{1}{2}\\log v^2`` is not ``\\log v`` (they differ for v < 0) and the written line is refused;
+    where ``v`` is positive, the same text is accepted."""
+    v_real, v_pos = sp.Symbol("v", real=True), sp.Symbol("v", positive=True)
+    ident = get_identity("elbo_gap")
+
+    def problems(v):
+        steps = [Step(sp.log(v**2) / 2, "start", tex=r"\log v"), Step(sp.log(v**2) / 2, "same", tex=r"\log v")]
+
+        class Fake:
+            names, statement_tex, statement = {}, "", ident.statement
+            definitions, rules = {}, {}
+            derivations = [Derivation("main", steps, kind="general")]
+
+        return written_problems(Fake())
+
+    assert len(problems(v_real)) == 2
+    assert problems(v_pos) == []
