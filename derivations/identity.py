@@ -274,8 +274,9 @@ def make_identity(name: str, title: str, source: str, build: Callable, check: Ca
     """Build an :class:`Identity` and its wrong twins from one builder and one checker.
 
     ``build(mistake) -> dict`` and ``check(seed, mistake) -> NumericResult`` are called with
-    ``mistake=None`` for the true identity and with each key of ``twins`` (a short key naming the mistake -> its description of the
-    mistake) for the wrong twins, so the twins go through *the same* proof machinery and numeric check.
+    ``mistake=None`` for the true identity and with each key of ``twins`` (a short key naming the mistake ->
+    the mistake in words and math) for the wrong twins, so the twins go through *the same* proof machinery and
+    numeric check.
     Twins are named ``"<name>~<mistake>"``.
     """
 
